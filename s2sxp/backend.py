@@ -1,0 +1,134 @@
+"""The array backend: NumPy on the CPU, CuPy on an NVIDIA GPU.
+
+The active backend is chosen once, from ``S2S_BACKEND`` (``numpy``, ``cupy`` or ``auto``) and
+``S2S_DTYPE`` (``float32`` or ``float64``), or in code with :func:`use` before models are built.
+Layers take their array module from here (``backend.xp``) when they are built, and hot functions ask
+the array itself (:func:`get_array_module`). This is the only module that imports CuPy.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy
+
+BACKENDS = ("numpy", "cupy", "auto")
+DTYPES = ("float32", "float64")
+
+
+class BackendError(RuntimeError):
+    """A backend or dtype was asked for that cannot be used here."""
+
+
+@dataclass
+class _Active:
+    name: str
+    xp: object
+    dtype: numpy.dtype
+
+
+_active: list[_Active] = []
+
+
+def _import_cupy():
+    """Return the cupy module when CuPy is installed and a GPU is usable, else raise BackendError."""
+    try:
+        import cupy
+    except ImportError as e:
+        raise BackendError(
+            "S2S_BACKEND=cupy needs CuPy: install it with `pip install \"s2sxp[gpu]\"` "
+            "(cupy-cuda12x) or the cupy-cuda1xx build that matches your CUDA driver "
+            f"({e})") from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:
+        raise BackendError(f"CuPy is installed but no CUDA GPU is usable: {e}") from None
+    if count == 0:
+        raise BackendError("CuPy is installed but no CUDA GPU is visible "
+                           "(check CUDA_VISIBLE_DEVICES and the driver)")
+    return cupy
+
+
+def gpu_available() -> bool:
+    """True when CuPy imports and sees at least one GPU."""
+    try:
+        _import_cupy()
+    except BackendError:
+        return False
+    return True
+
+
+def _resolve(name: str, dtype: str | None) -> _Active:
+    name = (name or "numpy").strip().lower()
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    dtype = (dtype or "float32").strip().lower()
+    if dtype not in DTYPES:
+        raise BackendError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    if name == "auto":
+        try:
+            return _Active("cupy", _import_cupy(), numpy.dtype(dtype))
+        except BackendError as e:
+            print(f"s2sxp: no usable GPU ({e}); using NumPy on the CPU", file=sys.stderr)
+            return _Active("numpy", numpy, numpy.dtype(dtype))
+    if name == "cupy":
+        return _Active("cupy", _import_cupy(), numpy.dtype(dtype))
+    return _Active("numpy", numpy, numpy.dtype(dtype))
+
+
+def use(name: str = "numpy", dtype: str | None = None) -> None:
+    """Make ``name`` the active backend and ``dtype`` the float type of models built from now on."""
+    _active[:] = [_resolve(name, dtype)]
+
+
+def _current() -> _Active:
+    if not _active:
+        _active.append(_resolve(os.environ.get("S2S_BACKEND", "numpy"),
+                                os.environ.get("S2S_DTYPE", "float32")))
+    return _active[0]
+
+
+def name() -> str:
+    """``'numpy'`` or ``'cupy'``."""
+    return _current().name
+
+
+def __getattr__(attr):
+    # ``backend.xp`` and ``backend.dtype`` follow the active backend.
+    if attr == "xp":
+        return _current().xp
+    if attr == "dtype":
+        return _current().dtype
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
+
+def get_array_module(x):
+    """The module (numpy or cupy) that owns array ``x``."""
+    if type(x).__module__.startswith("cupy"):
+        import cupy
+        return cupy
+    return numpy
+
+
+def asnumpy(x):
+    """``x`` as a host NumPy array (a no-op for NumPy arrays)."""
+    if type(x).__module__.startswith("cupy"):
+        return x.get()
+    return numpy.asarray(x)
+
+
+def to_device(x, dtype=None):
+    """``x`` as an array of the active backend, optionally cast to ``dtype``."""
+    xp = _current().xp
+    if xp is numpy:
+        x = asnumpy(x)
+    else:
+        x = xp.asarray(x)
+    return x if dtype is None else x.astype(dtype, copy=False)
+
+
+def ignore_overflow(xp):
+    """A context in which exp overflowing to inf is expected (NumPy would warn; CuPy does not)."""
+    return numpy.errstate(over="ignore") if xp is numpy else contextlib.nullcontext()

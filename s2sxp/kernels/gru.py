@@ -1,0 +1,195 @@
+"""Time GRU: a fused kernel and the slow per-step reference it must equal.
+
+Weights (., 3H) in the order z, r, h, as the book writes the GRU::
+
+    z = σ(x·Wxz + h_prev·Whz + bz)
+    r = σ(x·Wxr + h_prev·Whr + br)
+    ĥ = tanh(x·Wxh + (r ⊙ h_prev)·Whh + bh)
+    h = (1 - z) ⊙ h_prev + z ⊙ ĥ
+
+The fused kernel computes x·Wx + b for all T steps with one GEMM; per step it does h_prev·[Whz|Whr]
+(one GEMM and one ``exp`` pass for both σ gates, the z and r columns of the weights negated once per
+call so that σ(a) = 1 / (1 + exp(-a))), then (r ⊙ h_prev)·Whh and one ``exp`` for
+ĥ = tanh(a) = 2·σ(2a) - 1, its columns scaled by -2. Backward forms dWx, dWh, db and dxs
+with one GEMM each (two for dWh) over all steps.
+
+Both kernels take xs (N, T, D) and h0 (N, H) and return hs (N, T, H), h_T and a cache; backward
+takes dhs (N, T, H) and the gradient reaching h_T (or None) and returns dxs, dh0, (dWx, dWh, db).
+"""
+from ..backend import get_array_module, ignore_overflow
+
+
+def forward(xs, h0, Wx, Wh, b):
+    xp = get_array_module(xs)
+    N, T, D = xs.shape
+    H = Wh.shape[0]
+    scale = xp.full(3 * H, -1, dtype=Wh.dtype)
+    scale[2 * H:] = -2
+
+    # gates: (T, N, 3H); pre-activations first, then overwritten in place by [z | r | ĥ]
+    xs_tm = xs.transpose(1, 0, 2).reshape(T * N, D)
+    gates = xp.matmul(xs_tm, Wx * scale).reshape(T, N, 3 * H)
+    gates += b * scale
+    Wh_zr = Wh[:, :2 * H] * scale[:2 * H]
+    Wh_h = Wh[:, 2 * H:] * scale[2 * H:]
+    hbuf = xp.empty((T + 1, N, H), dtype=Wh.dtype)    # hbuf[t] = h_{t-1}; hbuf[0] = h0
+    rh = xp.empty((T, N, H), dtype=Wh.dtype)          # r ⊙ h_prev
+    hbuf[0] = h0
+    rec_zr = xp.empty((N, 2 * H), dtype=Wh.dtype)
+    rec_h = xp.empty((N, H), dtype=Wh.dtype)
+    with ignore_overflow(xp):
+        for t in range(T):
+            zr, hh = gates[t, :, :2 * H], gates[t, :, 2 * H:]
+            h_prev = hbuf[t]
+            xp.matmul(h_prev, Wh_zr, out=rec_zr)
+            zr += rec_zr
+            _sigmoid_(xp, zr)
+            z, r = zr[:, :H], zr[:, H:]
+            xp.multiply(r, h_prev, out=rh[t])
+            xp.matmul(rh[t], Wh_h, out=rec_h)
+            hh += rec_h
+            _sigmoid_(xp, hh)
+            hh *= 2
+            hh -= 1
+            h = hbuf[t + 1]
+            xp.subtract(hh, h_prev, out=h)
+            h *= z
+            h += h_prev
+
+    hs = hbuf[1:].transpose(1, 0, 2)
+    cache = (xs_tm, hbuf, rh, gates, Wx, Wh)
+    return hs, hbuf[T], cache
+
+
+def _sigmoid_(xp, a):
+    """1 / (1 + exp(a)) in place: σ of the negated pre-activation a."""
+    xp.exp(a, out=a)
+    a += 1
+    xp.reciprocal(a, out=a)
+
+
+def backward(dhs, dh_T, cache):
+    xs_tm, hbuf, rh, gates, Wx, Wh = cache
+    xp = get_array_module(gates)
+    T, N, H3 = gates.shape
+    H = H3 // 3
+    D = xs_tm.shape[1]
+    dhs_tm = dhs.transpose(1, 0, 2)
+    Wh_zr_T = Wh[:, :2 * H].T
+    Wh_h_T = Wh[:, 2 * H:].T
+
+    dA = xp.empty((T, N, 3 * H), dtype=gates.dtype)
+    dh = xp.zeros((N, H), dtype=gates.dtype) if dh_T is None else dh_T.copy()
+    dhr = xp.empty((N, H), dtype=gates.dtype)
+    tmp = xp.empty((N, H), dtype=gates.dtype)
+    tmp2 = xp.empty((N, H), dtype=gates.dtype)
+    for t in range(T - 1, -1, -1):
+        g = gates[t]
+        z, r, hh = g[:, :H], g[:, H:2 * H], g[:, 2 * H:]
+        h_prev = hbuf[t]
+        da = dA[t]
+        dh += dhs_tm[t]
+        # d a_h = dh ⊙ z ⊙ (1 - ĥ²)
+        xp.multiply(hh, hh, out=tmp)
+        xp.subtract(1, tmp, out=tmp)
+        tmp *= z
+        xp.multiply(tmp, dh, out=da[:, 2 * H:])
+        # d a_z = dh ⊙ (ĥ - h_prev) ⊙ z(1 - z)
+        xp.subtract(hh, h_prev, out=tmp)
+        tmp *= dh
+        xp.subtract(1, z, out=tmp2)
+        tmp2 *= z
+        xp.multiply(tmp, tmp2, out=da[:, :H])
+        # d(r ⊙ h_prev), then d a_r = d(rh) ⊙ h_prev ⊙ r(1 - r)
+        xp.matmul(da[:, 2 * H:], Wh_h_T, out=dhr)
+        xp.subtract(1, r, out=tmp2)
+        tmp2 *= r
+        tmp2 *= h_prev
+        xp.multiply(dhr, tmp2, out=da[:, H:2 * H])
+        # dh_prev = dh ⊙ (1 - z) + d(rh) ⊙ r + [d a_z | d a_r]·[Whz | Whr]ᵀ
+        xp.matmul(da[:, :2 * H], Wh_zr_T, out=tmp)
+        xp.multiply(dhr, r, out=tmp2)
+        tmp += tmp2
+        xp.subtract(1, z, out=tmp2)
+        dh *= tmp2
+        dh += tmp
+
+    dA2 = dA.reshape(T * N, 3 * H)
+    dWx = xp.matmul(xs_tm.T, dA2)
+    dWh = xp.empty_like(Wh)
+    xp.matmul(hbuf[:T].reshape(T * N, H).T, dA2[:, :2 * H], out=dWh[:, :2 * H])
+    xp.matmul(rh.reshape(T * N, H).T, dA2[:, 2 * H:], out=dWh[:, 2 * H:])
+    db = dA2.sum(axis=0)
+    dxs = xp.matmul(dA2, Wx.T).reshape(T, N, D).transpose(1, 0, 2)
+    return dxs, dh, (dWx, dWh, db)
+
+
+def _sigmoid(xp, x):
+    return 1 / (1 + xp.exp(-x))
+
+
+def forward_reference(xs, h0, Wx, Wh, b):
+    """The book's formulation, one time step at a time."""
+    xp = get_array_module(xs)
+    N, T, D = xs.shape
+    H = Wh.shape[0]
+    Wxz, Wxr, Wxh = Wx[:, :H], Wx[:, H:2 * H], Wx[:, 2 * H:]
+    Whz, Whr, Whh = Wh[:, :H], Wh[:, H:2 * H], Wh[:, 2 * H:]
+    bz, br, bh = b[:H], b[H:2 * H], b[2 * H:]
+    hs = xp.empty((N, T, H), dtype=Wh.dtype)
+    h = h0
+    steps = []
+    for t in range(T):
+        x = xs[:, t, :]
+        z = _sigmoid(xp, xp.dot(x, Wxz) + xp.dot(h, Whz) + bz)
+        r = _sigmoid(xp, xp.dot(x, Wxr) + xp.dot(h, Whr) + br)
+        h_hat = xp.tanh(xp.dot(x, Wxh) + xp.dot(r * h, Whh) + bh)
+        h_next = (1 - z) * h + z * h_hat
+        steps.append((x, h, z, r, h_hat))
+        hs[:, t, :] = h_next
+        h = h_next
+    return hs, h, (steps, Wx, Wh, b)
+
+
+def backward_reference(dhs, dh_T, cache):
+    steps, Wx, Wh, b = cache
+    xp = get_array_module(Wx)
+    N, T, H = dhs.shape
+    D = Wx.shape[0]
+    Wxz, Wxr, Wxh = Wx[:, :H], Wx[:, H:2 * H], Wx[:, 2 * H:]
+    Whz, Whr, Whh = Wh[:, :H], Wh[:, H:2 * H], Wh[:, 2 * H:]
+    dxs = xp.empty((N, T, D), dtype=Wx.dtype)
+    dWx, dWh, db = xp.zeros_like(Wx), xp.zeros_like(Wh), xp.zeros_like(b)
+    dh = xp.zeros((N, H), dtype=Wx.dtype) if dh_T is None else dh_T
+    for t in reversed(range(T)):
+        x, h_prev, z, r, h_hat = steps[t]
+        dh_next = dhs[:, t, :] + dh
+        dh_hat = dh_next * z
+        dh_prev = dh_next * (1 - z)
+        dt = dh_hat * (1 - h_hat ** 2)
+        dbh = dt.sum(axis=0)
+        dWhh = xp.dot((r * h_prev).T, dt)
+        dhr = xp.dot(dt, Whh.T)
+        dWxh = xp.dot(x.T, dt)
+        dx = xp.dot(dt, Wxh.T)
+        dh_prev += r * dhr
+        dz = dh_next * h_hat - dh_next * h_prev
+        dt = dz * z * (1 - z)
+        dbz = dt.sum(axis=0)
+        dWhz = xp.dot(h_prev.T, dt)
+        dh_prev += xp.dot(dt, Whz.T)
+        dWxz = xp.dot(x.T, dt)
+        dx += xp.dot(dt, Wxz.T)
+        dr = dhr * h_prev
+        dt = dr * r * (1 - r)
+        dbr = dt.sum(axis=0)
+        dWhr = xp.dot(h_prev.T, dt)
+        dh_prev += xp.dot(dt, Whr.T)
+        dWxr = xp.dot(x.T, dt)
+        dx += xp.dot(dt, Wxr.T)
+        dWx += xp.hstack((dWxz, dWxr, dWxh))
+        dWh += xp.hstack((dWhz, dWhr, dWhh))
+        db += xp.hstack((dbz, dbr, dbh))
+        dxs[:, t, :] = dx
+        dh = dh_prev
+    return dxs, dh, (dWx, dWh, db)

@@ -1,0 +1,185 @@
+"""Time LSTM: a fused kernel and the slow per-step reference it must equal.
+
+Gate order f, g, i, o in one (., 4H) matrix, as in the book (ch. 6)::
+
+    a = x·Wx + h_prev·Wh + b                      a: (N, 4H) = [a_f | a_g | a_i | a_o]
+    f = σ(a_f)   g = tanh(a_g)   i = σ(a_i)   o = σ(a_o)
+    c = f ⊙ c_prev + g ⊙ i
+    h = o ⊙ tanh(c)
+
+The fused kernel computes x·Wx + b for all T steps with one GEMM and, per step, only h_prev·Wh and
+the elementwise work, in preallocated time-major buffers. It evaluates all four gates with one
+``exp`` pass (on this kind of CPU ``exp`` costs half of ``tanh``): the columns of Wx, Wh and b are
+scaled once per call by -1 (σ gates) and -2 (g), so that y = 1 / (1 + exp(scaled a)) is σ(a) for
+f, i, o and σ(2a) for g, and g = 2·σ(2a) - 1 = tanh(a). Backward runs the per-step recurrence and
+then forms dWx, dWh, db and dxs with one GEMM each over all steps.
+
+Both kernels take xs (N, T, D), h0 and c0 (N, H) and return hs (N, T, H), (h_T, c_T) and a cache;
+backward takes dhs (N, T, H) and the gradients reaching h_T, c_T (or None) and returns
+dxs, dh0, dc0, (dWx, dWh, db).
+"""
+from ..backend import get_array_module, ignore_overflow
+
+
+def gate_scale(H, dtype, xp):
+    """Per-column factor of the pre-activation: -1 for the σ gates f, i, o and -2 for g."""
+    scale = xp.full(4 * H, -1, dtype=dtype)
+    scale[H:2 * H] = -2
+    return scale
+
+
+def forward(xs, h0, c0, Wx, Wh, b):
+    xp = get_array_module(xs)
+    N, T, D = xs.shape
+    H = Wh.shape[0]
+    scale = gate_scale(H, Wh.dtype, xp)
+    Wh_s = Wh * scale
+
+    # gates: (T, N, 4H); pre-activations first, then overwritten in place by [f | g | i | o]
+    xs_tm = xs.transpose(1, 0, 2).reshape(T * N, D)
+    gates = xp.matmul(xs_tm, Wx * scale).reshape(T, N, 4 * H)
+    gates += b * scale
+    hbuf = xp.empty((T + 1, N, H), dtype=Wh.dtype)    # hbuf[t] = h_{t-1}; hbuf[0] = h0
+    cbuf = xp.empty((T + 1, N, H), dtype=Wh.dtype)
+    tanh_c = xp.empty((T, N, H), dtype=Wh.dtype)
+    hbuf[0] = h0
+    cbuf[0] = c0
+    rec = xp.empty((N, 4 * H), dtype=Wh.dtype)
+    tmp = xp.empty((N, H), dtype=Wh.dtype)
+    with ignore_overflow(xp):
+        for t in range(T):
+            g = gates[t]
+            xp.matmul(hbuf[t], Wh_s, out=rec)
+            g += rec
+            activate(xp, g)
+            cell_update(xp, g, cbuf[t], cbuf[t + 1], tanh_c[t], hbuf[t + 1], tmp)
+
+    hs = hbuf[1:].transpose(1, 0, 2)
+    cache = (xs_tm, hbuf, cbuf, tanh_c, gates, Wx, Wh)
+    return hs, (hbuf[T], cbuf[T]), cache
+
+
+def activate(xp, g):
+    """Scaled pre-activations -> gates [f | g | i | o], in place (see the module docstring)."""
+    H = g.shape[-1] // 4
+    xp.exp(g, out=g)
+    g += 1
+    xp.reciprocal(g, out=g)
+    g_g = g[..., H:2 * H]
+    g_g *= 2
+    g_g -= 1
+
+
+def cell_update(xp, g, c_prev, c, tanh_c, h, tmp):
+    """c = f ⊙ c_prev + g ⊙ i, h = o ⊙ tanh(c), from the gates g = [f | g | i | o]."""
+    H = c.shape[1]
+    xp.multiply(g[:, :H], c_prev, out=c)
+    xp.multiply(g[:, H:2 * H], g[:, 2 * H:3 * H], out=tmp)
+    c += tmp
+    xp.tanh(c, out=tanh_c)
+    xp.multiply(g[:, 3 * H:], tanh_c, out=h)
+
+
+def backward(dhs, dh_T, dc_T, cache):
+    xs_tm, hbuf, cbuf, tanh_c, gates, Wx, Wh = cache
+    xp = get_array_module(gates)
+    T, N, H4 = gates.shape
+    H = H4 // 4
+    D = xs_tm.shape[1]
+    dhs_tm = dhs.transpose(1, 0, 2)
+
+    # d(gate)/d(pre-activation) written as y·(α - y) + β: σ(1-σ) for σ columns, 1-g² for g
+    alpha = xp.ones(4 * H, dtype=gates.dtype)
+    beta = xp.zeros(4 * H, dtype=gates.dtype)
+    alpha[H:2 * H] = 0
+    beta[H:2 * H] = 1
+
+    dA = xp.empty((T, N, 4 * H), dtype=gates.dtype)
+    dh = xp.zeros((N, H), dtype=gates.dtype) if dh_T is None else dh_T.copy()
+    dc = xp.zeros((N, H), dtype=gates.dtype) if dc_T is None else dc_T.copy()
+    deriv = xp.empty((N, 4 * H), dtype=gates.dtype)
+    tmp = xp.empty((N, H), dtype=gates.dtype)
+    Wh_T = Wh.T
+    for t in range(T - 1, -1, -1):
+        g = gates[t]
+        f, gg, i, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
+        da = dA[t]
+        dh += dhs_tm[t]
+        # dc += dh ⊙ o ⊙ (1 - tanh(c)²)
+        xp.multiply(tanh_c[t], tanh_c[t], out=tmp)
+        xp.subtract(1, tmp, out=tmp)
+        tmp *= o
+        tmp *= dh
+        dc += tmp
+        xp.multiply(dh, tanh_c[t], out=da[:, 3 * H:])        # d o
+        xp.multiply(dc, cbuf[t], out=da[:, :H])               # d f
+        xp.multiply(dc, i, out=da[:, H:2 * H])                # d g
+        xp.multiply(dc, gg, out=da[:, 2 * H:3 * H])           # d i
+        dc *= f                                               # dc_prev
+        xp.subtract(alpha, g, out=deriv)
+        deriv *= g
+        deriv += beta
+        da *= deriv
+        xp.matmul(da, Wh_T, out=dh)                           # dh_prev
+
+    dA2 = dA.reshape(T * N, 4 * H)
+    dWx = xp.matmul(xs_tm.T, dA2)
+    dWh = xp.matmul(hbuf[:T].reshape(T * N, H).T, dA2)
+    db = dA2.sum(axis=0)
+    dxs = xp.matmul(dA2, Wx.T).reshape(T, N, D).transpose(1, 0, 2)
+    return dxs, dh, dc, (dWx, dWh, db)
+
+
+def _sigmoid(xp, x):
+    return 1 / (1 + xp.exp(-x))
+
+
+def forward_reference(xs, h0, c0, Wx, Wh, b):
+    """The book's formulation, one time step at a time."""
+    xp = get_array_module(xs)
+    N, T, D = xs.shape
+    H = Wh.shape[0]
+    hs = xp.empty((N, T, H), dtype=Wh.dtype)
+    h, c = h0, c0
+    steps = []
+    for t in range(T):
+        x = xs[:, t, :]
+        a = xp.dot(x, Wx) + xp.dot(h, Wh) + b
+        f = _sigmoid(xp, a[:, :H])
+        g = xp.tanh(a[:, H:2 * H])
+        i = _sigmoid(xp, a[:, 2 * H:3 * H])
+        o = _sigmoid(xp, a[:, 3 * H:])
+        c_next = f * c + g * i
+        h_next = o * xp.tanh(c_next)
+        steps.append((x, h, c, f, g, i, o, c_next))
+        hs[:, t, :] = h_next
+        h, c = h_next, c_next
+    return hs, (h, c), (steps, Wx, Wh, b)
+
+
+def backward_reference(dhs, dh_T, dc_T, cache):
+    steps, Wx, Wh, b = cache
+    xp = get_array_module(Wx)
+    N, T, H = dhs.shape
+    D = Wx.shape[0]
+    dxs = xp.empty((N, T, D), dtype=Wx.dtype)
+    dWx, dWh, db = xp.zeros_like(Wx), xp.zeros_like(Wh), xp.zeros_like(b)
+    dh = xp.zeros((N, H), dtype=Wx.dtype) if dh_T is None else dh_T
+    dc = xp.zeros((N, H), dtype=Wx.dtype) if dc_T is None else dc_T
+    for t in reversed(range(T)):
+        x, h_prev, c_prev, f, g, i, o, c_next = steps[t]
+        dh_next = dhs[:, t, :] + dh
+        tanh_c = xp.tanh(c_next)
+        ds = dc + (dh_next * o) * (1 - tanh_c ** 2)
+        dc = ds * f
+        df = ds * c_prev * f * (1 - f)
+        dg = ds * i * (1 - g ** 2)
+        di = ds * g * i * (1 - i)
+        do = dh_next * tanh_c * o * (1 - o)
+        da = xp.hstack((df, dg, di, do))
+        dWx += xp.dot(x.T, da)
+        dWh += xp.dot(h_prev.T, da)
+        db += da.sum(axis=0)
+        dxs[:, t, :] = xp.dot(da, Wx.T)
+        dh = xp.dot(da, Wh.T)
+    return dxs, dh, dc, (dWx, dWh, db)

@@ -1,0 +1,128 @@
+"""Embedding, affine, softmax and the softmax-with-loss layers (book, ch. 1-6).
+
+Every layer has ``params`` and ``grads`` (same order and shapes), ``forward`` and ``backward``.
+Gradients are written into the arrays of ``grads`` in place, so a model may keep all of them in one
+flat buffer.
+"""
+from ..backend import get_array_module
+
+
+def store(grads, values):
+    """Write each computed gradient into its (possibly shared) gradient array."""
+    for g, v in zip(grads, values):
+        g[...] = v
+
+
+class Embedding:
+    """Rows of W picked by integer ids: (N,) -> (N, D)."""
+
+    def __init__(self, W):
+        self.params = [W]
+        self.grads = [get_array_module(W).zeros_like(W)]
+        self.idx = None
+
+    def forward(self, idx):
+        W, = self.params
+        self.idx = idx
+        return W[idx]
+
+    def backward(self, dout):
+        W, = self.params
+        xp = get_array_module(W)
+        dW = self.grads[0]
+        dW[...] = 0
+        xp.add.at(dW, self.idx.reshape(-1), dout.reshape(-1, W.shape[1]))
+        return None
+
+
+class TimeEmbedding(Embedding):
+    """Embedding over a batch of sequences: (N, T) -> (N, T, D)."""
+
+
+class Affine:
+    """x·W + b: (N, D) -> (N, M)."""
+
+    def __init__(self, W, b):
+        xp = get_array_module(W)
+        self.params = [W, b]
+        self.grads = [xp.zeros_like(W), xp.zeros_like(b)]
+        self.x = None
+
+    def forward(self, x):
+        W, b = self.params
+        self.x = x
+        return x @ W + b
+
+    def backward(self, dout):
+        W, b = self.params
+        store(self.grads, (self.x.T @ dout, dout.sum(axis=0)))
+        return dout @ W.T
+
+
+class TimeAffine(Affine):
+    """x·W + b over a batch of sequences: (N, T, D) -> (N, T, M)."""
+
+    def forward(self, x):
+        N, T, D = x.shape
+        return super().forward(x.reshape(N * T, D)).reshape(N, T, -1)
+
+    def backward(self, dout):
+        N, T, M = dout.shape
+        return super().backward(dout.reshape(N * T, M)).reshape(N, T, -1)
+
+
+def softmax(x):
+    """Softmax over the last axis, shifted by the maximum for stability."""
+    xp = get_array_module(x)
+    e = xp.exp(x - x.max(axis=-1, keepdims=True))
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
+
+
+class Softmax:
+    """Softmax over the last axis."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.out = None
+
+    def forward(self, x):
+        self.out = softmax(x)
+        return self.out
+
+    def backward(self, dout):
+        dx = self.out * dout
+        dx -= self.out * dx.sum(axis=-1, keepdims=True)
+        return dx
+
+
+class TimeSoftmaxWithLoss:
+    """Mean cross-entropy of softmax(xs) against integer targets, over every (n, t) whose target
+    is not ``ignore_label``. xs: (N, T, V), ts: (N, T) -> a 0-d loss that stays on the device."""
+
+    def __init__(self, ignore_label=-1):
+        self.params, self.grads = [], []
+        self.ignore_label = ignore_label
+        self.cache = None
+
+    def forward(self, xs, ts):
+        xp = get_array_module(xs)
+        N, T, V = xs.shape
+        xs = xs.reshape(N * T, V)
+        ts = ts.reshape(N * T)
+        mask = ts != self.ignore_label
+        ts = xp.where(mask, ts, 0)
+        ys = softmax(xs)
+        picked = ys[xp.arange(N * T), ts]
+        count = xp.maximum(mask.sum(), 1)
+        loss = -(xp.log(picked) * mask).sum() / count
+        self.cache = (ys, ts, mask, count, (N, T, V))
+        return loss
+
+    def backward(self, dout=1):
+        ys, ts, mask, count, shape = self.cache
+        xp = get_array_module(ys)
+        dx = ys.copy()
+        dx[xp.arange(ts.shape[0]), ts] -= 1
+        dx *= (dout / count) * mask[:, None]
+        return dx.reshape(shape)

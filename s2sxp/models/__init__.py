@@ -1,0 +1,15 @@
+"""The models: the book's Seq2seq, PeekySeq2seq and AttentionSeq2seq."""
+from .attention import AttentionSeq2seq
+from .seq2seq import PeekySeq2seq, Seq2seq
+
+MODELS = {cls.kind: cls for cls in (Seq2seq, PeekySeq2seq, AttentionSeq2seq)}
+
+
+def build(kind, vocab_size, wordvec_size, hidden_size, **options):
+    """The model registered under ``kind`` (see ``MODELS``)."""
+    if kind not in MODELS:
+        raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[kind](vocab_size, wordvec_size, hidden_size, **options)
+
+
+__all__ = ["AttentionSeq2seq", "MODELS", "PeekySeq2seq", "Seq2seq", "build"]

@@ -1,0 +1,89 @@
+"""Optimisers and gradient clipping (book, ch. 1 and 6).
+
+Each optimiser's ``update(params, grads)`` takes the lists a model exposes. When the model keeps
+its parameters in one flat buffer (``model.flat_params``/``flat_grads``), ``step(model)`` updates
+that buffer in a few whole-model passes instead of one set of passes per parameter.
+"""
+import math
+
+from .backend import get_array_module, to_device
+
+
+def grad_norm(grads):
+    """Global L2 norm of a list of gradient arrays, as a 0-d device array."""
+    xp = get_array_module(grads[0])
+    return xp.sqrt(sum((g * g).sum() for g in grads))
+
+
+def clip_grads(grads, max_norm):
+    """Scale every gradient by max_norm / ‖g‖ when the global norm ‖g‖ exceeds max_norm."""
+    xp = get_array_module(grads[0])
+    total = grad_norm(grads)
+    rate = xp.minimum(max_norm / (total + 1e-6), 1.0).astype(grads[0].dtype)
+    for g in grads:
+        g *= rate
+
+
+class SGD:
+    """p ← p - lr·g."""
+
+    def __init__(self, lr=0.01):
+        self.lr = lr
+
+    def update(self, params, grads):
+        for p, g in zip(params, grads):
+            p -= self.lr * g
+
+    def step(self, model):
+        self.update([model.flat_params], [model.flat_grads])
+
+    def state_dict(self):
+        return {"lr": self.lr}
+
+    def load_state_dict(self, state):
+        self.lr = float(state["lr"])
+
+
+class Adam:
+    """Adam (Kingma & Ba, 2015) with the book's bias correction folded into the step size::
+
+        lr_t = lr · √(1 - β2^t) / (1 - β1^t)
+        m ← m + (1 - β1)(g - m)      v ← v + (1 - β2)(g² - v)
+        p ← p - lr_t · m / (√v + 1e-7)
+    """
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
+        self.lr, self.beta1, self.beta2 = lr, beta1, beta2
+        self.iter = 0
+        self.m = self.v = None
+
+    def update(self, params, grads):
+        xp = get_array_module(params[0])
+        if self.m is None:
+            self.m = [xp.zeros_like(p) for p in params]
+            self.v = [xp.zeros_like(p) for p in params]
+        self.iter += 1
+        lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
+        for p, g, m, v in zip(params, grads, self.m, self.v):
+            m += (1 - self.beta1) * (g - m)
+            v += (1 - self.beta2) * (g * g - v)
+            p -= lr_t * m / (xp.sqrt(v) + 1e-7)
+
+    def step(self, model):
+        self.update([model.flat_params], [model.flat_grads])
+
+    def state_dict(self):
+        state = {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "iter": self.iter}
+        if self.m is not None:
+            state["m"], state["v"] = self.m, self.v
+        return state
+
+    def load_state_dict(self, state):
+        self.lr, self.beta1, self.beta2 = (float(state[k]) for k in ("lr", "beta1", "beta2"))
+        self.iter = int(state["iter"])
+        if "m" in state:
+            self.m = [to_device(a).copy() for a in state["m"]]
+            self.v = [to_device(a).copy() for a in state["v"]]
+
+
+OPTIMIZERS = {"adam": Adam, "sgd": SGD}

@@ -1,0 +1,88 @@
+"""Float64 numerical gradient checks of every layer."""
+import numpy
+import pytest
+
+from s2sxp import layers
+from gradcheck import check_layer, assert_grad_close, numerical_grad
+
+
+def _randn(xp, rng, *shape, scale=1.0):
+    return xp.asarray(rng.standard_normal(shape) * scale)
+
+
+def test_embedding_backward_accumulates_repeated_ids(xp, rng):
+    W = _randn(xp, rng, 5, 3)
+    layer = layers.TimeEmbedding(W)
+    ids = xp.asarray([[0, 1, 1], [4, 1, 0]])
+    check_layer(layer, (ids,), layer.forward, "TimeEmbedding")
+
+
+def test_affine_gradients(xp, rng):
+    layer = layers.Affine(_randn(xp, rng, 4, 3), _randn(xp, rng, 3))
+    check_layer(layer, (_randn(xp, rng, 2, 4),), layer.forward, "Affine")
+
+
+def test_time_affine_gradients(xp, rng):
+    layer = layers.TimeAffine(_randn(xp, rng, 4, 3), _randn(xp, rng, 3))
+    check_layer(layer, (_randn(xp, rng, 2, 5, 4),), layer.forward, "TimeAffine")
+
+
+def test_softmax_gradients(xp, rng):
+    layer = layers.Softmax()
+    check_layer(layer, (_randn(xp, rng, 2, 3, 5),), layer.forward, "Softmax")
+
+
+def test_time_softmax_with_loss_gradients_and_ignore_label(xp, rng):
+    layer = layers.TimeSoftmaxWithLoss()
+    xs = _randn(xp, rng, 2, 4, 5)
+    ts = xp.asarray([[0, 3, -1, 2], [4, -1, 1, 1]])
+    loss = lambda: layer.forward(xs, ts)
+    loss()
+    assert_grad_close("TimeSoftmaxWithLoss", layer.backward(), numerical_grad(loss, xs))
+    p = numpy.exp(numpy.asarray(xs.get() if hasattr(xs, "get") else xs))
+    p /= p.sum(axis=2, keepdims=True)
+    t = numpy.asarray(ts.get() if hasattr(ts, "get") else ts)
+    keep = t != -1
+    expected = -numpy.log(p[keep, t[keep]]).mean()
+    assert float(loss()) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("impl", layers.IMPLS)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_recurrent_layer_gradients(xp, rng, cell, impl):
+    layer_class, gates = layers.CELLS[cell]
+    N, T, D, H = 2, 4, 3, 4
+    layer = layer_class(_randn(xp, rng, D, gates * H), _randn(xp, rng, H, gates * H),
+                        _randn(xp, rng, gates * H), impl=impl)
+    check_layer(layer, (_randn(xp, rng, N, T, D),), layer.forward, f"Time{cell.upper()} {impl}")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_stateful_layer_reports_gradient_of_initial_state(xp, rng, cell):
+    layer_class, gates = layers.CELLS[cell]
+    N, T, D, H = 2, 3, 3, 4
+    layer = layer_class(_randn(xp, rng, D, gates * H), _randn(xp, rng, H, gates * H),
+                        _randn(xp, rng, gates * H), stateful=True)
+    xs, h0 = _randn(xp, rng, N, T, D), _randn(xp, rng, N, H)
+    w = _randn(xp, rng, N, T, H)
+
+    def loss():
+        layer.set_state(h0)
+        return float((layer.forward(xs) * w).sum())
+
+    loss()
+    layer.backward(w)
+    assert_grad_close(f"{cell} dh0", layer.dh, numerical_grad(loss, h0))
+
+
+@pytest.mark.parametrize("impl", layers.IMPLS)
+def test_time_attention_gradients(xp, rng, impl):
+    layer = layers.TimeAttention(impl=impl)
+    inputs = (_randn(xp, rng, 2, 5, 3), _randn(xp, rng, 2, 4, 3))
+    check_layer(layer, inputs, layer.forward, f"TimeAttention {impl}")
+    assert layer.attention_weights.shape == (2, 4, 5)
+
+
+def test_unknown_impl_is_refused(xp, rng):
+    with pytest.raises(ValueError, match="fused, reference"):
+        layers.TimeAttention(impl="fast")

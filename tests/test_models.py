@@ -1,0 +1,104 @@
+"""The models end to end: float64 gradient checks, the book's parameter layout, batched decoding."""
+import numpy
+import pytest
+
+from s2sxp import backend, models
+from gradcheck import assert_grad_close, numerical_grad
+
+V, D, H = 7, 3, 4
+KINDS = list(models.MODELS)
+CELLS = ["lstm", "gru"]
+
+
+def _data(rng, N=3, T_in=5, T_out=4):
+    xs = rng.integers(0, V, (N, T_in))
+    ts = rng.integers(0, V, (N, T_out))
+    return xs, ts
+
+
+@pytest.mark.parametrize("impl", ["fused", "reference"])
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_model_backward_matches_numerical_gradient(xp, rng, kind, cell, impl):
+    model = models.build(kind, V, D, H, cell=cell, impl=impl, seed=1)
+    xs, ts = _data(rng)
+    loss = lambda: model.forward(xs, ts)
+    loss()
+    model.backward()
+    grads = [backend.asnumpy(g).copy() for g in model.grads]
+    for i, p in enumerate(model.params):
+        assert_grad_close(f"{kind}/{cell}/{impl} param {i}", grads[i], numerical_grad(loss, p))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_fused_model_equals_reference_model(xp, rng, kind, cell):
+    fused = models.build(kind, V, D, H, cell=cell, impl="fused", seed=2)
+    ref = models.build(kind, V, D, H, cell=cell, impl="reference", seed=2)
+    xs, ts = _data(rng)
+    assert float(fused.forward(xs, ts)) == pytest.approx(float(ref.forward(xs, ts)), rel=1e-12)
+    fused.backward()
+    ref.backward()
+    for g, g_ref in zip(fused.grads, ref.grads):
+        numpy.testing.assert_allclose(backend.asnumpy(g), backend.asnumpy(g_ref), atol=1e-12)
+
+
+def _book_shapes(kind, cell):
+    G = {"lstm": 4, "gru": 3}[cell]
+    rnn_in = D + H if kind == "peeky" else D
+    affine_in = H if kind == "seq2seq" else 2 * H
+    return [(V, D), (D, G * H), (H, G * H), (G * H,),
+            (V, D), (rnn_in, G * H), (H, G * H), (G * H,), (affine_in, V), (V,)]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_params_are_in_the_books_order(xp, kind, cell):
+    model = models.build(kind, V, D, H, cell=cell)
+    assert [tuple(p.shape) for p in model.params] == _book_shapes(kind, cell)
+    assert [tuple(g.shape) for g in model.grads] == _book_shapes(kind, cell)
+
+
+def test_params_live_in_one_flat_buffer(xp):
+    model = models.build("attention", V, D, H)
+    model.flat_params[...] = 0
+    assert all(float(abs(p).sum()) == 0 for p in model.params)
+    assert model.flat_params.size == sum(p.size for p in model.params)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_batched_generate_equals_one_at_a_time(xp, rng, kind):
+    model = models.build(kind, V, D, H, seed=3)
+    xs = rng.integers(0, V, (6, 5))
+    batched = backend.asnumpy(model.generate(xs, start_id=0, sample_size=4))
+    weights = backend.asnumpy(model.attention_weights) if kind == "attention" else None
+    assert batched.shape == (6, 4)
+    for n in range(6):
+        one = backend.asnumpy(model.generate(xs[n:n + 1], start_id=0, sample_size=4))
+        numpy.testing.assert_array_equal(one[0], batched[n])
+        if weights is not None:
+            numpy.testing.assert_allclose(backend.asnumpy(model.attention_weights)[0], weights[n],
+                                          atol=1e-12)
+
+
+def test_attention_weights_of_forward_and_generate(xp, rng):
+    model = models.build("attention", V, D, H, seed=4)
+    xs, ts = _data(rng, N=2, T_in=6, T_out=5)
+    model.forward(xs, ts)
+    assert model.attention_weights.shape == (2, 4, 6)
+    model.generate(xs, 0, 7)
+    assert model.attention_weights.shape == (2, 7, 6)
+    numpy.testing.assert_allclose(backend.asnumpy(model.attention_weights).sum(axis=2), 1.0)
+
+
+def test_same_seed_same_weights_on_every_backend(xp):
+    a = models.build("seq2seq", V, D, H, seed=5)
+    expected = numpy.random.default_rng(5).standard_normal((V, D)) / 100
+    numpy.testing.assert_allclose(backend.asnumpy(a.params[0]), expected)
+
+
+def test_unknown_model_and_cell_are_refused(xp):
+    with pytest.raises(ValueError, match="seq2seq, peeky, attention"):
+        models.build("transformer", V, D, H)
+    with pytest.raises(ValueError, match="lstm, gru"):
+        models.build("seq2seq", V, D, H, cell="rnn")
