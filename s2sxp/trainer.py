@@ -30,8 +30,8 @@ class Trainer:
             on_iteration=None):
         """Train for ``max_epoch`` epochs of ``len(x) // batch_size`` shuffled mini-batches.
 
-        Every ``eval_interval`` iterations the mean loss since the last report is appended to
-        ``loss_list`` and printed as ``| epoch 1 |  iter 21 / 351 | time 11[s] | loss 3.09``.
+        Every ``eval_interval`` iterations, and at the end of each epoch, the mean loss since the
+        last report is appended to ``loss_list`` and printed as ``| epoch 1 |  iter 21 / 351 | time 11[s] | loss 3.09``.
         ``on_iteration(epoch, iteration)``, when given, is called after every update.
         """
         data_size = len(x)
@@ -55,12 +55,11 @@ class Trainer:
                 loss_count += 1
                 if on_iteration is not None:
                     on_iteration(self.current_epoch, iters)
-                if eval_interval and (iters + 1) % eval_interval == 0:
+                last = iters + 1 == max_iters
+                if (eval_interval and (iters + 1) % eval_interval == 0) or last:
                     self._report(total_loss, loss_count, iters, max_iters, start)
                     total_loss, loss_count = 0.0, 0
             self.current_epoch += 1
-        if loss_count:
-            self._report(total_loss, loss_count, max_iters - 1, max_iters, start)
         return self
 
     def _report(self, total_loss, loss_count, iters, max_iters, start):
