@@ -63,6 +63,8 @@ class Seq2seqBase:
     gradient of that for the encoder's ``backward``."""
 
     kind = None
+    #: The training settings this family is published with (the book's for its three models).
+    recipe = {"lr": 0.001, "reverse": True, "max_grad": 5.0, "optimizer": "adam"}
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused",
                  seed=None):
