@@ -1,0 +1,26 @@
+"""Real training runs on generated data: the models must learn, not merely run."""
+import pytest
+
+import s2sxp
+from s2sxp import datasets
+
+
+@pytest.fixture(scope="module")
+def small_dates():
+    (x_train, t_train), (x_test, t_test), vocab = datasets.from_lines(
+        datasets.date_lines(8000, seed=0))
+    return (x_train[:, ::-1], t_train), (x_test[:, ::-1], t_test), vocab
+
+
+@pytest.mark.parametrize("cell, lr, epochs, floor", [
+    ("lstm", 0.01, 5, 0.95),     # measured: 99.9% after 4 epochs
+    ("gru", 0.003, 6, 0.70),     # measured: 52% after 5 epochs, 89% after 6
+])
+def test_attention_model_learns_dates(xp32, small_dates, cell, lr, epochs, floor):
+    """H=64 on 7,200 questions: exact-match accuracy on the 800 held out reaches ``floor``."""
+    (x_train, t_train), (x_test, t_test), vocab = small_dates
+    model = s2sxp.AttentionSeq2seq(len(vocab), 16, 64, cell=cell, seed=0)
+    trainer = s2sxp.Trainer(model, s2sxp.Adam(lr=lr), seed=0, log=None)
+    trainer.fit(x_train, t_train, max_epoch=epochs, batch_size=32, max_grad=5.0)
+    acc, _ = s2sxp.evaluate(model, x_test, t_test)
+    assert acc >= floor, f"{cell}: validation accuracy {acc:.3f} after {epochs} epochs"
