@@ -114,7 +114,7 @@ class TimeSoftmaxWithLoss:
         ts = xp.where(mask, ts, 0)
         ys = softmax(xs)
         picked = ys[xp.arange(N * T), ts]
-        count = xp.maximum(mask.sum(), 1)
+        count = xp.maximum(mask.sum(), 1).astype(ys.dtype)
         loss = -(xp.log(picked) * mask).sum() / count
         self.cache = (ys, ts, mask, count, (N, T, V))
         return loss

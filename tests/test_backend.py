@@ -1,0 +1,69 @@
+"""The backend switch: names, dtypes, fallbacks and the errors a user sees."""
+import subprocess
+import sys
+
+import numpy
+import pytest
+
+import s2sxp
+from s2sxp import backend
+
+
+def test_unknown_backend_lists_the_valid_names():
+    with pytest.raises(backend.BackendError, match="numpy, cupy, auto"):
+        backend.use("tensorflow")
+
+
+def test_unknown_dtype_lists_the_valid_ones():
+    with pytest.raises(backend.BackendError, match="float32, float64"):
+        backend.use("numpy", dtype="float16")
+
+
+@pytest.mark.skipif(backend.gpu_available(), reason="a GPU is usable here")
+def test_cupy_without_a_gpu_says_what_is_missing():
+    with pytest.raises(backend.BackendError, match="CuPy|GPU"):
+        backend.use("cupy")
+
+
+@pytest.mark.skipif(backend.gpu_available(), reason="a GPU is usable here")
+def test_auto_falls_back_to_numpy_with_a_notice(capsys):
+    try:
+        backend.use("auto")
+        assert backend.xp is numpy and backend.name() == "numpy"
+        assert "using NumPy" in capsys.readouterr().err
+    finally:
+        backend.use("numpy")
+
+
+def test_environment_variables_choose_backend_and_dtype():
+    code = ("import s2sxp; from s2sxp import backend; "
+            "m = s2sxp.Seq2seq(5, 2, 3); print(backend.name(), m.params[0].dtype)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"S2S_BACKEND": "numpy", "S2S_DTYPE": "float64",
+                              "PATH": "", "PYTHONPATH": ":".join(sys.path)})
+    assert out.stdout.split() == ["numpy", "float64"]
+
+
+def test_bad_environment_variable_is_reported_at_first_use():
+    code = "from s2sxp import backend; backend.xp"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"S2S_BACKEND": "gpu", "PYTHONPATH": ":".join(sys.path)})
+    assert out.returncode != 0 and "unknown backend 'gpu'" in out.stderr
+
+
+def test_models_use_the_dtype_chosen_before_they_are_built(xp):
+    assert s2sxp.AttentionSeq2seq(5, 2, 3).flat_params.dtype == numpy.float64
+    backend.use(backend.name(), dtype="float32")
+    model = s2sxp.AttentionSeq2seq(5, 2, 3)
+    assert model.flat_params.dtype == numpy.float32
+    loss = model.forward(numpy.zeros((2, 4), int), numpy.ones((2, 3), int))
+    assert loss.dtype == numpy.float32
+
+
+def test_array_helpers(xp):
+    a = xp.arange(3.0)
+    assert backend.get_array_module(a) is xp
+    assert backend.get_array_module(numpy.arange(3)) is numpy
+    assert isinstance(backend.asnumpy(a), numpy.ndarray)
+    moved = backend.to_device(numpy.arange(3), numpy.float32)
+    assert backend.get_array_module(moved) is xp and moved.dtype == numpy.float32
