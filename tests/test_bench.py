@@ -1,0 +1,115 @@
+"""The benchmark tool: FLOP counts from the sizes, and a ``--quick`` run end to end (no timings are
+asserted; PyTorch parts are skipped where torch is not installed)."""
+import json
+
+import pytest
+
+from s2sxp import bench, models
+
+BOOK = bench.Sizes(N=128, T_enc=29, T_dec=10, V=59, D=16, H=256)
+QUICK_ARGS = ["--quick", "--devices", "cpu", "--iterations", "2", "--warmup", "0",
+              "--eval-questions", "16", "--questions", "300"]
+
+
+def test_seq2seq_flops_match_the_hand_count():
+    """Per sequence, forward: encoder 29·(16·1024 + 256·1024), decoder 10·(16·1024 + 256·1024),
+    affine 10·256·59 multiply-adds; ×2 FLOPs, ×128 sequences, ×3 with backward."""
+    forward_macs = 29 * (16 * 1024 + 256 * 1024) + 10 * (16 * 1024 + 256 * 1024) + 10 * 256 * 59
+    assert bench.flops_per_iteration("seq2seq", "lstm", BOOK) == 3 * 2 * 128 * forward_macs
+    assert bench.flops_per_iteration("seq2seq", "lstm", BOOK) == 8_458_469_376
+
+
+def test_peeky_and_attention_add_what_their_decoders_add():
+    """Per sequence, forward: Peeky's decoder input grows by H (10·256·1024 multiply-adds) and
+    its affine input by H (10·256·59); attention adds two products of 10·29·256 (scores,
+    contexts) and the same wider affine."""
+    base = bench.flops_per_iteration("seq2seq", "lstm", BOOK)
+    peeky = bench.flops_per_iteration("peeky", "lstm", BOOK)
+    attention = bench.flops_per_iteration("attention", "lstm", BOOK)
+    assert peeky - base == 3 * 2 * 128 * (10 * 256 * 1024 + 10 * 256 * 59)
+    assert attention - base == 3 * 2 * 128 * (2 * 10 * 29 * 256 + 10 * 256 * 59)
+
+
+@pytest.mark.parametrize("kind", list(bench.GEMM_FAMILIES))
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_backward_gemms_cost_twice_the_forward_ones(kind, cell):
+    products = bench.gemms(kind, cell, BOOK)
+    forward = sum(g.flops for g in products if not g.backward)
+    backward = sum(g.flops for g in products if g.backward)
+    assert backward == 2 * forward
+
+
+@pytest.mark.parametrize("kind", list(bench.GEMM_FAMILIES))
+def test_flops_grow_quadratically_with_hidden_size(kind):
+    """The recurrent products are H·4H per step, so the count is a quadratic in H."""
+    def flops(H):
+        return bench.flops_per_iteration(kind, "lstm", bench.Sizes(128, 29, 10, 59, 16, H))
+
+    f = [flops(H) for H in (64, 128, 192, 256)]
+    second = [f[i + 2] - 2 * f[i + 1] + f[i] for i in range(2)]
+    assert second[0] == second[1] > 0
+    assert 3.5 < flops(512) / flops(256) < 4
+
+
+def test_gru_has_three_quarters_of_the_lstm_rnn_flops():
+    lstm = bench.gemms("seq2seq", "lstm", BOOK)
+    gru = bench.gemms("seq2seq", "gru", BOOK)
+    rnn = lambda products: sum(g.flops for g in products if not g.what.startswith("affine"))
+    assert 4 * rnn(gru) == 3 * rnn(lstm)
+
+
+def test_gemm_labels_show_the_stored_layout():
+    g = bench.Gemm("dWh", 256, 3712, 1024, a_t=True)
+    assert g.label == "(3712,256)ᵀ·(3712,1024)"
+    assert bench.Gemm("h·Wh", 128, 256, 1024, count=29).label == "(128,256)·(256,1024)"
+
+
+def test_every_registered_model_gets_a_row():
+    rows = bench.model_rows()
+    assert {kind for _, kind, _ in rows} == set(models.MODELS)
+    for kind in bench.BOOK_MODELS:
+        assert (kind, kind, "lstm") in rows
+
+
+def test_quick_run_writes_json_markdown_and_chart(tmp_path, capsys):
+    assert bench.main(QUICK_ARGS + ["--no-torch", "--out", str(tmp_path)]) == 0
+    stdout = capsys.readouterr().out
+    assert "| model | variant | median |" in stdout
+
+    (report_path,) = tmp_path.glob("*-cpu-quick.json")
+    assert report_path.with_suffix(".png").stat().st_size > 0
+    assert report_path.with_suffix(".md").read_text() in stdout
+    report = json.loads(report_path.read_text())
+    assert {"date", "command", "settings", "machine", "result"} <= set(report)
+    assert {"cpu", "numpy", "python"} <= set(report["machine"])
+    result = report["result"]
+    assert result["device"] == "cpu"
+    assert [row["model"] for row in result["rows"]] == [name for name, _, _ in bench.model_rows()]
+    for row in result["rows"]:
+        assert {"ours", "reference"} <= set(row["train"])
+        assert {"ours", "reference"} <= set(row["eval"])
+        assert "ours/reference" in row["ratios"]["train"]
+        assert len(row["train"]["ours"]["samples"]) == 2
+        if row["kind"] in bench.GEMM_FAMILIES:
+            assert row["flops"] == bench.flops_per_iteration(
+                row["kind"], row["cell"], bench.Sizes(**result["sizes"]))
+            assert "gemm" in row["train"]
+    assert result["gemm_throughput"]
+
+
+def test_quick_run_side_by_side_with_pytorch(tmp_path, capsys):
+    pytest.importorskip("torch")
+    args = QUICK_ARGS + ["--models", "attention", "--no-reference", "--torch-threads", "1",
+                         "--out", str(tmp_path), "--tag", "torch"]
+    assert bench.main(args) == 0
+    (report_path,) = tmp_path.glob("*-cpu-quick-torch.json")
+    row, = json.loads(report_path.read_text())["result"]["rows"]
+    assert {"ours", "torch"} <= set(row["train"]) and "torch" in row["eval"]
+    assert "ours/torch" in row["ratios"]["train"]
+
+
+def test_unknown_model_is_refused_with_the_choices(capsys):
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--models", "transformer"])
+    assert stop.value.code == 2
+    assert "unknown model transformer" in capsys.readouterr().err
