@@ -1,0 +1,139 @@
+"""Additive (Bahdanau) attention for one decoder step: a fused kernel and the slow reference.
+
+For a query q (N, H), usually the decoder's previous state, against the encoder states
+hs_enc (N, T, H) (Bahdanau, Cho & Bengio 2015; TensorFlow's "NMT with attention" tutorial)::
+
+    K = hs_enc·W1 + b1                       keys      (N, T, H)
+    e = tanh(K + q·W2 + b2)                            (N, T, H)
+    s = e·W3 + b3                            score     (N, T)       W3: (H, 1)
+    a = softmax(s)                           weights   (N, T)       over encoder time
+    c = Σ_t a[:, t] · hs_enc[:, t]           context   (N, H)
+
+and back, for the gradient dc (N, H) reaching the context::
+
+    da = hs_enc·dc                   ds = a ⊙ (da - Σ_t a ⊙ da)
+    dpre = (ds ⊗ W3) ⊙ (1 - e²)      (N, T, H), the gradient of K + q·W2 + b2
+    dq = (Σ_t dpre)·W2ᵀ   dW2 = qᵀ·Σ_t dpre   db2 = Σ dpre   dW3 = Σ ds·e   db3 = Σ ds
+    dhs_enc = a ⊗ dc + dK·W1ᵀ        dW1 = hs_encᵀ·dK       db1 = Σ dK       with dK = dpre
+
+b3 moves every score by the same amount, which the softmax ignores: its gradient Σ ds is zero.
+b1 and b2 act only through their sum and receive the same gradient. Both are kept because the
+published model has them.
+
+The fused kernel serves a decoder that attends once per step. ``keys`` computes K once per batch;
+``forward`` runs one step; ``backward`` runs one step back, adding that step's dpre into dK; after
+the last step back ``backward_keys`` forms dW1, db1, dW2, db2, dW3, db3 and dhs_enc with one GEMM
+each over all steps. The step functions write into arrays the caller allocates once per batch,
+time-major: ys (T_dec, N, T, H), as_ and dss (T_dec, N, T), qs, cs, dcs and dqws (T_dec, N, H).
+tanh is taken with one ``exp`` pass (on this kind of CPU ``exp`` costs half of ``tanh``): the keys
+and q·W2 are scaled by -2 so that the kernel holds y = 1 / (1 + exp(-2·pre)) = σ(2·pre), and
+e = 2y - 1, e·W3 = 2·(y·W3) - ΣW3 (a constant the softmax drops), 1 - e² = 4·y·(1 - y).
+
+The reference, ``forward_reference``/``backward_reference``, is one step written out as above and
+recomputes K for every query, as the published code did.
+"""
+from ..backend import get_array_module, ignore_overflow
+
+
+def keys(hs_enc, W1, b1, b2):
+    """-2·(hs_enc·W1 + b1 + b2): (N, T, H), the keys and the constant part of every step's
+    pre-activation, scaled for the exp pass of ``forward``."""
+    xp = get_array_module(hs_enc)
+    N, T, H = hs_enc.shape
+    K = xp.matmul(hs_enc.reshape(N * T, H), W1)
+    K += b1
+    K += b2
+    K *= -2
+    return K.reshape(N, T, H)
+
+
+def forward(K, hs_enc, q, W2, W3, y, a, c):
+    """One step for the query q (N, H), given K from ``keys`` and a C-contiguous hs_enc.
+
+    Writes y = σ(2·(K + q·W2 + b2)) = (1 + e) / 2 (N, T, H), the weights a (N, T) and the
+    context c (N, H) into the arrays given.
+    """
+    xp = get_array_module(K)
+    N, T, H = K.shape
+    qw = xp.matmul(q, W2)
+    qw *= -2
+    xp.add(K, qw[:, None, :], out=y)
+    with ignore_overflow(xp):
+        xp.exp(y, out=y)
+    y += 1
+    xp.reciprocal(y, out=y)
+    xp.matmul(y.reshape(N * T, H), W3, out=a.reshape(N * T, 1))
+    a *= 2                                  # s = 2·(y·W3) + constant
+    a -= a.max(axis=1, keepdims=True)
+    xp.exp(a, out=a)
+    a /= a.sum(axis=1, keepdims=True)
+    xp.matmul(a[:, None, :], hs_enc, out=c[:, None, :])
+
+
+def backward(dc, hs_enc, y, a, W2, W3, ds, dK, dqw, tmp):
+    """One step back from dc (N, H): writes ds (N, T) and dqw = Σ_t dpre (N, H), adds dpre into
+    dK (N, T, H), and returns dq (N, H). ``tmp`` is scratch of y's shape."""
+    xp = get_array_module(y)
+    xp.matmul(hs_enc, dc[:, :, None], out=ds[:, :, None])          # da
+    ds -= (a * ds).sum(axis=1, keepdims=True)
+    ds *= a
+    # dpre = (ds ⊗ W3) ⊙ 4·y·(1 - y)
+    xp.subtract(1, y, out=tmp)
+    tmp *= y
+    tmp *= ds[:, :, None]
+    tmp *= 4 * W3[:, 0]
+    dK += tmp
+    tmp.sum(axis=1, out=dqw)
+    return xp.matmul(dqw, W2.T)
+
+
+def backward_keys(dK, hs_enc, W1, qs, dqws, as_, dcs, dss, ys):
+    """After the last step back: dhs_enc (N, T, H) and (dW1, db1, dW2, db2, dW3, db3), each
+    with one product over all decoder steps (the arrays of the step functions, time-major)."""
+    xp = get_array_module(dK)
+    N, T, H = dK.shape
+    dK2 = dK.reshape(N * T, H)
+    dW1 = xp.matmul(hs_enc.reshape(N * T, H).T, dK2)
+    db1 = dK2.sum(axis=0)
+    dhs_enc = xp.matmul(dK2, W1.T).reshape(N, T, H)
+    dhs_enc += xp.matmul(as_.transpose(1, 2, 0), dcs.transpose(1, 0, 2))     # Σ_step a ⊗ dc
+    qs2, dqws2 = qs.reshape(-1, H), dqws.reshape(-1, H)
+    dW2 = xp.matmul(qs2.T, dqws2)
+    db2 = dqws2.sum(axis=0)
+    ds_sum = dss.sum()
+    dW3 = xp.matmul(ys.reshape(-1, H).T, dss.reshape(-1, 1))               # Σ ds·y
+    dW3 *= 2
+    dW3 -= ds_sum                                                         # Σ ds·(2y - 1)
+    db3 = ds_sum.reshape(1)
+    return dhs_enc, (dW1, db1, dW2, db2, dW3, db3)
+
+
+def forward_reference(hs_enc, q, W1, b1, W2, b2, W3, b3):
+    """One step as the equations read, for the query q (N, H) -> c (N, H), a (N, T), cache."""
+    xp = get_array_module(hs_enc)
+    e = xp.tanh(xp.matmul(hs_enc, W1) + b1 + (xp.dot(q, W2) + b2)[:, None, :])
+    s = xp.matmul(e, W3)[:, :, 0] + b3
+    a = xp.exp(s - s.max(axis=1, keepdims=True))
+    a /= a.sum(axis=1, keepdims=True)
+    c = (a[:, :, None] * hs_enc).sum(axis=1)
+    return c, a, (hs_enc, q, e, a, W1, W2, W3)
+
+
+def backward_reference(dc, cache):
+    """-> dhs_enc (N, T, H), dq (N, H), (dW1, db1, dW2, db2, dW3, db3)."""
+    hs_enc, q, e, a, W1, W2, W3 = cache
+    xp = get_array_module(hs_enc)
+    dhs_enc = a[:, :, None] * dc[:, None, :]
+    da = (hs_enc * dc[:, None, :]).sum(axis=2)
+    ds = a * (da - (a * da).sum(axis=1, keepdims=True))
+    dW3 = (e * ds[:, :, None]).sum(axis=(0, 1))[:, None]
+    db3 = ds.sum().reshape(1)
+    dpre = ds[:, :, None] * W3[:, 0] * (1 - e ** 2)
+    dW1 = xp.tensordot(hs_enc, dpre, axes=([0, 1], [0, 1]))
+    db1 = dpre.sum(axis=(0, 1))
+    dhs_enc += xp.matmul(dpre, W1.T)
+    dqw = dpre.sum(axis=1)
+    dW2 = xp.dot(q.T, dqw)
+    db2 = dqw.sum(axis=0)
+    dq = xp.dot(dqw, W2.T)
+    return dhs_enc, dq, (dW1, db1, dW2, db2, dW3, db3)
