@@ -1,0 +1,442 @@
+"""BahdanauSeq2seq: additive attention queried by the decoder's previous state, its context fed
+into the decoder cell (Bahdanau, Cho & Bengio 2015, as TensorFlow's "NMT with attention"
+tutorial builds it, brought into the book's framework by a published extension of chapter 8).
+
+Decoder step t, for t = 0 .. T_dec - 1, with s_0 the initial state taken from the encoder::
+
+    c_t, a_t = attention(hs_enc, query = s_t)                 (kernels/additive.py)
+    s_{t+1} = cell([c_t | embed(y_{t-1})], s_t)                input width H + D
+    score_t = s_{t+1}·W + b                                    over the vocabulary
+
+``impl="fused"`` keeps every step's state in arrays allocated once per batch, projects the
+embedding part of the cell input for all steps with one GEMM and computes the attention keys once
+(kernels/additive.py); backward forms every weight gradient with one GEMM over all steps.
+``impl="reference"`` runs the per-step references of kernels/additive.py and of the Time LSTM/GRU
+kernels one step at a time: the specification the fused path must equal.
+"""
+import numpy
+
+from .. import kernels
+from ..backend import get_array_module, ignore_overflow
+from ..kernels import additive
+from ..kernels.lstm import activate, cell_update, gate_scale
+from ..layers import CELLS, TimeAffine
+from ..layers.basic import store
+from ..layers.recurrent import _check_impl
+from .attention import AttentionEncoder
+from .base import Seq2seqBase
+from .seq2seq import _greedy
+
+INIT_STATES = ("sum", "last")
+
+
+class _Recurrence:
+    """The decoder's attention and cell, step after step: (embeddings (N, T, D), hs_enc
+    (N, T_enc, H), s_0 (N, H)) -> states (N, T, H).
+
+    params: W1 (H, H), b1 (H,), W2 (H, H), b2 (H,), W3 (H, 1), b3 (1,) of the attention, then
+    Wx (H + D, G·H), Wh (H, G·H), b (G·H,) of the cell, the rows of Wx being [context | embedding]
+    and the gates those of the Time LSTM/GRU layers (G = 4: f, g, i, o; G = 3: z, r, h).
+    After backward, ``dh0`` is the gradient that reached s_0.
+    """
+
+    def __init__(self, init, D, H, cell, reset):
+        G = CELLS[cell][1]
+        r = 1 / numpy.sqrt(H)
+        self.params = [init.randn(H, H, scale=r), init.zeros(H), init.randn(H, H, scale=r),
+                       init.zeros(H), init.randn(H, 1, scale=r), init.zeros(1),
+                       init.randn(H + D, G * H, scale=1 / numpy.sqrt(H + D)),
+                       init.randn(H, G * H, scale=r), init.zeros(G * H)]
+        self.grads = [get_array_module(p).zeros_like(p) for p in self.params]
+        self.lstm = cell == "lstm"
+        self.reset = reset
+        self.attention_weights = None
+        self.dh0 = None
+
+
+class FusedRecurrence(_Recurrence):
+
+    def start(self, hs_enc, h0, T, train):
+        """Allocate the arrays of T steps (the attention's y of one step only unless ``train``),
+        compute the keys and the scaled weights."""
+        W1, b1, W2, b2, W3, b3, Wx, Wh, b = self.params
+        xp = get_array_module(hs_enc)
+        hs_enc = xp.ascontiguousarray(hs_enc)
+        N, T_enc, H = hs_enc.shape
+        GH = Wh.shape[1]
+        dt = Wh.dtype
+        if self.lstm:
+            scale = gate_scale(H, dt, xp)
+        else:
+            scale = xp.full(GH, -1, dtype=dt)
+            scale[2 * H:] = -2
+        self.hs_enc = hs_enc
+        self.K = additive.keys(hs_enc, W1, b1, b2)
+        self.scale = scale
+        self.Wc_s = Wx[:H] * scale                          # context rows of Wx, scaled
+        self.We_s = Wx[H:] * scale                          # embedding rows
+        self.b_s = b * scale
+        self.Wh_s = Wh * scale
+        self.train = train
+        self.hbuf = xp.empty((T + 1, N, H), dtype=dt)       # hbuf[t] = s_t, the query of step t
+        self.hbuf[0] = h0
+        self.zero = xp.zeros((N, H), dtype=dt)              # the cell's input state when reset
+        self.gates = xp.empty((T, N, GH), dtype=dt)
+        self.cs = xp.empty((T, N, H), dtype=dt)
+        self.as_ = xp.empty((T, N, T_enc), dtype=dt)
+        self.ys = xp.empty((T if train else 1, N, T_enc, H), dtype=dt)
+        if self.lstm:
+            self.rec = xp.empty((N, GH), dtype=dt)
+            self.cbuf = xp.empty((T + 1, N, H), dtype=dt)
+            self.cbuf[0] = 0
+            self.tanh_c = xp.empty((T, N, H), dtype=dt)
+            self.tmp = xp.empty((N, H), dtype=dt)
+        else:
+            self.rh = xp.empty((T, N, H), dtype=dt)         # r ⊙ h_prev
+            self.rec = (xp.empty((N, 2 * H), dtype=dt), xp.empty((N, H), dtype=dt))
+            self.Wh_s = (xp.ascontiguousarray(self.Wh_s[:, :2 * H]),
+                         xp.ascontiguousarray(self.Wh_s[:, 2 * H:]))
+        self.attention_weights = self.as_.transpose(1, 0, 2)
+
+    def embedding_part(self, E):
+        """E (N, T, D) -> E·Wx[H:] + b (T, N, G·H), scaled like the gates."""
+        xp = get_array_module(E)
+        N, T, D = E.shape
+        self.E_tm = E.transpose(1, 0, 2).reshape(T * N, D)
+        gx = xp.matmul(self.E_tm, self.We_s).reshape(T, N, -1)
+        gx += self.b_s
+        return gx
+
+    def step(self, t, gx):
+        """Step t: attention with the query s_t, then the cell; gx is this step's embedding part.
+        Returns s_{t+1} (N, H)."""
+        W1, b1, W2, b2, W3, b3, Wx, Wh, b = self.params
+        xp = get_array_module(gx)
+        q = self.hbuf[t]
+        y = self.ys[t if self.train else 0]
+        additive.forward(self.K, self.hs_enc, q, W2, W3, y, self.as_[t], self.cs[t])
+        g = self.gates[t]
+        xp.matmul(self.cs[t], self.Wc_s, out=g)
+        g += gx
+        h_prev = self.zero if self.reset else q
+        with ignore_overflow(xp):
+            if self.lstm:
+                c_prev = self.zero if self.reset else self.cbuf[t]
+                xp.matmul(h_prev, self.Wh_s, out=self.rec)
+                g += self.rec
+                activate(xp, g)
+                cell_update(xp, g, c_prev, self.cbuf[t + 1], self.tanh_c[t], self.hbuf[t + 1],
+                            self.tmp)
+            else:
+                _gru_step(xp, g, h_prev, self.rh[t], self.hbuf[t + 1], self.Wh_s, self.rec)
+        return self.hbuf[t + 1]
+
+    def forward(self, E, hs_enc, h0):
+        N, T, D = E.shape
+        self.start(hs_enc, h0, T, train=True)
+        gx = self.embedding_part(E)
+        for t in range(T):
+            self.step(t, gx[t])
+        return self.hbuf[1:].transpose(1, 0, 2)
+
+    def backward(self, dhs):
+        """dhs (N, T, H) -> dE (N, T, D), dhs_enc (N, T_enc, H); sets dh0."""
+        W1, b1, W2, b2, W3, b3, Wx, Wh, b = self.params
+        xp = get_array_module(dhs)
+        T, N, H = self.cs.shape
+        GH = Wh.shape[1]
+        dt = Wh.dtype
+        dhs_tm = dhs.transpose(1, 0, 2)
+        dA = xp.empty((T, N, GH), dtype=dt)                 # d pre-activation of the gates
+        dcs = xp.empty((T, N, H), dtype=dt)                 # d context
+        dss = xp.empty_like(self.as_)
+        dqws = xp.empty((T, N, H), dtype=dt)
+        dK = xp.zeros_like(self.K)
+        tmp_att = xp.empty_like(self.K)
+        dh = xp.zeros((N, H), dtype=dt)
+        dc = xp.zeros((N, H), dtype=dt)
+        tmp = xp.empty((N, H), dtype=dt)
+        if self.lstm:
+            alpha = xp.ones(GH, dtype=dt)
+            beta = xp.zeros(GH, dtype=dt)
+            alpha[H:2 * H] = 0
+            beta[H:2 * H] = 1
+            deriv = xp.empty((N, GH), dtype=dt)
+        else:
+            tmp2 = xp.empty((N, H), dtype=dt)
+        Wc_T, Wh_T = Wx[:H].T, Wh.T
+        for t in range(T - 1, -1, -1):
+            dh += dhs_tm[t]
+            h_prev = self.zero if self.reset else self.hbuf[t]
+            if self.lstm:
+                c_prev = self.zero if self.reset else self.cbuf[t]
+                _lstm_step_backward(xp, self.gates[t], c_prev, self.tanh_c[t], dh, dc, dA[t],
+                                    Wh_T, alpha, beta, deriv, tmp)
+            else:
+                _gru_step_backward(xp, self.gates[t], h_prev, dh, dA[t], Wh, tmp, tmp2)
+            xp.matmul(dA[t], Wc_T, out=dcs[t])
+            dq = additive.backward(dcs[t], self.hs_enc, self.ys[t], self.as_[t], W2, W3, dss[t],
+                                   dK, dqws[t], tmp_att)
+            if self.reset:
+                dh[...] = dq
+                dc[...] = 0
+            else:
+                dh += dq
+        self.dh0 = dh
+
+        dA2 = dA.reshape(T * N, GH)
+        dWx = xp.empty_like(Wx)
+        xp.matmul(self.cs.reshape(T * N, H).T, dA2, out=dWx[:H])
+        xp.matmul(self.E_tm.T, dA2, out=dWx[H:])
+        if self.reset:
+            dWh = xp.zeros_like(Wh)
+        elif self.lstm:
+            dWh = xp.matmul(self.hbuf[:T].reshape(T * N, H).T, dA2)
+        else:
+            dWh = xp.empty_like(Wh)
+            xp.matmul(self.hbuf[:T].reshape(T * N, H).T, dA2[:, :2 * H], out=dWh[:, :2 * H])
+            xp.matmul(self.rh.reshape(T * N, H).T, dA2[:, 2 * H:], out=dWh[:, 2 * H:])
+        db = dA2.sum(axis=0)
+        dE = xp.matmul(dA2, Wx[H:].T).reshape(T, N, -1).transpose(1, 0, 2)
+        dhs_enc, att_grads = additive.backward_keys(dK, self.hs_enc, W1, self.hbuf[:T], dqws,
+                                                    self.as_, dcs, dss, self.ys)
+        store(self.grads, (*att_grads, dWx, dWh, db))
+        return dE, dhs_enc
+
+
+def _sigmoid_(xp, a):
+    """1 / (1 + exp(a)) in place: σ of the negated pre-activation a."""
+    xp.exp(a, out=a)
+    a += 1
+    xp.reciprocal(a, out=a)
+
+
+def _gru_step(xp, g, h_prev, rh, h, Wh_s, rec):
+    """One GRU step (kernels/gru.py): g (N, 3H) holds x·Wx + b with the columns of z and r
+    scaled by -1 and those of ĥ by -2, Wh_s = (Wh_zr, Wh_h) likewise; h (N, H) is written."""
+    H = h.shape[1]
+    zr, hh = g[:, :2 * H], g[:, 2 * H:]
+    Wh_zr, Wh_h = Wh_s
+    rec_zr, rec_h = rec
+    xp.matmul(h_prev, Wh_zr, out=rec_zr)
+    zr += rec_zr
+    _sigmoid_(xp, zr)
+    z, r = zr[:, :H], zr[:, H:]
+    xp.multiply(r, h_prev, out=rh)
+    xp.matmul(rh, Wh_h, out=rec_h)
+    hh += rec_h
+    _sigmoid_(xp, hh)
+    hh *= 2
+    hh -= 1
+    xp.subtract(hh, h_prev, out=h)
+    h *= z
+    h += h_prev
+
+
+def _gru_step_backward(xp, g, h_prev, dh, da, Wh, tmp, tmp2):
+    """dh (N, H) at the step's output -> da (N, 3H) written, dh replaced by dh_prev."""
+    H = dh.shape[1]
+    z, r, hh = g[:, :H], g[:, H:2 * H], g[:, 2 * H:]
+    # d a_h = dh ⊙ z ⊙ (1 - ĥ²)
+    xp.multiply(hh, hh, out=tmp)
+    xp.subtract(1, tmp, out=tmp)
+    tmp *= z
+    xp.multiply(tmp, dh, out=da[:, 2 * H:])
+    # d a_z = dh ⊙ (ĥ - h_prev) ⊙ z(1 - z)
+    xp.subtract(hh, h_prev, out=tmp)
+    tmp *= dh
+    xp.subtract(1, z, out=tmp2)
+    tmp2 *= z
+    xp.multiply(tmp, tmp2, out=da[:, :H])
+    # d(r ⊙ h_prev), then d a_r = d(rh) ⊙ h_prev ⊙ r(1 - r)
+    dhr = xp.matmul(da[:, 2 * H:], Wh[:, 2 * H:].T)
+    xp.subtract(1, r, out=tmp2)
+    tmp2 *= r
+    tmp2 *= h_prev
+    xp.multiply(dhr, tmp2, out=da[:, H:2 * H])
+    # dh_prev = dh ⊙ (1 - z) + d(rh) ⊙ r + [d a_z | d a_r]·[Whz | Whr]ᵀ
+    xp.matmul(da[:, :2 * H], Wh[:, :2 * H].T, out=tmp)
+    xp.multiply(dhr, r, out=tmp2)
+    tmp += tmp2
+    xp.subtract(1, z, out=tmp2)
+    dh *= tmp2
+    dh += tmp
+
+
+def _lstm_step_backward(xp, g, c_prev, tanh_c, dh, dc, da, Wh_T, alpha, beta, deriv, tmp):
+    """dh, dc (N, H) at the step's output -> da (N, 4H) written, dh and dc replaced by the
+    gradients of h_prev and c_prev (kernels/lstm.py)."""
+    H = dh.shape[1]
+    f, gg, i, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
+    # dc += dh ⊙ o ⊙ (1 - tanh(c)²)
+    xp.multiply(tanh_c, tanh_c, out=tmp)
+    xp.subtract(1, tmp, out=tmp)
+    tmp *= o
+    tmp *= dh
+    dc += tmp
+    xp.multiply(dh, tanh_c, out=da[:, 3 * H:])          # d o
+    xp.multiply(dc, c_prev, out=da[:, :H])               # d f
+    xp.multiply(dc, i, out=da[:, H:2 * H])               # d g
+    xp.multiply(dc, gg, out=da[:, 2 * H:3 * H])          # d i
+    dc *= f
+    # d(gate)/d(pre-activation) = y·(α - y) + β: σ(1 - σ) for f, i, o and 1 - g² for g
+    xp.subtract(alpha, g, out=deriv)
+    deriv *= g
+    deriv += beta
+    da *= deriv
+    xp.matmul(da, Wh_T, out=dh)
+
+
+class ReferenceRecurrence(_Recurrence):
+    """The same recurrence from the per-step references, one step at a time."""
+
+    def start(self, hs_enc, h0, T, train):
+        xp = get_array_module(hs_enc)
+        N, T_enc, H = hs_enc.shape
+        self.hs_enc = hs_enc
+        self.h = h0
+        self.c = xp.zeros_like(h0)
+        self.steps = []
+        self.attention_weights = xp.empty((N, T, T_enc), dtype=hs_enc.dtype)
+
+    def embedding_part(self, E):
+        return E.transpose(1, 0, 2)
+
+    def step(self, t, e):
+        """Step t for the embeddings e (N, D) of its inputs -> s_{t+1} (N, H)."""
+        W1, b1, W2, b2, W3, b3, Wx, Wh, b = self.params
+        xp = get_array_module(e)
+        c, a, att = additive.forward_reference(self.hs_enc, self.h, W1, b1, W2, b2, W3, b3)
+        self.attention_weights[:, t] = a
+        x = xp.concatenate((c, e), axis=1)[:, None, :]
+        h_prev = xp.zeros_like(self.h) if self.reset else self.h
+        if self.lstm:
+            c_prev = xp.zeros_like(self.c) if self.reset else self.c
+            _, (self.h, self.c), cell = kernels.lstm.forward_reference(x, h_prev, c_prev, Wx, Wh,
+                                                                       b)
+        else:
+            _, self.h, cell = kernels.gru.forward_reference(x, h_prev, Wx, Wh, b)
+        self.steps.append((att, cell))
+        return self.h
+
+    def forward(self, E, hs_enc, h0):
+        N, T, D = E.shape
+        self.start(hs_enc, h0, T, train=True)
+        xp = get_array_module(E)
+        hs = xp.empty((N, T, h0.shape[1]), dtype=h0.dtype)
+        for t in range(T):
+            hs[:, t] = self.step(t, E[:, t])
+        return hs
+
+    def backward(self, dhs):
+        xp = get_array_module(dhs)
+        N, T, H = dhs.shape
+        D = self.params[6].shape[0] - H
+        grads = [xp.zeros_like(p) for p in self.params]
+        dE = xp.empty((N, T, D), dtype=dhs.dtype)
+        dhs_enc = xp.zeros_like(self.hs_enc)
+        dh = dc = xp.zeros((N, H), dtype=dhs.dtype)
+        for t in reversed(range(T)):
+            att, cell = self.steps[t]
+            if self.lstm:
+                dx, dh_prev, dc_prev, cell_grads = kernels.lstm.backward_reference(
+                    dhs[:, t:t + 1], dh, dc, cell)
+            else:
+                dx, dh_prev, cell_grads = kernels.gru.backward_reference(dhs[:, t:t + 1], dh,
+                                                                         cell)
+                dc_prev = dc
+            dE[:, t] = dx[:, 0, H:]
+            d_enc, dq, att_grads = additive.backward_reference(dx[:, 0, :H], att)
+            dhs_enc += d_enc
+            for g, d in zip(grads, (*att_grads, *cell_grads)):
+                g += d
+            if self.reset:
+                dh, dc = dq, xp.zeros_like(dc)
+            else:
+                dh, dc = dh_prev + dq, dc_prev
+        self.dh0 = dh
+        store(self.grads, grads)
+        return dE, dhs_enc
+
+
+class BahdanauDecoder:
+    """(xs (N, T), hs_enc (N, T_enc, H)) -> scores (N, T, V)."""
+
+    def __init__(self, init, V, D, H, cell, impl, init_state, reset):
+        self.embed = init.embedding(V, D)
+        recurrence = FusedRecurrence if _check_impl(impl) else ReferenceRecurrence
+        self.recurrence = recurrence(init, D, H, cell, reset)
+        self.affine = TimeAffine(init.randn(H, V, scale=1 / numpy.sqrt(H)), init.zeros(V))
+        self.layers = [self.embed, self.recurrence, self.affine]
+        self.init_state = init_state
+        self.attention_weights = None
+
+    def _initial_state(self, hs_enc):
+        return hs_enc.sum(axis=1) if self.init_state == "sum" else hs_enc[:, -1]
+
+    def forward(self, xs, hs_enc):
+        hs = self.recurrence.forward(self.embed.forward(xs), hs_enc, self._initial_state(hs_enc))
+        self.attention_weights = self.recurrence.attention_weights
+        return self.affine.forward(hs)
+
+    def backward(self, dscore):
+        dE, dhs_enc = self.recurrence.backward(self.affine.backward(dscore))
+        self.embed.backward(dE)
+        dh0 = self.recurrence.dh0
+        if self.init_state == "sum":
+            dhs_enc += dh0[:, None, :]
+        else:
+            dhs_enc[:, -1] += dh0
+        return dhs_enc
+
+    def generate(self, hs_enc, start_id, sample_size):
+        rec = self.recurrence
+        rec.start(hs_enc, self._initial_state(hs_enc), sample_size, train=False)
+
+        def step(ids, t):
+            gx = rec.embedding_part(self.embed.forward(ids))[0]
+            return self.affine.forward(rec.step(t, gx)[:, None, :])
+
+        sampled = _greedy(step, get_array_module(hs_enc), hs_enc.shape[0], start_id, sample_size)
+        self.attention_weights = rec.attention_weights
+        return sampled
+
+
+class BahdanauSeq2seq(Seq2seqBase):
+    """Encoder states -> additive attention queried by the decoder's previous state -> cell on
+    [context | embedding] -> affine.
+
+    The encoder is an embedding and a Time GRU/LSTM over the question (not reversed), all states
+    kept. The decoder starts from s_0, the sum over time of the encoder states
+    (``init_state="sum"``, the published variant's choice) or the last of them (``"last"``);
+    s_0 and every later state are the attention's queries. For the LSTM, s is h and the decoder's
+    first memory cell c_0 is zero, as in the book's AttentionDecoder. The gradient reaching s_0
+    goes back to the encoder states it was made from.
+
+    ``reset_state_each_step=False`` (default): the cell carries its state from step to step, as in
+    Bahdanau et al. (2015). ``True``: the cell starts every step from a zero state (h and c), as in
+    the TensorFlow tutorial and the published code; s_t then reaches step t + 1 only through the
+    attention query, and Wh receives no gradient.
+
+    params, in this order: encoder embedding W (V, D), encoder cell Wx (D, G·H), Wh (H, G·H),
+    b (G·H,); decoder embedding W (V, D); attention W1 (H, H), b1 (H,), W2 (H, H), b2 (H,),
+    W3 (H, 1), b3 (1,); decoder cell Wx (H + D, G·H) with rows [context | embedding], Wh, b;
+    affine W (H, V), b (V,). G = 3 for the GRU, 4 for the LSTM. See kernels/additive.py for b1,
+    b2, b3.
+    """
+
+    kind = "bahdanau"
+    recipe = {"lr": 1e-2, "reverse": False, "max_grad": 5.0, "optimizer": "adam"}
+
+    def __init__(self, vocab_size, wordvec_size, hidden_size, cell="gru", impl="fused", seed=None,
+                 init_state="sum", reset_state_each_step=False):
+        if init_state not in INIT_STATES:
+            raise ValueError(f"unknown init_state {init_state!r}; choose one of "
+                             f"{', '.join(INIT_STATES)}")
+        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed)
+        reset = bool(reset_state_each_step)
+        self.config.update(init_state=init_state, reset_state_each_step=reset)
+        V, D, H = vocab_size, wordvec_size, hidden_size
+        self.encoder = AttentionEncoder(self.init, V, D, H, cell, impl)
+        self.decoder = BahdanauDecoder(self.init, V, D, H, cell, impl, init_state, reset)
+        self._finish(self.encoder.layers + self.decoder.layers)
