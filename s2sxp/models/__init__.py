@@ -1,8 +1,10 @@
 """The models: the book's Seq2seq, PeekySeq2seq and AttentionSeq2seq."""
 from .attention import AttentionSeq2seq
+from .bahdanau import BahdanauSeq2seq
 from .seq2seq import PeekySeq2seq, Seq2seq
 
-MODELS = {cls.kind: cls for cls in (Seq2seq, PeekySeq2seq, AttentionSeq2seq)}
+MODELS = {cls.kind: cls for cls in (Seq2seq, PeekySeq2seq, AttentionSeq2seq,
+                                     BahdanauSeq2seq)}
 
 
 def build(kind, vocab_size, wordvec_size, hidden_size, **options):
