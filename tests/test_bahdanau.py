@@ -46,25 +46,28 @@ def test_bahdanau_backward_matches_numerical_gradient(xp, rng, cell, init_state,
                           numerical_grad(loss, p))
 
 
-def test_fused_additive_steps_equal_reference(xp, rng):
+@pytest.mark.parametrize("key_scale,query_scale", [(1, 2), (30, 2), (1, 30)],
+                         ids=["small", "large-keys", "large-queries"])
+def test_fused_additive_steps_equal_reference(xp, rng, key_scale, query_scale):
     """Keys once, T_dec steps forward and back, then one GEMM per weight == T_dec reference steps
-    that each recompute the keys."""
+    that each recompute the keys; large pre-activations saturate tanh and leave the split exp."""
     N, T, T_dec = 3, 7, 4
     hs_enc = _randn(xp, rng, N, T, H)
-    W1, b1, W2, b2 = (_randn(xp, rng, H, H), _randn(xp, rng, H), _randn(xp, rng, H, H),
-                      _randn(xp, rng, H))
+    W1, b1, W2, b2 = (_randn(xp, rng, H, H) * key_scale, _randn(xp, rng, H),
+                      _randn(xp, rng, H, H), _randn(xp, rng, H))
     W3, b3 = _randn(xp, rng, H, 1), _randn(xp, rng, 1)
-    qs, dcs = _randn(xp, rng, T_dec, N, H) * 2, _randn(xp, rng, T_dec, N, H)
+    qs, dcs = _randn(xp, rng, T_dec, N, H) * query_scale, _randn(xp, rng, T_dec, N, H)
 
-    K = additive.keys(hs_enc, W1, b1, b2)
+    K, expK = additive.keys(hs_enc, W1, b1, b2)
+    assert expK is None or key_scale == 1
     ys, as_, cs = (xp.empty((T_dec, N, T, H)), xp.empty((T_dec, N, T)), xp.empty((T_dec, N, H)))
     for t in range(T_dec):
-        additive.forward(K, hs_enc, qs[t], W2, W3, ys[t], as_[t], cs[t])
-    dK, tmp = xp.zeros_like(K), xp.empty_like(K)
-    dss, dqws = xp.empty_like(as_), xp.empty_like(qs)
-    dq = [additive.backward(dcs[t], hs_enc, ys[t], as_[t], W2, W3, dss[t], dK, dqws[t], tmp)
+        additive.forward(K, expK, hs_enc, qs[t], W2, W3, ys[t], as_[t], cs[t])
+    U, dw3, tmp = xp.zeros_like(K), xp.zeros((1, H)), xp.empty_like(K)
+    ds, dqws = xp.empty((N, T)), xp.empty_like(qs)
+    dq = [additive.backward(dcs[t], hs_enc, ys[t], as_[t], W2, W3, ds, U, dw3, dqws[t], tmp)
           for t in range(T_dec)]
-    dhs_enc, grads = additive.backward_keys(dK, hs_enc, W1, qs, dqws, as_, dcs, dss, ys)
+    dhs_enc, grads = additive.backward_keys(U, hs_enc, W1, W3, dw3, qs, dqws, as_, dcs)
 
     dhs_enc_r, grads_r = xp.zeros_like(hs_enc), [0] * 6
     for t in range(T_dec):

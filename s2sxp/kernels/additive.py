@@ -21,45 +21,63 @@ b1 and b2 act only through their sum and receive the same gradient. Both are kep
 published model has them.
 
 The fused kernel serves a decoder that attends once per step. ``keys`` computes K once per batch;
-``forward`` runs one step; ``backward`` runs one step back, adding that step's dpre into dK; after
-the last step back ``backward_keys`` forms dW1, db1, dW2, db2, dW3, db3 and dhs_enc with one GEMM
-each over all steps. The step functions write into arrays the caller allocates once per batch,
-time-major: ys (T_dec, N, T, H), as_ and dss (T_dec, N, T), qs, cs, dcs and dqws (T_dec, N, H).
-tanh is taken with one ``exp`` pass (on this kind of CPU ``exp`` costs half of ``tanh``): the keys
-and q·W2 are scaled by -2 so that the kernel holds y = 1 / (1 + exp(-2·pre)) = σ(2·pre), and
-e = 2y - 1, e·W3 = 2·(y·W3) - ΣW3 (a constant the softmax drops), 1 - e² = 4·y·(1 - y).
+``forward`` runs one step; ``backward`` runs one step back, adding that step's share of dK and
+dW3 into accumulators; after the last step back ``backward_keys`` forms dW1, db1, dW2, db2, dW3,
+db3 and dhs_enc with one product each over all steps. The step functions write into arrays the
+caller allocates once per batch, time-major: ys (T_dec, N, T, H), as_ (T_dec, N, T), qs, cs, dcs
+and dqws (T_dec, N, H). tanh is taken with ``exp`` (on this kind of CPU ``exp`` costs a third of
+``tanh``): the keys and q·W2 are scaled by -2 so that the kernel holds
+y = 1 / (1 + exp(-2·pre)) = σ(2·pre), and e = 2y - 1, e·W3 = 2·(y·W3) - ΣW3 (a constant the
+softmax drops), 1 - e² = 4·y·(1 - y). On NumPy, exp(-2·pre) is taken as the product
+exp(-2·(K + b2))·exp(-2·q·W2): exp of the keys once per batch, then per step an exp over (N, H)
+and one multiplication over (N, T, H), while the exponents stay small (see EXP_SPLIT_LIMIT).
 
 The reference, ``forward_reference``/``backward_reference``, is one step written out as above and
 recomputes K for every query, as the published code did.
 """
+import numpy
+
 from ..backend import get_array_module, ignore_overflow
 
 
+#: On NumPy, exp(k + u) is taken as exp(k)·exp(u) while every |k| and |u| is at most this (the
+#: product then stays between e^-80 and e^80, inside float32's normal range).
+EXP_SPLIT_LIMIT = 40.0
+
+
 def keys(hs_enc, W1, b1, b2):
-    """-2·(hs_enc·W1 + b1 + b2): (N, T, H), the keys and the constant part of every step's
-    pre-activation, scaled for the exp pass of ``forward``."""
+    """K = -2·(hs_enc·W1 + b1 + b2) (N, T, H), the keys and the constant part of every step's
+    pre-activation, scaled for the exp pass of ``forward``; and exp(K) where ``forward`` may use
+    it (see EXP_SPLIT_LIMIT), else None."""
     xp = get_array_module(hs_enc)
     N, T, H = hs_enc.shape
     K = xp.matmul(hs_enc.reshape(N * T, H), W1)
     K += b1
     K += b2
     K *= -2
-    return K.reshape(N, T, H)
+    K = K.reshape(N, T, H)
+    if xp is numpy and float(abs(K).max()) <= EXP_SPLIT_LIMIT:
+        return K, xp.exp(K)
+    return K, None
 
 
-def forward(K, hs_enc, q, W2, W3, y, a, c):
-    """One step for the query q (N, H), given K from ``keys`` and a C-contiguous hs_enc.
+def forward(K, expK, hs_enc, q, W2, W3, y, a, c):
+    """One step for the query q (N, H), given K and expK from ``keys`` and a C-contiguous hs_enc.
 
     Writes y = σ(2·(K + q·W2 + b2)) = (1 + e) / 2 (N, T, H), the weights a (N, T) and the
     context c (N, H) into the arrays given.
     """
     xp = get_array_module(K)
     N, T, H = K.shape
-    qw = xp.matmul(q, W2)
-    qw *= -2
-    xp.add(K, qw[:, None, :], out=y)
+    u = xp.matmul(q, W2)
+    u *= -2
     with ignore_overflow(xp):
-        xp.exp(y, out=y)
+        if expK is not None and float(abs(u).max()) <= EXP_SPLIT_LIMIT:
+            # exp(K + u) = exp(K)·exp(u): the step's exp is over (N, H), not (N, T, H)
+            xp.multiply(expK, xp.exp(u)[:, None, :], out=y)
+        else:
+            xp.add(K, u[:, None, :], out=y)
+            xp.exp(y, out=y)
     y += 1
     xp.reciprocal(y, out=y)
     xp.matmul(y.reshape(N * T, H), W3, out=a.reshape(N * T, 1))
@@ -70,41 +88,51 @@ def forward(K, hs_enc, q, W2, W3, y, a, c):
     xp.matmul(a[:, None, :], hs_enc, out=c[:, None, :])
 
 
-def backward(dc, hs_enc, y, a, W2, W3, ds, dK, dqw, tmp):
-    """One step back from dc (N, H): writes ds (N, T) and dqw = Σ_t dpre (N, H), adds dpre into
-    dK (N, T, H), and returns dq (N, H). ``tmp`` is scratch of y's shape."""
+def backward(dc, hs_enc, y, a, W2, W3, ds, U, dw3, dqw, tmp):
+    """One step back from dc (N, H); returns dq (N, H).
+
+    Adds this step's ds ⊗ y·(1 - y) into U (N, T, H) and Σ ds·y into dw3 (1, H), and writes
+    dqw = Σ_t dpre (N, H), the gradient of q·W2 + b2; ``backward_keys`` turns U into dK and dw3
+    into dW3. ds (N, T) and ``tmp`` (y's shape) are scratch.
+    """
     xp = get_array_module(y)
+    N, T, H = y.shape
     xp.matmul(hs_enc, dc[:, :, None], out=ds[:, :, None])          # da
     ds -= (a * ds).sum(axis=1, keepdims=True)
     ds *= a
-    # dpre = (ds ⊗ W3) ⊙ 4·y·(1 - y)
-    xp.subtract(1, y, out=tmp)
-    tmp *= y
+    dw3 += xp.matmul(ds.reshape(1, N * T), y.reshape(N * T, H))
+    # dpre = (ds ⊗ W3) ⊙ (1 - e²) = 4·W3 ⊙ ds ⊗ y·(1 - y)
+    xp.multiply(y, y, out=tmp)
+    xp.subtract(y, tmp, out=tmp)
+    xp.matmul(ds[:, None, :], tmp, out=dqw[:, None, :])
+    dqw *= 4 * W3[:, 0]
     tmp *= ds[:, :, None]
-    tmp *= 4 * W3[:, 0]
-    dK += tmp
-    tmp.sum(axis=1, out=dqw)
+    U += tmp
     return xp.matmul(dqw, W2.T)
 
 
-def backward_keys(dK, hs_enc, W1, qs, dqws, as_, dcs, dss, ys):
-    """After the last step back: dhs_enc (N, T, H) and (dW1, db1, dW2, db2, dW3, db3), each
-    with one product over all decoder steps (the arrays of the step functions, time-major)."""
-    xp = get_array_module(dK)
-    N, T, H = dK.shape
-    dK2 = dK.reshape(N * T, H)
-    dW1 = xp.matmul(hs_enc.reshape(N * T, H).T, dK2)
-    db1 = dK2.sum(axis=0)
-    dhs_enc = xp.matmul(dK2, W1.T).reshape(N, T, H)
+def backward_keys(U, hs_enc, W1, W3, dw3, qs, dqws, as_, dcs):
+    """After the last step back: dhs_enc (N, T, H) and (dW1, db1, dW2, db2, dW3, db3), from one
+    product each over all decoder steps (qs, dqws, dcs: (T_dec, N, H); as_: (T_dec, N, T)).
+
+    dK = 4·W3 ⊙ U is never formed: the factor goes onto W1 and onto dW1's columns. dW3 is
+    Σ ds·e = 2·Σ ds·y - Σ ds with Σ ds = 0 (Σ_t a = 1), and db3 = Σ ds = 0.
+    """
+    xp = get_array_module(U)
+    N, T, H = U.shape
+    w3 = 4 * W3[:, 0]
+    U2 = U.reshape(N * T, H)
+    dW1 = xp.matmul(hs_enc.reshape(N * T, H).T, U2)
+    dW1 *= w3
+    db1 = U2.sum(axis=0)
+    db1 *= w3
+    dhs_enc = xp.matmul(U2, (W1 * w3).T).reshape(N, T, H)
     dhs_enc += xp.matmul(as_.transpose(1, 2, 0), dcs.transpose(1, 0, 2))     # Σ_step a ⊗ dc
     qs2, dqws2 = qs.reshape(-1, H), dqws.reshape(-1, H)
     dW2 = xp.matmul(qs2.T, dqws2)
     db2 = dqws2.sum(axis=0)
-    ds_sum = dss.sum()
-    dW3 = xp.matmul(ys.reshape(-1, H).T, dss.reshape(-1, 1))               # Σ ds·y
-    dW3 *= 2
-    dW3 -= ds_sum                                                         # Σ ds·(2y - 1)
-    db3 = ds_sum.reshape(1)
+    dW3 = 2 * dw3.reshape(H, 1)
+    db3 = xp.zeros(1, dtype=U.dtype)
     return dhs_enc, (dW1, db1, dW2, db2, dW3, db3)
 
 

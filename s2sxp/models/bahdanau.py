@@ -71,7 +71,7 @@ class FusedRecurrence(_Recurrence):
             scale = xp.full(GH, -1, dtype=dt)
             scale[2 * H:] = -2
         self.hs_enc = hs_enc
-        self.K = additive.keys(hs_enc, W1, b1, b2)
+        self.K, self.expK = additive.keys(hs_enc, W1, b1, b2)
         self.scale = scale
         self.Wc_s = Wx[:H] * scale                          # context rows of Wx, scaled
         self.We_s = Wx[H:] * scale                          # embedding rows
@@ -114,7 +114,7 @@ class FusedRecurrence(_Recurrence):
         xp = get_array_module(gx)
         q = self.hbuf[t]
         y = self.ys[t if self.train else 0]
-        additive.forward(self.K, self.hs_enc, q, W2, W3, y, self.as_[t], self.cs[t])
+        additive.forward(self.K, self.expK, self.hs_enc, q, W2, W3, y, self.as_[t], self.cs[t])
         g = self.gates[t]
         xp.matmul(self.cs[t], self.Wc_s, out=g)
         g += gx
@@ -149,9 +149,10 @@ class FusedRecurrence(_Recurrence):
         dhs_tm = dhs.transpose(1, 0, 2)
         dA = xp.empty((T, N, GH), dtype=dt)                 # d pre-activation of the gates
         dcs = xp.empty((T, N, H), dtype=dt)                 # d context
-        dss = xp.empty_like(self.as_)
+        ds = xp.empty_like(self.as_[0])
         dqws = xp.empty((T, N, H), dtype=dt)
-        dK = xp.zeros_like(self.K)
+        U = xp.zeros_like(self.K)                           # dK / (4·W3), kernels/additive.py
+        dw3 = xp.zeros((1, H), dtype=dt)
         tmp_att = xp.empty_like(self.K)
         dh = xp.zeros((N, H), dtype=dt)
         dc = xp.zeros((N, H), dtype=dt)
@@ -175,8 +176,8 @@ class FusedRecurrence(_Recurrence):
             else:
                 _gru_step_backward(xp, self.gates[t], h_prev, dh, dA[t], Wh, tmp, tmp2)
             xp.matmul(dA[t], Wc_T, out=dcs[t])
-            dq = additive.backward(dcs[t], self.hs_enc, self.ys[t], self.as_[t], W2, W3, dss[t],
-                                   dK, dqws[t], tmp_att)
+            dq = additive.backward(dcs[t], self.hs_enc, self.ys[t], self.as_[t], W2, W3, ds, U,
+                                   dw3, dqws[t], tmp_att)
             if self.reset:
                 dh[...] = dq
                 dc[...] = 0
@@ -198,8 +199,8 @@ class FusedRecurrence(_Recurrence):
             xp.matmul(self.rh.reshape(T * N, H).T, dA2[:, 2 * H:], out=dWh[:, 2 * H:])
         db = dA2.sum(axis=0)
         dE = xp.matmul(dA2, Wx[H:].T).reshape(T, N, -1).transpose(1, 0, 2)
-        dhs_enc, att_grads = additive.backward_keys(dK, self.hs_enc, W1, self.hbuf[:T], dqws,
-                                                    self.as_, dcs, dss, self.ys)
+        dhs_enc, att_grads = additive.backward_keys(U, self.hs_enc, W1, W3, dw3, self.hbuf[:T],
+                                                    dqws, self.as_, dcs)
         store(self.grads, (*att_grads, dWx, dWh, db))
         return dE, dhs_enc
 
