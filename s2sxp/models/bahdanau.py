@@ -55,6 +55,21 @@ class _Recurrence:
 
 
 class FusedRecurrence(_Recurrence):
+    """The recurrence with the fused attention step and cell steps written into arrays allocated
+    once per batch. The largest of them, (T, N, T_enc, H) and (N, T_enc, H), are kept and used
+    again while the shapes repeat, as they do from one training batch to the next: writing into
+    fresh memory costs the CPU a page fault every 4 KiB."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._kept = {}
+
+    def _array(self, name, shape, dtype):
+        """An uninitialised array, the one of the last call under this name where it fits."""
+        a = self._kept.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = self._kept[name] = get_array_module(self.params[0]).empty(shape, dtype=dtype)
+        return a
 
     def start(self, hs_enc, h0, T, train):
         """Allocate the arrays of T steps (the attention's y of one step only unless ``train``),
@@ -68,15 +83,13 @@ class FusedRecurrence(_Recurrence):
         if self.lstm:
             scale = gate_scale(H, dt, xp)
         else:
-            scale = xp.full(GH, -1, dtype=dt)
-            scale[2 * H:] = -2
+            scale = xp.full(GH, -1, dtype=dt)               # z, r: σ(a) = 1 / (1 + exp(-a))
+            scale[2 * H:] = -2                              # ĥ: tanh(a) = 2·σ(2a) - 1
         self.hs_enc = hs_enc
         self.K, self.expK = additive.keys(hs_enc, W1, b1, b2)
-        self.scale = scale
         self.Wc_s = Wx[:H] * scale                          # context rows of Wx, scaled
         self.We_s = Wx[H:] * scale                          # embedding rows
         self.b_s = b * scale
-        self.Wh_s = Wh * scale
         self.train = train
         self.hbuf = xp.empty((T + 1, N, H), dtype=dt)       # hbuf[t] = s_t, the query of step t
         self.hbuf[0] = h0
@@ -84,18 +97,18 @@ class FusedRecurrence(_Recurrence):
         self.gates = xp.empty((T, N, GH), dtype=dt)
         self.cs = xp.empty((T, N, H), dtype=dt)
         self.as_ = xp.empty((T, N, T_enc), dtype=dt)
-        self.ys = xp.empty((T if train else 1, N, T_enc, H), dtype=dt)
+        self.ys = self._array("ys" if train else "y", (T if train else 1, N, T_enc, H), dt)
         if self.lstm:
+            self.Wh_s = Wh * scale
             self.rec = xp.empty((N, GH), dtype=dt)
             self.cbuf = xp.empty((T + 1, N, H), dtype=dt)
             self.cbuf[0] = 0
             self.tanh_c = xp.empty((T, N, H), dtype=dt)
             self.tmp = xp.empty((N, H), dtype=dt)
         else:
-            self.rh = xp.empty((T, N, H), dtype=dt)         # r ⊙ h_prev
+            self.Wh_s = (Wh[:, :2 * H] * scale[:2 * H], Wh[:, 2 * H:] * scale[2 * H:])
             self.rec = (xp.empty((N, 2 * H), dtype=dt), xp.empty((N, H), dtype=dt))
-            self.Wh_s = (xp.ascontiguousarray(self.Wh_s[:, :2 * H]),
-                         xp.ascontiguousarray(self.Wh_s[:, 2 * H:]))
+            self.rh = xp.empty((T, N, H), dtype=dt)         # r ⊙ h_prev
         self.attention_weights = self.as_.transpose(1, 0, 2)
 
     def embedding_part(self, E):
@@ -151,9 +164,10 @@ class FusedRecurrence(_Recurrence):
         dcs = xp.empty((T, N, H), dtype=dt)                 # d context
         ds = xp.empty_like(self.as_[0])
         dqws = xp.empty((T, N, H), dtype=dt)
-        U = xp.zeros_like(self.K)                           # dK / (4·W3), kernels/additive.py
+        U = self._array("U", self.K.shape, dt)              # dK / (4·W3), kernels/additive.py
+        U[...] = 0
         dw3 = xp.zeros((1, H), dtype=dt)
-        tmp_att = xp.empty_like(self.K)
+        tmp_att = self._array("tmp", self.K.shape, dt)
         dh = xp.zeros((N, H), dtype=dt)
         dc = xp.zeros((N, H), dtype=dt)
         tmp = xp.empty((N, H), dtype=dt)

@@ -1,0 +1,78 @@
+"""Bahdanau (additive) attention on the date data: train BahdanauSeq2seq with its recipe (no
+input reversal, Adam lr 1e-2, gradients clipped at 5.0), print the validation accuracy after every
+epoch, then save the model and the attention map of one test question.
+
+    python examples/bahdanau_date.py                         # GRU, H=256, D=16, 3 epochs
+    python examples/bahdanau_date.py --cell lstm --reset-state-each-step
+    python examples/bahdanau_date.py --epochs 1 --hidden-size 16 --n 2000 --out /tmp/bahdanau
+"""
+import argparse
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from s2sxp import Trainer, backend, datasets, evaluate, io  # noqa: E402
+from s2sxp.models import BahdanauSeq2seq  # noqa: E402
+from s2sxp.optim import OPTIMIZERS  # noqa: E402
+
+
+def plot_attention(weights, question, answer, path):
+    """weights (len(answer), len(question)): input characters across, output characters down."""
+    label = lambda text: ["␣" if c == " " else c for c in text]
+    fig, ax = plt.subplots(figsize=(0.3 * len(question) + 1.5, 0.3 * len(answer) + 1.5), dpi=120)
+    ax.imshow(weights, cmap="gray", vmin=0, vmax=1)
+    ax.set_xticks(range(len(question)), label(question), family="monospace")
+    ax.set_yticks(range(len(answer)), label(answer), family="monospace")
+    ax.set_xlabel("question")
+    ax.set_ylabel("answer")
+    ax.tick_params(length=0)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--hidden-size", type=int, default=256)
+    p.add_argument("--wordvec-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--n", type=int, default=50000, help="date lines generated, 90%% for training")
+    p.add_argument("--cell", default="gru", choices=["gru", "lstm"])
+    p.add_argument("--init-state", default="sum", choices=["sum", "last"])
+    p.add_argument("--reset-state-each-step", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/bahdanau-date", help="output folder")
+    args = p.parse_args()
+
+    (x_train, t_train), (x_test, t_test), vocab = datasets.load("date", n=args.n)
+    model = BahdanauSeq2seq(len(vocab), args.wordvec_size, args.hidden_size, cell=args.cell,
+                            seed=args.seed, init_state=args.init_state,
+                            reset_state_each_step=args.reset_state_each_step)
+    recipe = model.recipe
+    optimizer = OPTIMIZERS[recipe["optimizer"]](lr=recipe["lr"])
+    trainer = Trainer(model, optimizer, seed=args.seed)
+    print(f"{model.kind} {model.config}, {recipe}; {len(x_train)} train / {len(x_test)} test")
+    for epoch in range(args.epochs):
+        trainer.fit(x_train, t_train, max_epoch=1, batch_size=args.batch_size,
+                    max_grad=recipe["max_grad"], eval_interval=50)
+        acc, _ = evaluate(model, x_test, t_test)
+        print(f"epoch {epoch + 1}: validation accuracy {100 * acc:.2f}%", flush=True)
+
+    os.makedirs(args.out, exist_ok=True)
+    io.save(model, os.path.join(args.out, "model.npz"), vocab=vocab, reversed_input=False)
+    start_id, answer_size = int(t_test[0, 0]), t_test.shape[1] - 1
+    guess = backend.asnumpy(model.generate(x_test[:1], start_id, answer_size))[0]
+    weights = backend.asnumpy(model.attention_weights)[0]
+    question, answer = vocab.decode(x_test[0]), vocab.decode(guess)
+    path = os.path.join(args.out, "attention.png")
+    plot_attention(weights, question, answer, path)
+    print(f"Q {question.rstrip()!r} -> {answer!r} (truth {vocab.decode(t_test[0, 1:])!r}); "
+          f"wrote {args.out}/model.npz and {path}")
+
+
+if __name__ == "__main__":
+    main()
