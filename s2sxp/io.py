@@ -1,8 +1,12 @@
-"""Saving and loading models (``.npz``, no pickle), and importing the book's parameter pickles.
+"""Saving and loading models and training checkpoints (``.npz``, no pickle), and importing the
+book's parameter pickles.
 
 A saved model holds its parameters in the book's order, the model kind, sizes and cell, the
-vocabulary, and any extra metadata (for example whether the inputs were reversed). Files are
-written atomically: to a temporary file beside the target, then renamed over it.
+vocabulary, and any extra metadata (for example whether the inputs were reversed). A checkpoint
+holds the same and, beside it, the optimizer's state (Adam's m, v and step count) and the
+trainer's (epoch, shuffling generator, loss history), so that training carries on exactly where it
+stopped; :func:`load` reads a checkpoint as a model too. Files are written atomically: to a
+temporary file beside the target, then renamed over it.
 """
 import json
 import os
@@ -16,6 +20,7 @@ from . import backend
 from .datasets import Vocab
 
 FORMAT = "s2sxp-model/1"
+CHECKPOINT_FORMAT = "s2sxp-checkpoint/1"
 
 
 class CheckpointError(ValueError):
@@ -55,22 +60,47 @@ def save(model, path, vocab=None, **extra):
     atomic_write(path, lambda f: numpy.savez(f, **arrays))
 
 
-def read(path):
-    """(meta dict, list of host parameter arrays) from a file written by :func:`save`."""
+def _read_npz(path, what="s2sxp model file"):
+    """(meta dict, {name: host array}) of an ``.npz`` file written by this module."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no saved model at {path}")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] != b"PK":
+        raise CheckpointError(f"{path} is not a readable {what}: "
+                              + ("the file is empty" if not head else "it is not an .npz archive"))
     try:
-        with numpy.load(path, allow_pickle=False) as f:
+        f = numpy.load(path, allow_pickle=False)
+        if not isinstance(f, numpy.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
+        with f:
             meta = json.loads(str(f["meta"]))
-            count = sum(1 for k in f.files if k.startswith("param_"))
-            params = [f[f"param_{i}"] for i in range(count)]
+            arrays = {k: f[k] for k in f.files if k != "meta"}
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError) as e:
-        raise CheckpointError(f"{path} is not a readable s2sxp model file (truncated or "
-                              f"corrupt?): {e}") from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} has format {meta.get('format')!r}, expected {FORMAT!r}")
-    return meta, params
+        raise CheckpointError(f"{path} is not a readable {what} (truncated or corrupt?): "
+                              f"{e}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} is not a readable {what} (corrupt metadata)")
+    if meta.get("format") not in (FORMAT, CHECKPOINT_FORMAT):
+        raise CheckpointError(f"{path} has format {meta.get('format')!r}, expected {FORMAT!r} "
+                              f"or {CHECKPOINT_FORMAT!r}")
+    return meta, arrays
+
+
+def _params(arrays, path):
+    count = sum(1 for k in arrays if k.startswith("param_"))
+    try:
+        return [arrays[f"param_{i}"] for i in range(count)]
+    except KeyError as e:
+        raise CheckpointError(f"{path} is missing parameter array {e}") from None
+
+
+def read(path):
+    """(meta dict, list of host parameter arrays) from a file written by :func:`save` or
+    :func:`save_checkpoint`."""
+    meta, arrays = _read_npz(path)
+    return meta, _params(arrays, os.fspath(path))
 
 
 def set_params(model, params, source):
@@ -101,9 +131,111 @@ def load(path, **options):
         raise CheckpointError(f"{path}: cannot rebuild the {kind} model from {meta.get('config')}"
                               f": {e}") from None
     set_params(model, params, path)
-    model.vocab = Vocab(meta["vocab"]) if "vocab" in meta else None
+    try:
+        model.vocab = Vocab(meta["vocab"]) if "vocab" in meta else None
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} holds a broken vocabulary: {e}") from None
     model.meta = meta
     return model
+
+
+def _pack(state, name, arrays):
+    """A JSON-able copy of a nested state (dicts, lists, numbers, strings, arrays) whose arrays
+    are moved into ``arrays`` under dotted names and replaced by ``{"__array__": name}``."""
+    if isinstance(state, dict):
+        return {str(k): _pack(v, f"{name}.{k}", arrays) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return [_pack(v, f"{name}.{i}", arrays) for i, v in enumerate(state)]
+    if isinstance(state, numpy.generic) or hasattr(state, "__array__"):
+        arrays[name] = backend.asnumpy(state)
+        return {"__array__": name}
+    return state
+
+
+def _unpack(state, arrays):
+    if isinstance(state, dict):
+        if set(state) == {"__array__"}:
+            return arrays[state["__array__"]]
+        return {k: _unpack(v, arrays) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_unpack(v, arrays) for v in state]
+    return state
+
+
+def save_checkpoint(path, model, optimizer, trainer, vocab=None, **extra):
+    """Write the model (as :func:`save` does), ``optimizer.state_dict()`` and
+    ``trainer.state_dict()`` to ``path`` (.npz), atomically."""
+    from .optim import OPTIMIZERS
+
+    names = [k for k, cls in OPTIMIZERS.items() if type(optimizer) is cls]
+    vocab = vocab if vocab is not None else getattr(model, "vocab", None)
+    arrays = {f"param_{i}": backend.asnumpy(p) for i, p in enumerate(model.params)}
+    meta = model_meta(model, vocab, **extra)
+    meta["format"] = CHECKPOINT_FORMAT
+    meta["optimizer"] = {"name": names[0] if names else type(optimizer).__name__,
+                         "state": _pack(optimizer.state_dict(), "optimizer", arrays)}
+    meta["trainer"] = _pack(trainer.state_dict(), "trainer", arrays)
+    arrays["meta"] = numpy.array(json.dumps(meta))
+    atomic_write(path, lambda f: numpy.savez(f, **arrays))
+
+
+class Checkpoint:
+    """What :func:`read_checkpoint` returns: ``meta`` (kind, config, vocab, extra metadata),
+    ``params`` (host arrays), ``optimizer`` (its name), ``optimizer_state`` and ``trainer_state``
+    (as their ``state_dict`` gave them) and ``vocab`` (a :class:`Vocab` or None)."""
+
+    def __init__(self, path, meta, params, optimizer, optimizer_state, trainer_state, vocab):
+        self.path, self.meta, self.params = path, meta, params
+        self.optimizer, self.optimizer_state = optimizer, optimizer_state
+        self.trainer_state, self.vocab = trainer_state, vocab
+
+    @property
+    def kind(self):
+        return self.meta.get("kind")
+
+    @property
+    def epoch(self):
+        return int(self.trainer_state["epoch"])
+
+
+def read_checkpoint(path):
+    """The :class:`Checkpoint` at ``path``; CheckpointError when it is unreadable or incomplete."""
+    path = os.fspath(path)
+    meta, arrays = _read_npz(path, "s2sxp checkpoint")
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is a saved model, not a training checkpoint (it holds no "
+                              "optimizer or trainer state)")
+    try:
+        optimizer = meta["optimizer"]["name"]
+        optimizer_state = _unpack(meta["optimizer"]["state"], arrays)
+        trainer_state = _unpack(meta["trainer"], arrays)
+        int(trainer_state["epoch"])
+        vocab = Vocab(meta["vocab"]) if "vocab" in meta else None
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} is an incomplete or corrupt checkpoint: {e!r}") from None
+    return Checkpoint(path, meta, _params(arrays, path), optimizer, optimizer_state,
+                      trainer_state, vocab)
+
+
+def restore(checkpoint, model, optimizer, trainer):
+    """Load a :class:`Checkpoint`'s parameters, optimizer state and trainer state into a freshly
+    built ``model``, ``optimizer`` and ``trainer`` of the same kind and sizes."""
+    path = checkpoint.path
+    if checkpoint.kind != model.kind:
+        raise CheckpointError(f"{path} holds a model of kind {checkpoint.kind!r}, not "
+                              f"{model.kind!r}")
+    set_params(model, checkpoint.params, path)
+    for key in ("m", "v"):
+        for a in checkpoint.optimizer_state.get(key) or []:
+            if getattr(a, "shape", None) != tuple(model.flat_params.shape):
+                raise CheckpointError(f"{path}: optimizer state {key!r} has shape "
+                                      f"{getattr(a, 'shape', None)}, the model has "
+                                      f"{model.flat_params.size} parameters")
+    try:
+        optimizer.load_state_dict(checkpoint.optimizer_state)
+        trainer.load_state_dict(checkpoint.trainer_state)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} holds unusable optimizer or trainer state: {e!r}") from None
 
 
 class _ArraysOnly(pickle.Unpickler):

@@ -73,3 +73,78 @@ def test_import_refuses_anything_but_arrays(xp, tmp_path, capsys):
     with pytest.raises(io.CheckpointError, match="refusing to load builtins.print"):
         io.import_book_params(models.build("seq2seq", V, D, H), path)
     assert "must never run" not in capsys.readouterr().out
+
+
+def _trained(kind="attention", optimizer=None):
+    """A model, its optimizer and a trainer after two small updates (Adam has m, v and iter)."""
+    import s2sxp
+
+    model = models.build(kind, V, D, H, seed=0)
+    trainer = s2sxp.Trainer(model, optimizer or s2sxp.Adam(lr=0.01), seed=3, log=None)
+    rng = numpy.random.default_rng(0)
+    x, t = rng.integers(0, V, (8, 5)), rng.integers(0, V, (8, 4))
+    trainer.fit(x, t, max_epoch=1, batch_size=4)
+    return model, trainer.optimizer, trainer
+
+
+def _fresh(kind="attention"):
+    import s2sxp
+
+    model = models.build(kind, V, D, H, seed=9)
+    optimizer = s2sxp.Adam()
+    return model, optimizer, s2sxp.Trainer(model, optimizer, seed=0, log=None)
+
+
+def test_checkpoint_round_trip_restores_parameters_optimizer_and_trainer(xp32, tmp_path):
+    model, optimizer, trainer = _trained()
+    io.save_checkpoint(tmp_path / "c.npz", model, optimizer, trainer, vocab=Vocab("abc_12"),
+                       run={"note": 1})
+    checkpoint = io.read_checkpoint(tmp_path / "c.npz")
+    assert checkpoint.kind == "attention" and checkpoint.epoch == 1
+    assert checkpoint.vocab == Vocab("abc_12") and checkpoint.meta["run"] == {"note": 1}
+    m2, o2, t2 = _fresh()
+    io.restore(checkpoint, m2, o2, t2)
+    for p, q in zip(model.params, m2.params):
+        numpy.testing.assert_array_equal(backend.asnumpy(p), backend.asnumpy(q))
+    assert o2.iter == optimizer.iter == 2 and o2.lr == 0.01
+    for a, b in zip(optimizer.m + optimizer.v, o2.m + o2.v):
+        numpy.testing.assert_array_equal(backend.asnumpy(a), backend.asnumpy(b))
+    assert t2.loss_list == trainer.loss_list and t2.current_epoch == 1
+    assert t2.rng.integers(1 << 30) == trainer.rng.integers(1 << 30)
+
+
+def test_load_reads_a_checkpoint_as_a_model(xp32, tmp_path):
+    model, optimizer, trainer = _trained("peeky")
+    io.save_checkpoint(tmp_path / "c.npz", model, optimizer, trainer, vocab=Vocab("abc_12"))
+    loaded = io.load(tmp_path / "c.npz")
+    assert loaded.kind == "peeky" and loaded.vocab == Vocab("abc_12")
+    numpy.testing.assert_array_equal(backend.asnumpy(loaded.flat_params),
+                                     backend.asnumpy(model.flat_params))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: b[:len(b) // 2], "truncated or corrupt"),
+    (lambda b: b[:len(b) // 2] + bytes(64) + b[len(b) // 2 + 64:], "truncated or corrupt"),
+    (lambda b: b"", "the file is empty"),
+    (lambda b: b"not a checkpoint at all", "not an .npz archive"),
+])
+def test_a_damaged_checkpoint_is_reported_not_raised_from_numpy(xp32, tmp_path, damage, message):
+    path = tmp_path / "c.npz"
+    io.save_checkpoint(path, *_trained())
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(io.CheckpointError, match=message):
+        io.read_checkpoint(path)
+    with pytest.raises(io.CheckpointError, match=message):
+        io.load(path)
+
+
+def test_a_saved_model_is_not_taken_for_a_checkpoint(xp32, tmp_path):
+    io.save(models.build("seq2seq", V, D, H), tmp_path / "m.npz")
+    with pytest.raises(io.CheckpointError, match="saved model, not a training checkpoint"):
+        io.read_checkpoint(tmp_path / "m.npz")
+
+
+def test_restoring_a_checkpoint_of_another_model_kind_is_refused(xp32, tmp_path):
+    io.save_checkpoint(tmp_path / "c.npz", *_trained("attention"))
+    with pytest.raises(io.CheckpointError, match="holds a model of kind 'attention', not 'peeky'"):
+        io.restore(io.read_checkpoint(tmp_path / "c.npz"), *_fresh("peeky"))
