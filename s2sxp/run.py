@@ -1,0 +1,306 @@
+"""A training run kept in a folder, as ``s2sxp train`` and ``s2sxp compare`` keep it::
+
+    config.json     the settings (:class:`TrainConfig`), written at the start
+    checkpoint.npz  parameters, optimizer state (Adam's m, v and step count), the trainer's
+                    shuffling state, epoch and history: at the start, after every epoch, and
+                    when Ctrl-C stops training
+    history.json    loss per report and validation accuracy per epoch
+    model.npz       the model after the last finished epoch; best.npz: the best validation accuracy
+    accuracy.png    validation accuracy per epoch; loss.png: the training loss
+
+Every file is written atomically (temporary file, then rename), so a crash or Ctrl-C never leaves
+a broken one. :meth:`Run.resume` carries on from the checkpoint with the very same batches, so the
+losses and parameters equal those of an uninterrupted run.
+"""
+import contextlib
+import dataclasses
+import inspect
+import json
+import os
+import signal
+import threading
+from dataclasses import dataclass
+
+from . import datasets, io, models, viz
+from .optim import OPTIMIZERS
+from .trainer import _STDOUT, Trainer, evaluate
+
+FILES = ("config.json", "checkpoint.npz", "history.json", "model.npz", "best.npz",
+         "accuracy.png", "loss.png")
+COMPARE_FILE = "compare.json"
+
+
+@dataclass
+class TrainConfig:
+    """The settings of one run. ``lr``, ``reverse``, ``max_grad`` and ``optimizer`` left as None
+    take the model class's ``recipe``, and ``cell`` its constructor's default (see
+    :meth:`resolved`)."""
+
+    model: str = "attention"
+    cell: str = None  # "lstm" or "gru"; None: the model class's default
+    data: str = "date"  # "date", "addition" or the path of a question_answer file
+    examples: int = 50000  # lines generated for "date" and "addition"
+    epochs: int = 10
+    batch_size: int = 128
+    wordvec_size: int = 16
+    hidden_size: int = 256
+    optimizer: str = None
+    lr: float = None
+    max_grad: float = None  # gradient norm clipping; 0 for none
+    reverse: bool = None  # feed the questions reversed
+    seed: int = 0
+
+    def resolved(self):
+        """A copy with the recipe's values where this one has None."""
+        if self.model not in models.MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of "
+                             + ", ".join(models.MODELS))
+        defaults = dict(models.MODELS[self.model].recipe, cell=default_cell(self.model))
+        return dataclasses.replace(self, **{k: defaults[k] for k in ("optimizer", "lr", "max_grad",
+                                                                     "reverse", "cell")
+                                            if getattr(self, k) is None})
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+def default_cell(kind):
+    """The recurrent cell a model family is built with when none is named."""
+    return inspect.signature(models.MODELS[kind]).parameters["cell"].default
+
+
+@dataclass
+class Data:
+    """A dataset split as the book splits it, with the questions reversed when asked."""
+
+    x_train: object
+    t_train: object
+    x_test: object
+    t_test: object
+    vocab: datasets.Vocab
+
+    @classmethod
+    def load(cls, name, examples=50000, reverse=False):
+        (x_train, t_train), (x_test, t_test), vocab = datasets.load(name, n=examples)
+        if reverse:
+            x_train, x_test = x_train[:, ::-1], x_test[:, ::-1]
+        return cls(x_train, t_train, x_test, t_test, vocab)
+
+    def reversed(self):
+        return Data(self.x_train[:, ::-1], self.t_train, self.x_test[:, ::-1], self.t_test,
+                    self.vocab)
+
+
+class Run:
+    """One model's training in ``folder``: build with :meth:`start` or :meth:`resume`, then call
+    :meth:`train_epoch` until :attr:`finished`."""
+
+    def __init__(self, folder, config, data, model, optimizer, trainer, history):
+        self.folder, self.config, self.data = folder, config, data
+        self.model, self.optimizer, self.trainer = model, optimizer, trainer
+        self.history = history
+
+    def path(self, name):
+        return os.path.join(self.folder, name)
+
+    @classmethod
+    def _build(cls, folder, config, data, log):
+        if data is None:
+            data = Data.load(config.data, config.examples, config.reverse)
+        model = models.build(config.model, len(data.vocab), config.wordvec_size,
+                             config.hidden_size, cell=config.cell, seed=config.seed)
+        optimizer = OPTIMIZERS[config.optimizer](lr=config.lr)
+        trainer = Trainer(model, optimizer, seed=config.seed, log=log)
+        return cls(folder, config, data, model, optimizer, trainer, {"val_acc": []})
+
+    @classmethod
+    def start(cls, folder, config, data=None, log=_STDOUT):
+        """A new run in ``folder`` (made if missing; the files of an earlier run there are
+        removed). ``data``, when given, must already be reversed if ``config.reverse``."""
+        config = config.resolved()
+        if config.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {config.optimizer!r}; choose one of "
+                             + ", ".join(OPTIMIZERS))
+        run = cls._build(folder, config, data, log)
+        os.makedirs(folder, exist_ok=True)
+        for name in FILES:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(run.path(name))
+        _write_json(run.path("config.json"), config.as_dict())
+        run.save_checkpoint()
+        return run
+
+    @classmethod
+    def resume(cls, folder, given=None, data=None, log=_STDOUT):
+        """The run in ``folder``, as its checkpoint left it. ``given`` holds settings asked for
+        now (None: not asked); they must match the run's, except ``epochs``, which may extend it.
+        CheckpointError when the checkpoint is unreadable or holds another model or vocabulary."""
+        path = os.path.join(folder, "checkpoint.npz")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no checkpoint to resume in {folder} (train without "
+                                    "--resume to start a run there)")
+        checkpoint = io.read_checkpoint(path)
+        try:
+            config = TrainConfig(**checkpoint.meta["run"])
+        except (KeyError, TypeError) as e:
+            raise io.CheckpointError(f"{path} does not hold the settings of an s2sxp run "
+                                     f"({e!r})") from None
+        given = {k: v for k, v in (given or {}).items() if v is not None}
+        if "model" in given and given["model"] != checkpoint.kind:
+            raise io.CheckpointError(f"{path} holds a model of kind {checkpoint.kind!r}, not "
+                                     f"{given['model']!r}: resume it without --model, or start "
+                                     "a new run in another folder")
+        for name, value in given.items():
+            if name != "epochs" and value != getattr(config, name):
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(f"{flag} {value} differs from the resumed run's "
+                                 f"{getattr(config, name)}; a resumed run keeps its settings "
+                                 "(only --epochs may change)")
+        config = dataclasses.replace(config, epochs=given.get("epochs", config.epochs))
+        run = cls._build(folder, config, data, log)
+        if checkpoint.vocab != run.data.vocab:
+            raise io.CheckpointError(_vocab_mismatch(path, checkpoint.vocab, run.data.vocab,
+                                                     config.data))
+        io.restore(checkpoint, run.model, run.optimizer, run.trainer)
+        run.history = {"val_acc": list(checkpoint.meta.get("history", {}).get("val_acc", []))}
+        return run
+
+    @property
+    def epoch(self):
+        """Epochs finished."""
+        return self.trainer.current_epoch
+
+    @property
+    def finished(self):
+        return self.epoch >= self.config.epochs
+
+    def train_epoch(self, progress=_STDOUT):
+        """Train one epoch (or the rest of one that was stopped), evaluate on the test split,
+        write every file. Returns (accuracy, guesses). TrainingInterrupted and NonFiniteLoss pass
+        through; the files of the last finished epoch stay as they were."""
+        c, d = self.config, self.data
+        self.trainer.fit(d.x_train, d.t_train, max_epoch=1, batch_size=c.batch_size,
+                         max_grad=c.max_grad)
+        acc, guesses = evaluate(self.model, d.x_test, d.t_test,
+                                progress=self.trainer.out if progress == _STDOUT else progress)
+        self.history["val_acc"].append(acc)
+        self.save()
+        return acc, guesses
+
+    def model_meta(self):
+        """What a saved model of this run records besides its parameters and vocabulary."""
+        d = self.data
+        return {"data": self.config.data, "examples": self.config.examples,
+                "reversed_input": self.config.reverse, "question_width": int(d.x_test.shape[1]),
+                "answer_width": int(d.t_test.shape[1]), "epoch": self.epoch}
+
+    def save_checkpoint(self):
+        io.save_checkpoint(self.path("checkpoint.npz"), self.model, self.optimizer, self.trainer,
+                           vocab=self.data.vocab, run=self.config.as_dict(),
+                           history={"val_acc": self.history["val_acc"]}, **self.model_meta())
+
+    def save(self):
+        """Checkpoint first (it is what resume reads), then the model, history and plots."""
+        self.save_checkpoint()
+        accs = self.history["val_acc"]
+        meta = dict(self.model_meta(), val_acc=accs[-1] if accs else None)
+        io.save(self.model, self.path("model.npz"), vocab=self.data.vocab, **meta)
+        if accs and accs[-1] >= max(accs):
+            io.save(self.model, self.path("best.npz"), vocab=self.data.vocab, **meta)
+        _write_json(self.path("history.json"), self.history_dict())
+        plot_histories({self.config.model: self.history_dict()}, self.folder)
+
+    def history_dict(self):
+        accs = self.history["val_acc"]
+        return {"config": self.config.as_dict(), "loss": self.trainer.loss_list,
+                "loss_epochs": self.trainer.loss_epochs, "val_acc": accs,
+                "best_epoch": 1 + accs.index(max(accs)) if accs else None}
+
+
+def _vocab_mismatch(path, saved, now, data):
+    if saved is None:
+        return f"{path} holds no vocabulary"
+    only_saved = [c for c in saved.chars if c not in now.char_to_id]
+    only_now = [c for c in now.chars if c not in saved.char_to_id]
+    detail = []
+    if only_saved:
+        detail.append("only in the checkpoint: " + ", ".join(map(repr, only_saved)))
+    if only_now:
+        detail.append(f"only in {data}: " + ", ".join(map(repr, only_now)))
+    if not detail:
+        detail.append("the same characters in another order")
+    return (f"{path} was trained with another vocabulary than {data} gives "
+            f"({len(saved)} vs {len(now)} characters; {'; '.join(detail)})")
+
+
+@contextlib.contextmanager
+def stop_on_interrupt(*trainers):
+    """While inside, the first Ctrl-C asks the trainers to stop after the iteration in progress
+    (so that a checkpoint can be written); a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGINT, previous)
+        for trainer in trainers:
+            trainer.stop()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _write_json(path, value):
+    io.atomic_write(path, lambda f: f.write((json.dumps(value, indent=1) + "\n").encode()))
+
+
+def read_history(folder):
+    """The history.json of a run folder."""
+    path = os.path.join(folder, "history.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{folder} holds no history.json (is it a folder written by "
+                                "s2sxp train or s2sxp compare?)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            history = json.load(f)
+        history["val_acc"], history["loss"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not a run history ({e!r})") from None
+    return history
+
+
+def read_histories(folder):
+    """{label: history} of a run folder, or of the runs in a folder written by ``compare``."""
+    if os.path.exists(os.path.join(folder, "history.json")):
+        history = read_history(folder)
+        return {history.get("config", {}).get("model") or os.path.basename(folder): history}
+    names = None
+    with contextlib.suppress(FileNotFoundError, ValueError, KeyError, TypeError):
+        with open(os.path.join(folder, COMPARE_FILE), encoding="utf-8") as f:
+            names = list(json.load(f)["models"])
+    if names is None and os.path.isdir(folder):
+        names = sorted(n for n in os.listdir(folder)
+                       if os.path.exists(os.path.join(folder, n, "history.json")))
+    histories = {n: read_history(os.path.join(folder, n)) for n in names or []
+                 if os.path.exists(os.path.join(folder, n, "history.json"))}
+    if not histories:
+        raise FileNotFoundError(f"{folder} holds no history.json, nor runs that have one (is it "
+                                "a folder written by s2sxp train or s2sxp compare?)")
+    return histories
+
+
+def plot_histories(histories, folder):
+    """accuracy.png and loss.png in ``folder`` from {label: history}; returns their paths."""
+    accuracy, loss = os.path.join(folder, "accuracy.png"), os.path.join(folder, "loss.png")
+    viz.plot_accuracy({k: h["val_acc"] for k, h in histories.items()}, accuracy,
+                      title="validation accuracy")
+    curves = {}
+    for label, h in histories.items():
+        epochs = h.get("loss_epochs") or [(i + 1) / max(len(h["loss"]), 1) * len(h["val_acc"])
+                                          for i in range(len(h["loss"]))]
+        curves[label] = (epochs, h["loss"])
+    viz.plot_loss(curves, loss, title="training loss")
+    return accuracy, loss

@@ -1,0 +1,330 @@
+"""The command line, run in-process on tiny models and data: every command, resume, Ctrl-C, and
+one line (never a traceback) for each kind of user error."""
+import json
+import signal
+import subprocess
+import sys
+import types
+
+import numpy
+import pytest
+
+from s2sxp import backend, cli, io, models
+from s2sxp.run import TrainConfig
+
+pytestmark = pytest.mark.usefixtures("xp32")
+
+TINY = ["--examples", "200", "--wordvec-size", "4", "--hidden-size", "8", "--batch-size", "16",
+        "--seed", "0"]
+COMMANDS = ("train", "eval", "translate", "compare", "plot")
+
+
+def run(capsys, *argv):
+    """(exit code, stdout, stderr) of ``s2sxp ARGV``."""
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def params(path):
+    with numpy.load(path) as f:
+        return [f[k] for k in sorted(f.files) if k.startswith("param_")]
+
+
+def assert_same_params(a, b):
+    for p, q in zip(params(a), params(b), strict=True):
+        numpy.testing.assert_array_equal(p, q)
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny attention run on dates, two epochs."""
+    backend.use("numpy")
+    folder = tmp_path_factory.mktemp("runs") / "attention"
+    assert cli.main(["train", "--epochs", "2", "--out", str(folder), *TINY]) == 0
+    return folder
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_explains_itself_with_an_example(capsys, command):
+    with pytest.raises(SystemExit) as exit:
+        cli.main([command, "--help"])
+    out = capsys.readouterr().out
+    assert exit.value.code == 0
+    assert f"s2sxp {command}" in out and "examples:\n  s2sxp " + command in out
+
+
+def test_python_dash_m_runs_the_command_line():
+    done = subprocess.run([sys.executable, "-m", "s2sxp", "--help"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0
+    for command in COMMANDS + ("bench",):
+        assert command in done.stdout
+
+
+def test_train_defaults_are_the_books_and_the_models_recipe():
+    book = TrainConfig().resolved()
+    assert (book.model, book.cell, book.data, book.epochs, book.batch_size, book.wordvec_size,
+            book.hidden_size) == ("attention", "lstm", "date", 10, 128, 16, 256)
+    assert (book.optimizer, book.lr, book.max_grad, book.reverse) == ("adam", 0.001, 5.0, True)
+    assert cli._run_folder(book) == "runs/attention-date"
+    for kind, cls in models.MODELS.items():
+        config = TrainConfig(model=kind).resolved()
+        assert (config.lr, config.reverse, config.max_grad) == (
+            cls.recipe["lr"], cls.recipe["reverse"], cls.recipe["max_grad"])
+    given = TrainConfig(model="attention", lr=0.01, reverse=False).resolved()
+    assert (given.lr, given.reverse) == (0.01, False)
+
+
+def test_bahdanau_trains_with_its_own_recipe():
+    config = TrainConfig(model="bahdanau").resolved()
+    assert (config.lr, config.reverse, config.optimizer) == (0.01, False, "adam")
+
+
+def test_train_writes_a_run_folder(trained):
+    names = {p.name for p in trained.iterdir()}
+    assert names == {"config.json", "checkpoint.npz", "history.json", "model.npz", "best.npz",
+                     "accuracy.png", "loss.png"}
+    history = json.loads((trained / "history.json").read_text())
+    assert len(history["val_acc"]) == 2 and history["config"]["hidden_size"] == 8
+    assert len(history["loss"]) == len(history["loss_epochs"]) == 2 * 1
+    assert io.read_checkpoint(trained / "checkpoint.npz").epoch == 2
+    assert_same_params(trained / "model.npz", trained / "checkpoint.npz")
+
+
+def test_train_prints_settings_log_lines_and_accuracy(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", "--epochs", "1", "--out", tmp_path, *TINY)
+    assert code == 0
+    assert "settings: {" in out and '"lr": 0.001' in out
+    assert "| epoch 1 |  iter 11 / 11 | time " in out and "val acc " in out
+
+
+def test_resume_equals_an_uninterrupted_run(capsys, tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert run(capsys, "train", "--epochs", "2", "--out", straight, *TINY)[0] == 0
+    assert run(capsys, "train", "--epochs", "1", "--out", resumed, *TINY)[0] == 0
+    code, out, _ = run(capsys, "train", "--resume", "--epochs", "2", "--out", resumed)
+    assert code == 0 and f"resuming {resumed} after epoch 1" in out
+    assert_same_params(straight / "checkpoint.npz", resumed / "checkpoint.npz")
+    a, b = (json.loads((f / "history.json").read_text()) for f in (straight, resumed))
+    assert a["loss"] == b["loss"] and a["val_acc"] == b["val_acc"]
+
+
+def test_ctrl_c_saves_a_checkpoint_mid_epoch_and_resume_carries_on_exactly(
+        capsys, tmp_path, monkeypatch):
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert run(capsys, "train", "--epochs", "2", "--out", straight, *TINY)[0] == 0
+
+    calls = []
+    backward = models.AttentionSeq2seq.backward
+
+    def press_ctrl_c_in_epoch_2(self, *args):
+        calls.append(1)
+        if len(calls) == 11 + 4:
+            signal.raise_signal(signal.SIGINT)
+        return backward(self, *args)
+
+    monkeypatch.setattr(models.AttentionSeq2seq, "backward", press_ctrl_c_in_epoch_2)
+    code, _, err = run(capsys, "train", "--epochs", "2", "--out", stopped, *TINY)
+    assert code == 130
+    assert f"interrupted in epoch 2 after iteration 4; checkpoint saved in {stopped}" in err
+    assert f"s2sxp train --resume --out {stopped}" in err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    monkeypatch.undo()
+
+    code, out, _ = run(capsys, "train", "--resume", "--out", stopped)
+    assert code == 0 and "resuming" in out and "in epoch 2 after iteration 4" in out
+    assert_same_params(straight / "checkpoint.npz", stopped / "checkpoint.npz")
+    assert (json.loads((straight / "history.json").read_text())["loss"]
+            == json.loads((stopped / "history.json").read_text())["loss"])
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(
+        capsys, tmp_path, monkeypatch):
+    calls = []
+    forward = models.AttentionSeq2seq.forward
+
+    def nan_in_epoch_2(self, xs, ts):
+        calls.append(1)
+        loss = forward(self, xs, ts)
+        return loss * numpy.nan if len(calls) > 11 + 2 else loss
+
+    monkeypatch.setattr(models.AttentionSeq2seq, "forward", nan_in_epoch_2)
+    code, _, err = run(capsys, "train", "--epochs", "3", "--out", tmp_path, *TINY)
+    assert code == 1 and err.count("\n") == 1
+    assert "loss became nan in epoch 2, iteration 11" in err
+    assert "the last good checkpoint (after epoch 1) is kept" in err
+    checkpoint = io.read_checkpoint(tmp_path / "checkpoint.npz")
+    assert checkpoint.epoch == 1 and all(numpy.isfinite(p).all() for p in checkpoint.params)
+    assert_same_params(tmp_path / "model.npz", tmp_path / "checkpoint.npz")
+
+
+def test_resume_refuses_a_checkpoint_of_another_model_kind(capsys, trained):
+    code, _, err = run(capsys, "train", "--resume", "--model", "peeky", "--out", trained)
+    assert_one_line_error(code, err, "holds a model of kind 'attention', not 'peeky'")
+
+
+def test_resume_refuses_a_checkpoint_of_another_vocabulary(capsys, tmp_path):
+    data = tmp_path / "pairs.txt"
+    data.write_text("".join(f"{a}+{b}".ljust(5) + f"_{a + b}".ljust(4) + "\n"
+                            for a in range(12) for b in range(12)))
+    assert run(capsys, "train", "--data", data, "--epochs", "1", "--out", tmp_path / "r",
+               *TINY)[0] == 0
+    data.write_text(data.read_text().replace("+", "-"))
+    code, _, err = run(capsys, "train", "--resume", "--epochs", "2", "--out", tmp_path / "r")
+    assert_one_line_error(code, err, "trained with another vocabulary",
+                          "only in the checkpoint: '+'")
+
+
+def test_resume_refuses_changed_settings(capsys, trained):
+    code, _, err = run(capsys, "train", "--resume", "--hidden-size", "16", "--out", trained)
+    assert_one_line_error(code, err, "--hidden-size 16 differs from the resumed run's 8")
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: b[:len(b) // 3], "truncated or corrupt"),
+    (lambda b: b"\x00" * len(b), "not an .npz archive"),
+])
+def test_a_damaged_checkpoint_or_model_is_one_line(capsys, tmp_path, trained, damage, message):
+    for name in ("checkpoint.npz", "model.npz"):
+        (tmp_path / name).write_bytes(damage((trained / name).read_bytes()))
+    code, _, err = run(capsys, "train", "--resume", "--out", tmp_path)
+    assert_one_line_error(code, err, "checkpoint.npz", message)
+    code, _, err = run(capsys, "translate", "9/27/94", "--run", tmp_path)
+    assert_one_line_error(code, err, "model.npz", message)
+
+
+def test_resume_without_a_checkpoint_says_so(capsys, tmp_path):
+    code, _, err = run(capsys, "train", "--resume", "--out", tmp_path)
+    assert_one_line_error(code, err, f"no checkpoint to resume in {tmp_path}")
+
+
+def test_eval_prints_examples_and_the_accuracy(capsys, trained):
+    code, out, _ = run(capsys, "eval", "--run", trained, "--count", "2")
+    assert code == 0
+    assert out.count("\nT ") == 2 and "on date (test): accuracy " in out and "(of 20)" not in out
+    assert out.rstrip().endswith("of 20)")
+
+
+def test_eval_on_data_with_unknown_characters_lists_them(capsys, trained):
+    code, _, err = run(capsys, "eval", "--run", trained, "--data", "addition", "--examples", "50")
+    assert_one_line_error(code, err, "characters the model's vocabulary lacks: '+'")
+
+
+def test_translate_prints_the_answer(capsys, trained):
+    code, out, _ = run(capsys, "translate", "September 27, 1994", "9/27/94", "--run", trained)
+    assert code == 0 and len(out.splitlines()) == 2
+
+
+def test_translate_lists_characters_missing_from_the_vocabulary(capsys, trained):
+    code, _, err = run(capsys, "translate", "Sept€mber 27, 1994¿", "--run", trained)
+    assert_one_line_error(code, err, "not in the vocabulary", "'€', '¿'")
+
+
+def test_translate_states_both_lengths_of_a_too_long_question(capsys, trained):
+    text = "September 27, 1994 September 27"
+    code, _, err = run(capsys, "translate", text, "--run", trained)
+    assert_one_line_error(code, err, f"is {len(text)} characters long", "at most 29")
+
+
+def test_translate_heatmap_is_drawn_in_reading_order(capsys, trained, tmp_path, monkeypatch):
+    drawn = {}
+    monkeypatch.setattr(cli.viz, "plot_attention",
+                        lambda w, q, a, path, title: drawn.update(w=w, q=q, a=a, path=path))
+    code, out, _ = run(capsys, "translate", "9/27/94", "--run", trained,
+                       "--heatmap", tmp_path / "a.png")
+    assert code == 0
+    model = io.load(trained / "model.npz")
+    xs = model.vocab.encode("9/27/94".ljust(29))[None, ::-1]
+    model.generate(xs, model.vocab.char_to_id["_"], 10)
+    weights = backend.asnumpy(model.attention_weights)[0]
+    numpy.testing.assert_allclose(drawn["w"], weights[:, ::-1])
+    assert drawn["q"] == "9/27/94".ljust(29) and drawn["a"].rstrip() == out.splitlines()[0]
+
+
+def test_translate_heatmap_writes_a_png(capsys, trained, tmp_path):
+    code, out, _ = run(capsys, "translate", "9/27/94", "--run", trained,
+                       "--heatmap", tmp_path / "a.png")
+    assert code == 0 and (tmp_path / "a.png").stat().st_size > 1000
+
+
+def test_translate_heatmap_needs_an_attention_model(capsys, tmp_path):
+    assert run(capsys, "train", "--model", "seq2seq", "--epochs", "1", "--out", tmp_path,
+               *TINY)[0] == 0
+    code, _, err = run(capsys, "translate", "9/27/94", "--run", tmp_path,
+                       "--heatmap", tmp_path / "a.png")
+    assert_one_line_error(code, err, "seq2seq model, which has no attention to draw")
+
+
+def test_a_missing_run_is_one_line(capsys, tmp_path):
+    code, _, err = run(capsys, "translate", "9/27/94", "--run", tmp_path / "nothing")
+    assert_one_line_error(code, err, "no run folder or model file at")
+
+
+def test_plot_redraws_the_pictures_from_the_history(capsys, trained, tmp_path):
+    for name in ("accuracy.png", "loss.png"):
+        (trained / name).unlink()
+    code, out, _ = run(capsys, "plot", trained)
+    assert code == 0 and (trained / "accuracy.png").exists() and (trained / "loss.png").exists()
+    code, _, err = run(capsys, "plot", trained, trained)
+    assert_one_line_error(code, err, "--out")
+    code, _, _ = run(capsys, "plot", trained, trained, "--out", tmp_path / "both")
+    assert code == 0 and (tmp_path / "both" / "accuracy.png").exists()
+
+
+def test_plot_of_a_folder_without_history_is_one_line(capsys, tmp_path):
+    code, _, err = run(capsys, "plot", tmp_path)
+    assert_one_line_error(code, err, "holds no history.json")
+
+
+def test_compare_trains_models_side_by_side_and_resumes(capsys, tmp_path):
+    argv = ["compare", "--models", "seq2seq", "attention", "--out", tmp_path, *TINY]
+    code, out, _ = run(capsys, *argv, "--epochs", "1")
+    assert code == 0 and "val acc seq2seq " in out
+    assert {"seq2seq", "attention", "accuracy.png", "loss.png", "compare.json"} <= {
+        p.name for p in tmp_path.iterdir()}
+    code, out, _ = run(capsys, *argv, "--epochs", "2", "--resume")
+    assert code == 0 and "resuming" in out
+    for name in ("seq2seq", "attention"):
+        history = json.loads((tmp_path / name / "history.json").read_text())
+        assert len(history["val_acc"]) == 2 and history["config"]["model"] == name
+    code, _, _ = run(capsys, "plot", tmp_path)
+    assert code == 0
+
+
+def test_cupy_without_a_gpu_is_one_line(capsys, monkeypatch):
+    if backend.gpu_available():
+        pytest.skip("a GPU is usable here")
+    monkeypatch.setenv("S2S_BACKEND", "cupy")
+    monkeypatch.setattr(backend, "_active", [])
+    code, _, err = run(capsys, "train", *TINY)
+    assert_one_line_error(code, err, "CuPy")
+
+
+def test_auto_backend_falls_back_to_numpy_with_a_notice(capsys, trained):
+    if backend.gpu_available():
+        pytest.skip("a GPU is usable here")
+    code, out, err = run(capsys, "translate", "9/27/94", "--run", trained, "--backend", "auto")
+    assert code == 0 and "using NumPy" in err and len(out.splitlines()) == 1
+
+
+def test_bench_hands_its_arguments_to_the_benchmark(capsys, monkeypatch):
+    seen = []
+    fake = types.ModuleType("s2sxp.bench")
+    fake.main = lambda argv=None: seen.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "s2sxp.bench", fake)
+    assert cli.main(["bench", "--quick", "--help"]) == 0
+    assert seen == [["--quick", "--help"]]
+
+
+def test_bench_without_the_benchmark_module_is_one_line(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "s2sxp.bench", None)
+    code, _, err = run(capsys, "bench")
+    assert_one_line_error(code, err, "s2sxp.bench")
