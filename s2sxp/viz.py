@@ -24,7 +24,7 @@ def plot_accuracy(curves, path, title="validation accuracy"):
     ax.set_title(title)
     ax.grid(alpha=0.3)
     if len(curves) > 1:
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -299,6 +299,31 @@ def test_compare_trains_models_side_by_side_and_resumes(capsys, tmp_path):
     assert code == 0
 
 
+def test_ctrl_c_in_compare_saves_every_run_and_resume_finishes_them(capsys, tmp_path,
+                                                                    monkeypatch):
+    argv = ["compare", "--models", "seq2seq", "attention", "--epochs", "2", "--out", tmp_path,
+            *TINY]
+    backward = models.AttentionSeq2seq.backward
+    calls = []
+
+    def press_ctrl_c(self, *args):
+        calls.append(1)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)
+        return backward(self, *args)
+
+    monkeypatch.setattr(models.AttentionSeq2seq, "backward", press_ctrl_c)
+    code, _, err = run(capsys, *argv)
+    assert code == 130 and "interrupted in epoch 1 after iteration 3" in err
+    assert f"s2sxp compare --resume --out {tmp_path}" in err
+    assert io.read_checkpoint(tmp_path / "seq2seq" / "checkpoint.npz").epoch == 1
+    monkeypatch.undo()
+    code, out, _ = run(capsys, *argv, "--resume")
+    assert code == 0 and "attention in epoch 1 after iteration 3" in out
+    for name in ("seq2seq", "attention"):
+        assert len(json.loads((tmp_path / name / "history.json").read_text())["val_acc"]) == 2
+
+
 def test_cupy_without_a_gpu_is_one_line(capsys, monkeypatch):
     if backend.gpu_available():
         pytest.skip("a GPU is usable here")
