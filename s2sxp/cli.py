@@ -36,6 +36,16 @@ def _command(sub, name, summary, description, examples):
                           epilog="examples:\n" + examples, formatter_class=_formatter)
 
 
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 def _backend_flag(p):
     p.add_argument("--backend", default=None, choices=list(backend.BACKENDS),
                    help="array backend; unset: $S2S_BACKEND, else numpy (auto: cupy when a GPU "
@@ -49,13 +59,13 @@ def _training_flags(p):
     p.add_argument("--data", default=None, metavar="NAME|FILE",
                    help="dataset name (date, addition) or the path of a text file in the book's "
                    "question_answer format [default: date]")
-    p.add_argument("--examples", type=int, default=None, metavar="N",
+    p.add_argument("--examples", type=_positive, default=None, metavar="N",
                    help="lines to generate for date or addition [default: 50000]")
-    p.add_argument("--epochs", type=int, default=None, metavar="N",
+    p.add_argument("--epochs", type=_positive, default=None, metavar="N",
                    help="epochs to train; with --resume, the new total [default: 10]")
-    p.add_argument("--batch-size", type=int, default=None, metavar="N", help="[default: 128]")
-    p.add_argument("--wordvec-size", type=int, default=None, metavar="N", help="[default: 16]")
-    p.add_argument("--hidden-size", type=int, default=None, metavar="N", help="[default: 256]")
+    p.add_argument("--batch-size", type=_positive, default=None, metavar="N", help="[default: 128]")
+    p.add_argument("--wordvec-size", type=_positive, default=None, metavar="N", help="[default: 16]")
+    p.add_argument("--hidden-size", type=_positive, default=None, metavar="N", help="[default: 256]")
     p.add_argument("--optimizer", default=None, choices=list(OPTIMIZERS),
                    help="[default: the model's recipe]")
     p.add_argument("--lr", type=float, default=None, metavar="RATE",
@@ -335,11 +345,12 @@ def _eval_parser(sub):
                    f"[default: {DEFAULT_RUN}]")
     p.add_argument("--data", default=None, metavar="NAME|FILE",
                    help="dataset name or question_answer file [default: the model's]")
-    p.add_argument("--examples", type=int, default=None, metavar="N",
+    p.add_argument("--examples", type=_positive, default=None, metavar="N",
                    help="lines to generate for date or addition [default: the model's]")
     p.add_argument("--split", default="test", choices=["test", "train"],
                    help="[default: test]")
-    p.add_argument("--count", type=int, default=10, metavar="N", help="questions to print [default: 10]")
+    p.add_argument("--count", type=int, default=10, metavar="N",
+                   help="questions to print [default: 10]")
     _backend_flag(p)
     p.set_defaults(handler=eval_)
 

@@ -146,7 +146,8 @@ def _pack(state, name, arrays):
         return {str(k): _pack(v, f"{name}.{k}", arrays) for k, v in state.items()}
     if isinstance(state, (list, tuple)):
         return [_pack(v, f"{name}.{i}", arrays) for i, v in enumerate(state)]
-    if isinstance(state, numpy.generic) or hasattr(state, "__array__"):
+    if isinstance(state, (numpy.ndarray, numpy.generic)) or type(state).__module__.startswith(
+            "cupy"):
         arrays[name] = backend.asnumpy(state)
         return {"__array__": name}
     return state

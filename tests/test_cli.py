@@ -36,6 +36,19 @@ def assert_same_params(a, b):
         numpy.testing.assert_array_equal(p, q)
 
 
+def assert_same_training(a, b):
+    """Two run folders trained alike: equal parameters and losses. Bit for bit on NumPy; on CuPy
+    the embedding gradient's scatter-add sums in no fixed order, so two runs agree only closely."""
+    history_a, history_b = (json.loads((f / "history.json").read_text()) for f in (a, b))
+    if backend.name() == "numpy":
+        assert_same_params(a / "checkpoint.npz", b / "checkpoint.npz")
+        assert history_a["loss"] == history_b["loss"]
+        return
+    for p, q in zip(params(a / "checkpoint.npz"), params(b / "checkpoint.npz"), strict=True):
+        numpy.testing.assert_allclose(p, q, rtol=1e-3, atol=1e-5)
+    numpy.testing.assert_allclose(history_a["loss"], history_b["loss"], rtol=1e-4)
+
+
 def assert_one_line_error(code, err, *fragments):
     assert code == 2
     assert err.count("\n") == 1 and "Traceback" not in err, err
@@ -46,7 +59,6 @@ def assert_one_line_error(code, err, *fragments):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny attention run on dates, two epochs."""
-    backend.use("numpy")
     folder = tmp_path_factory.mktemp("runs") / "attention"
     assert cli.main(["train", "--epochs", "2", "--out", str(folder), *TINY]) == 0
     return folder
@@ -112,9 +124,7 @@ def test_resume_equals_an_uninterrupted_run(capsys, tmp_path):
     assert run(capsys, "train", "--epochs", "1", "--out", resumed, *TINY)[0] == 0
     code, out, _ = run(capsys, "train", "--resume", "--epochs", "2", "--out", resumed)
     assert code == 0 and f"resuming {resumed} after epoch 1" in out
-    assert_same_params(straight / "checkpoint.npz", resumed / "checkpoint.npz")
-    a, b = (json.loads((f / "history.json").read_text()) for f in (straight, resumed))
-    assert a["loss"] == b["loss"] and a["val_acc"] == b["val_acc"]
+    assert_same_training(straight, resumed)
 
 
 def test_ctrl_c_saves_a_checkpoint_mid_epoch_and_resume_carries_on_exactly(
@@ -141,9 +151,7 @@ def test_ctrl_c_saves_a_checkpoint_mid_epoch_and_resume_carries_on_exactly(
 
     code, out, _ = run(capsys, "train", "--resume", "--out", stopped)
     assert code == 0 and "resuming" in out and "in epoch 2 after iteration 4" in out
-    assert_same_params(straight / "checkpoint.npz", stopped / "checkpoint.npz")
-    assert (json.loads((straight / "history.json").read_text())["loss"]
-            == json.loads((stopped / "history.json").read_text())["loss"])
+    assert_same_training(straight, stopped)
 
 
 def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(

@@ -80,8 +80,13 @@ def test_stop_inside_an_epoch_then_carry_on_through_a_checkpoint_equals_one_stra
     io.restore(io.read_checkpoint(tmp_path / "c.npz"), second.model, second.optimizer, second)
     assert (second.current_epoch, second.iteration) == (1, 6)
     second.fit(x, t, max_epoch=1, batch_size=BATCH, eval_interval=4)
-    assert second.loss_list == straight.loss_list
     assert second.optimizer.iter == straight.optimizer.iter == 22
+    if backend.name() != "numpy":  # CuPy's scatter-add (embedding gradient) sums in no fixed order
+        numpy.testing.assert_allclose(second.loss_list, straight.loss_list, rtol=1e-4)
+        for p, q in zip(_params(second), _params(straight)):
+            numpy.testing.assert_allclose(p, q, rtol=1e-3, atol=1e-5)
+        return
+    assert second.loss_list == straight.loss_list
     for p, q in zip(_params(second), _params(straight)):
         numpy.testing.assert_array_equal(p, q)
 
