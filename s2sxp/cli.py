@@ -63,9 +63,12 @@ def _training_flags(p):
                    help="lines to generate for date or addition [default: 50000]")
     p.add_argument("--epochs", type=_positive, default=None, metavar="N",
                    help="epochs to train; with --resume, the new total [default: 10]")
-    p.add_argument("--batch-size", type=_positive, default=None, metavar="N", help="[default: 128]")
-    p.add_argument("--wordvec-size", type=_positive, default=None, metavar="N", help="[default: 16]")
-    p.add_argument("--hidden-size", type=_positive, default=None, metavar="N", help="[default: 256]")
+    p.add_argument("--batch-size", type=_positive, default=None, metavar="N",
+                   help="[default: 128]")
+    p.add_argument("--wordvec-size", type=_positive, default=None, metavar="N",
+                   help="[default: 16]")
+    p.add_argument("--hidden-size", type=_positive, default=None, metavar="N",
+                   help="[default: 256]")
     p.add_argument("--optimizer", default=None, choices=list(OPTIMIZERS),
                    help="[default: the model's recipe]")
     p.add_argument("--lr", type=float, default=None, metavar="RATE",
@@ -245,7 +248,8 @@ def _compare_parser(sub):
     p.add_argument("--models", nargs="+", default=list(BOOK_MODELS), choices=list(models.MODELS),
                    metavar="MODEL", help=f"models to compare, from: {', '.join(models.MODELS)}")
     _training_flags(p)
-    p.add_argument("--out", default=None, metavar="DIR", help="output folder [default: runs/compare-DATA]")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder [default: runs/compare-DATA]")
     p.set_defaults(handler=compare)
 
 
