@@ -17,8 +17,8 @@ import numpy
 
 from . import backend, datasets, io, models, viz
 from .optim import OPTIMIZERS
-from .run import (Data, Run, TrainConfig, default_cell, plot_histories, read_histories,
-                  stop_on_interrupt)
+from .run import (COMPARE_FILE, Data, Run, TrainConfig, compared_models, default_cell,
+                  plot_histories, read_histories, stop_on_interrupt, write_compared_models)
 from .trainer import NonFiniteLoss, TrainingInterrupted, evaluate, show_examples
 
 DEFAULT_RUN = os.path.join("runs", "attention-date")
@@ -245,8 +245,9 @@ def _compare_parser(sub):
                  "  s2sxp compare                                # seq2seq, peeky, attention on "
                  "dates\n"
                  "  s2sxp compare --models seq2seq peeky --data addition --epochs 25\n")
-    p.add_argument("--models", nargs="+", default=list(BOOK_MODELS), choices=list(models.MODELS),
-                   metavar="MODEL", help=f"models to compare, from: {', '.join(models.MODELS)}")
+    p.add_argument("--models", nargs="+", default=None, choices=list(models.MODELS),
+                   metavar="MODEL", help=f"models to compare, from: {', '.join(models.MODELS)} "
+                   f"[default: {' '.join(BOOK_MODELS)}; with --resume, those of the run]")
     _training_flags(p)
     p.add_argument("--out", default=None, metavar="DIR",
                    help="output folder [default: runs/compare-DATA]")
@@ -256,11 +257,16 @@ def _compare_parser(sub):
 def compare(args):
     device = _use_backend(args)
     given = _given(args, TRAIN_NAMES)
-    names = list(dict.fromkeys(args.models))
     data_name = given.get("data", TrainConfig.data)
     folder = args.out or os.path.join("runs", f"compare-{_data_name(data_name)}")
+    names = list(dict.fromkeys(args.models or BOOK_MODELS))
     runs = []
     if args.resume:
+        if args.models is None:
+            names = compared_models(folder)
+            if names is None:
+                raise FileNotFoundError(f"{folder} holds no {COMPARE_FILE} (start the comparison "
+                                        "with s2sxp compare, without --resume)")
         for name in names:
             runs.append(Run.resume(os.path.join(folder, name), dict(given, model=name)))
         print(f"s2sxp compare: resuming {folder}: "
@@ -269,8 +275,7 @@ def compare(args):
         configs = [_config(dict(given, model=name)) for name in names]
         raw = Data.load(configs[0].data, configs[0].examples)
         os.makedirs(folder, exist_ok=True)
-        io.atomic_write(os.path.join(folder, "compare.json"), lambda f: f.write(
-            json.dumps({"models": names}).encode()))
+        write_compared_models(folder, names)
         for config in configs:
             data = raw.reversed() if config.reverse else raw
             runs.append(Run.start(os.path.join(folder, config.model), config, data))

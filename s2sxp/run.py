@@ -272,15 +272,26 @@ def read_history(folder):
     return history
 
 
+def write_compared_models(folder, names):
+    """Record, in ``folder``, which models ``compare`` trains there and in what order."""
+    _write_json(os.path.join(folder, COMPARE_FILE), {"models": list(names)})
+
+
+def compared_models(folder):
+    """The models ``compare`` trains in ``folder``, in order; None where it has not recorded any."""
+    try:
+        with open(os.path.join(folder, COMPARE_FILE), encoding="utf-8") as f:
+            return [str(name) for name in json.load(f)["models"]]
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+
+
 def read_histories(folder):
     """{label: history} of a run folder, or of the runs in a folder written by ``compare``."""
     if os.path.exists(os.path.join(folder, "history.json")):
         history = read_history(folder)
         return {history.get("config", {}).get("model") or os.path.basename(folder): history}
-    names = None
-    with contextlib.suppress(FileNotFoundError, ValueError, KeyError, TypeError):
-        with open(os.path.join(folder, COMPARE_FILE), encoding="utf-8") as f:
-            names = list(json.load(f)["models"])
+    names = compared_models(folder)
     if names is None and os.path.isdir(folder):
         names = sorted(n for n in os.listdir(folder)
                        if os.path.exists(os.path.join(folder, n, "history.json")))

@@ -326,7 +326,7 @@ def test_ctrl_c_in_compare_saves_every_run_and_resume_finishes_them(capsys, tmp_
     assert f"s2sxp compare --resume --out {tmp_path}" in err
     assert io.read_checkpoint(tmp_path / "seq2seq" / "checkpoint.npz").epoch == 1
     monkeypatch.undo()
-    code, out, _ = run(capsys, *argv, "--resume")
+    code, out, _ = run(capsys, "compare", "--resume", "--out", tmp_path)
     assert code == 0 and "attention in epoch 1 after iteration 3" in out
     for name in ("seq2seq", "attention"):
         assert len(json.loads((tmp_path / name / "history.json").read_text())["val_acc"]) == 2
