@@ -52,7 +52,7 @@ def _book_shapes(kind, cell):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", ["seq2seq", "peeky", "attention"])
 def test_params_are_in_the_books_order(xp, kind, cell):
     model = models.build(kind, V, D, H, cell=cell)
     assert [tuple(p.shape) for p in model.params] == _book_shapes(kind, cell)

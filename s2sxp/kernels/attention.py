@@ -6,7 +6,8 @@ For every decoder state h_t (the query) against the encoder states hs_enc (book,
     a_t = softmax(s_t)                 weights    (N, T_enc)
     c_t = Σ_j a_t[j] · hs_enc[:, j]    context    (N, H)
 
-The fused kernel does all T_dec steps with batched matrix products; backward likewise::
+The fused kernel does all T_dec steps with batched matrix products (over blocks of the batch in
+parallel on a multi-core CPU, :mod:`s2sxp.parallel`); backward likewise::
 
     da = dc · hs_encᵀ        ds = a ⊙ (da - Σ_j a ⊙ da)
     dhs_enc = aᵀ · dc + dsᵀ · hs_dec      dhs_dec = ds · hs_enc
@@ -14,27 +15,45 @@ The fused kernel does all T_dec steps with batched matrix products; backward lik
 forward(hs_enc (N, T_enc, H), hs_dec (N, T_dec, H)) -> cs (N, T_dec, H), a (N, T_dec, T_enc), cache;
 backward(dcs, cache) -> dhs_enc, dhs_dec.
 """
+from .. import parallel
 from ..backend import get_array_module
 
 
 def forward(hs_enc, hs_dec):
     xp = get_array_module(hs_enc)
-    s = xp.matmul(hs_dec, hs_enc.transpose(0, 2, 1))     # (N, T_dec, T_enc)
-    s -= s.max(axis=2, keepdims=True)
-    a = xp.exp(s, out=s)
-    a /= a.sum(axis=2, keepdims=True)
-    cs = xp.matmul(a, hs_enc)                             # (N, T_dec, H)
+    N, T_dec, H = hs_dec.shape
+    T_enc = hs_enc.shape[1]
+    cs = xp.empty((N, T_dec, H), dtype=hs_dec.dtype)
+    a = xp.empty((N, T_dec, T_enc), dtype=hs_dec.dtype)
+
+    def block(rows):
+        s = xp.matmul(hs_dec[rows], hs_enc[rows].transpose(0, 2, 1), out=a[rows])
+        s -= s.max(axis=2, keepdims=True)
+        xp.exp(s, out=s)
+        s /= s.sum(axis=2, keepdims=True)
+        xp.matmul(s, hs_enc[rows], out=cs[rows])
+
+    parallel.for_blocks(xp, N, block)
     return cs, a, (hs_enc, hs_dec, a)
 
 
 def backward(dcs, cache):
     hs_enc, hs_dec, a = cache
     xp = get_array_module(hs_enc)
-    da = xp.matmul(dcs, hs_enc.transpose(0, 2, 1))       # (N, T_dec, T_enc)
-    ds = a * (da - (a * da).sum(axis=2, keepdims=True))
-    dhs_enc = xp.matmul(a.transpose(0, 2, 1), dcs)
-    dhs_enc += xp.matmul(ds.transpose(0, 2, 1), hs_dec)
-    dhs_dec = xp.matmul(ds, hs_enc)
+    dhs_enc = xp.empty_like(hs_enc, order="C")
+    dhs_dec = xp.empty_like(hs_dec, order="C")
+
+    def block(rows):
+        a_, hs_enc_ = a[rows], hs_enc[rows]
+        da = xp.matmul(dcs[rows], hs_enc_.transpose(0, 2, 1))   # (n, T_dec, T_enc)
+        ds = a_ * da
+        da -= ds.sum(axis=2, keepdims=True)
+        xp.multiply(a_, da, out=ds)
+        xp.matmul(a_.transpose(0, 2, 1), dcs[rows], out=dhs_enc[rows])
+        dhs_enc[rows] += xp.matmul(ds.transpose(0, 2, 1), hs_dec[rows])
+        xp.matmul(ds, hs_enc_, out=dhs_dec[rows])
+
+    parallel.for_blocks(xp, hs_enc.shape[0], block)
     return dhs_enc, dhs_dec
 
 

@@ -15,7 +15,10 @@ with one GEMM each (two for dWh) over all steps.
 
 Both kernels take xs (N, T, D) and h0 (N, H) and return hs (N, T, H), h_T and a cache; backward
 takes dhs (N, T, H) and the gradient reaching h_T (or None) and returns dxs, dh0, (dWx, dWh, db).
+The fused kernel also takes a bias of each sequence, b (N, 3H), the same at every step (how a layer
+feeds PeekySeq2seq's constant input), and then returns db (N, 3H).
 """
+from .. import parallel
 from ..backend import get_array_module, ignore_overflow
 
 
@@ -35,29 +38,34 @@ def forward(xs, h0, Wx, Wh, b):
     hbuf = xp.empty((T + 1, N, H), dtype=Wh.dtype)    # hbuf[t] = h_{t-1}; hbuf[0] = h0
     rh = xp.empty((T, N, H), dtype=Wh.dtype)          # r ⊙ h_prev
     hbuf[0] = h0
-    rec_zr = xp.empty((N, 2 * H), dtype=Wh.dtype)
-    rec_h = xp.empty((N, H), dtype=Wh.dtype)
-    with ignore_overflow(xp):
-        for t in range(T):
-            zr, hh = gates[t, :, :2 * H], gates[t, :, 2 * H:]
-            h_prev = hbuf[t]
-            xp.matmul(h_prev, Wh_zr, out=rec_zr)
-            zr += rec_zr
-            _sigmoid_(xp, zr)
-            z, r = zr[:, :H], zr[:, H:]
-            xp.multiply(r, h_prev, out=rh[t])
-            xp.matmul(rh[t], Wh_h, out=rec_h)
-            hh += rec_h
-            _sigmoid_(xp, hh)
-            hh *= 2
-            hh -= 1
-            h = hbuf[t + 1]
-            xp.subtract(hh, h_prev, out=h)
-            h *= z
-            h += h_prev
+
+    def steps(rows):
+        n = rows.stop - rows.start
+        rec_zr = xp.empty((n, 2 * H), dtype=Wh.dtype)
+        rec_h = xp.empty((n, H), dtype=Wh.dtype)
+        with ignore_overflow(xp):                     # per thread: errstate is thread-local
+            for t in range(T):
+                zr, hh = gates[t, rows, :2 * H], gates[t, rows, 2 * H:]
+                h_prev = hbuf[t, rows]
+                xp.matmul(h_prev, Wh_zr, out=rec_zr)
+                zr += rec_zr
+                _sigmoid_(xp, zr)
+                z, r = zr[:, :H], zr[:, H:]
+                xp.multiply(r, h_prev, out=rh[t, rows])
+                xp.matmul(rh[t, rows], Wh_h, out=rec_h)
+                hh += rec_h
+                _sigmoid_(xp, hh)
+                hh *= 2
+                hh -= 1
+                h = hbuf[t + 1, rows]
+                xp.subtract(hh, h_prev, out=h)
+                h *= z
+                h += h_prev
+
+    parallel.for_blocks(xp, N, steps)
 
     hs = hbuf[1:].transpose(1, 0, 2)
-    cache = (xs_tm, hbuf, rh, gates, Wx, Wh)
+    cache = (xs_tm, hbuf, rh, gates, Wx, Wh, b.shape)
     return hs, hbuf[T], cache
 
 
@@ -69,7 +77,7 @@ def _sigmoid_(xp, a):
 
 
 def backward(dhs, dh_T, cache):
-    xs_tm, hbuf, rh, gates, Wx, Wh = cache
+    xs_tm, hbuf, rh, gates, Wx, Wh, b_shape = cache
     xp = get_array_module(gates)
     T, N, H3 = gates.shape
     H = H3 // 3
@@ -79,49 +87,65 @@ def backward(dhs, dh_T, cache):
     Wh_h_T = Wh[:, 2 * H:].T
 
     dA = xp.empty((T, N, 3 * H), dtype=gates.dtype)
-    dh = xp.zeros((N, H), dtype=gates.dtype) if dh_T is None else dh_T.copy()
-    dhr = xp.empty((N, H), dtype=gates.dtype)
-    tmp = xp.empty((N, H), dtype=gates.dtype)
-    tmp2 = xp.empty((N, H), dtype=gates.dtype)
-    for t in range(T - 1, -1, -1):
-        g = gates[t]
-        z, r, hh = g[:, :H], g[:, H:2 * H], g[:, 2 * H:]
-        h_prev = hbuf[t]
-        da = dA[t]
-        dh += dhs_tm[t]
-        # d a_h = dh ⊙ z ⊙ (1 - ĥ²)
-        xp.multiply(hh, hh, out=tmp)
-        xp.subtract(1, tmp, out=tmp)
-        tmp *= z
-        xp.multiply(tmp, dh, out=da[:, 2 * H:])
-        # d a_z = dh ⊙ (ĥ - h_prev) ⊙ z(1 - z)
-        xp.subtract(hh, h_prev, out=tmp)
-        tmp *= dh
-        xp.subtract(1, z, out=tmp2)
-        tmp2 *= z
-        xp.multiply(tmp, tmp2, out=da[:, :H])
-        # d(r ⊙ h_prev), then d a_r = d(rh) ⊙ h_prev ⊙ r(1 - r)
-        xp.matmul(da[:, 2 * H:], Wh_h_T, out=dhr)
-        xp.subtract(1, r, out=tmp2)
-        tmp2 *= r
-        tmp2 *= h_prev
-        xp.multiply(dhr, tmp2, out=da[:, H:2 * H])
-        # dh_prev = dh ⊙ (1 - z) + d(rh) ⊙ r + [d a_z | d a_r]·[Whz | Whr]ᵀ
-        xp.matmul(da[:, :2 * H], Wh_zr_T, out=tmp)
-        xp.multiply(dhr, r, out=tmp2)
-        tmp += tmp2
-        xp.subtract(1, z, out=tmp2)
-        dh *= tmp2
-        dh += tmp
+    dxs = xp.empty((T, N, D), dtype=gates.dtype)
+    dh0 = xp.zeros((N, H), dtype=gates.dtype) if dh_T is None else dh_T.copy()
+    Wx_T = Wx.T
+
+    def steps(rows):
+        n = rows.stop - rows.start
+        dh = dh0[rows]
+        dhr = xp.empty((n, H), dtype=gates.dtype)
+        tmp = xp.empty((n, H), dtype=gates.dtype)
+        tmp2 = xp.empty((n, H), dtype=gates.dtype)
+        for t in range(T - 1, -1, -1):
+            g = gates[t, rows]
+            z, r, hh = g[:, :H], g[:, H:2 * H], g[:, 2 * H:]
+            h_prev = hbuf[t, rows]
+            da = dA[t, rows]
+            dh += dhs_tm[t, rows]
+            # d a_h = dh ⊙ z ⊙ (1 - ĥ²)
+            xp.multiply(hh, hh, out=tmp)
+            xp.subtract(1, tmp, out=tmp)
+            tmp *= z
+            xp.multiply(tmp, dh, out=da[:, 2 * H:])
+            # d a_z = dh ⊙ (ĥ - h_prev) ⊙ z(1 - z)
+            xp.subtract(hh, h_prev, out=tmp)
+            tmp *= dh
+            xp.subtract(1, z, out=tmp2)
+            tmp2 *= z
+            xp.multiply(tmp, tmp2, out=da[:, :H])
+            # d(r ⊙ h_prev), then d a_r = d(rh) ⊙ h_prev ⊙ r(1 - r)
+            xp.matmul(da[:, 2 * H:], Wh_h_T, out=dhr)
+            xp.subtract(1, r, out=tmp2)
+            tmp2 *= r
+            tmp2 *= h_prev
+            xp.multiply(dhr, tmp2, out=da[:, H:2 * H])
+            # dh_prev = dh ⊙ (1 - z) + d(rh) ⊙ r + [d a_z | d a_r]·[Whz | Whr]ᵀ
+            xp.matmul(da[:, :2 * H], Wh_zr_T, out=tmp)
+            xp.multiply(dhr, r, out=tmp2)
+            tmp += tmp2
+            xp.subtract(1, z, out=tmp2)
+            dh *= tmp2
+            dh += tmp
+            xp.matmul(da, Wx_T, out=dxs[t, rows])
 
     dA2 = dA.reshape(T * N, 3 * H)
-    dWx = xp.matmul(xs_tm.T, dA2)
-    dWh = xp.empty_like(Wh)
-    xp.matmul(hbuf[:T].reshape(T * N, H).T, dA2[:, :2 * H], out=dWh[:, :2 * H])
-    xp.matmul(rh.reshape(T * N, H).T, dA2[:, 2 * H:], out=dWh[:, 2 * H:])
-    db = dA2.sum(axis=0)
-    dxs = xp.matmul(dA2, Wx.T).reshape(T, N, D).transpose(1, 0, 2)
-    return dxs, dh, (dWx, dWh, db)
+    hs2, rh2 = hbuf[:T].reshape(T * N, H), rh.reshape(T * N, H)
+    dWx, dWh = xp.empty_like(Wx), xp.empty_like(Wh)
+    db = xp.empty(b_shape, dtype=gates.dtype)
+
+    def weight_grads(cols):
+        # the z and r columns see h_prev, the ĥ columns r ⊙ h_prev
+        for part, inputs in ((slice(cols.start, min(cols.stop, 2 * H)), hs2),
+                             (slice(max(cols.start, 2 * H), cols.stop), rh2)):
+            if part.start < part.stop:
+                xp.matmul(inputs.T, dA2[:, part], out=dWh[:, part])
+        xp.matmul(xs_tm.T, dA2[:, cols], out=dWx[:, cols])
+        dA[:, :, cols].sum(axis=tuple(range(3 - len(b_shape))), out=db[..., cols])
+
+    parallel.for_blocks(xp, N, steps)
+    parallel.for_blocks(xp, 3 * H, weight_grads, min_block=128)
+    return dxs.transpose(1, 0, 2), dh0, (dWx, dWh, db)
 
 
 def _sigmoid(xp, x):

@@ -7,17 +7,23 @@ Gate order f, g, i, o in one (., 4H) matrix, as in the book (ch. 6)::
     c = f ⊙ c_prev + g ⊙ i
     h = o ⊙ tanh(c)
 
-The fused kernel computes x·Wx + b for all T steps with one GEMM and, per step, only h_prev·Wh and
-the elementwise work, in preallocated time-major buffers. It evaluates all four gates with one
-``exp`` pass (on this kind of CPU ``exp`` costs half of ``tanh``): the columns of Wx, Wh and b are
-scaled once per call by -1 (σ gates) and -2 (g), so that y = 1 / (1 + exp(scaled a)) is σ(a) for
-f, i, o and σ(2a) for g, and g = 2·σ(2a) - 1 = tanh(a). Backward runs the per-step recurrence and
-then forms dWx, dWh, db and dxs with one GEMM each over all steps.
+The fused kernel runs each step as one GEMM and a few elementwise passes into preallocated
+time-major buffers: the step's input is the row [h_prev | x | 1] and its weight the stack
+[Wh; Wx; b], so the input projection and the bias cost no pass of their own, and backward gets
+[dWh; dWx; db] from one GEMM over all steps (dxs it forms step by step, while each step's
+gradient is still in cache). It evaluates all four gates
+with one ``exp`` pass (on this kind of CPU ``exp`` costs half of ``tanh``): the columns of the
+stacked weight are scaled once per call by -1 (σ gates) and -2 (g), so that y = 1 / (1 + exp(scaled
+a)) is σ(a) for f, i, o and σ(2a) for g, and g = 2·σ(2a) - 1 = tanh(a). On a multi-core CPU the
+recurrence runs over blocks of the batch in parallel (:mod:`s2sxp.parallel`).
 
 Both kernels take xs (N, T, D), h0 and c0 (N, H) and return hs (N, T, H), (h_T, c_T) and a cache;
 backward takes dhs (N, T, H) and the gradients reaching h_T, c_T (or None) and returns
-dxs, dh0, dc0, (dWx, dWh, db).
+dxs, dh0, dc0, (dWx, dWh, db). The fused kernel also takes a bias of each sequence, b (N, 4H),
+the same at every step (how a layer feeds PeekySeq2seq's constant input), and then returns db
+(N, 4H).
 """
+from .. import parallel
 from ..backend import get_array_module, ignore_overflow
 
 
@@ -33,30 +39,38 @@ def forward(xs, h0, c0, Wx, Wh, b):
     N, T, D = xs.shape
     H = Wh.shape[0]
     scale = gate_scale(H, Wh.dtype, xp)
-    Wh_s = Wh * scale
+    per_sequence = b.ndim == 2
+    W = xp.concatenate((Wh, Wx) if per_sequence else (Wh, Wx, b[None, :]))   # (K, 4H)
+    W *= scale
+    b_s = b * scale if per_sequence else None
 
-    # gates: (T, N, 4H); pre-activations first, then overwritten in place by [f | g | i | o]
-    xs_tm = xs.transpose(1, 0, 2).reshape(T * N, D)
-    gates = xp.matmul(xs_tm, Wx * scale).reshape(T, N, 4 * H)
-    gates += b * scale
-    hbuf = xp.empty((T + 1, N, H), dtype=Wh.dtype)    # hbuf[t] = h_{t-1}; hbuf[0] = h0
-    cbuf = xp.empty((T + 1, N, H), dtype=Wh.dtype)
-    tanh_c = xp.empty((T, N, H), dtype=Wh.dtype)
-    hbuf[0] = h0
+    # hx[t] = [h_{t-1} | x_t | 1], the input row of step t (no 1 with a bias of each sequence);
+    # h_T lands in hx[T, :, :H]
+    hx = xp.empty((T + 1, N, W.shape[0]), dtype=Wh.dtype)
+    hx[0, :, :H] = h0
+    hx[:T, :, H:H + D] = xs.transpose(1, 0, 2)
+    hx[:, :, H + D:] = 1
+    cbuf = xp.empty((T + 1, N, H), dtype=Wh.dtype)       # cbuf[t] = c_{t-1}
     cbuf[0] = c0
-    rec = xp.empty((N, 4 * H), dtype=Wh.dtype)
-    tmp = xp.empty((N, H), dtype=Wh.dtype)
-    with ignore_overflow(xp):
-        for t in range(T):
-            g = gates[t]
-            xp.matmul(hbuf[t], Wh_s, out=rec)
-            g += rec
-            activate(xp, g)
-            cell_update(xp, g, cbuf[t], cbuf[t + 1], tanh_c[t], hbuf[t + 1], tmp)
+    gates = xp.empty((T, N, 4 * H), dtype=Wh.dtype)      # [f | g | i | o] of every step
+    tanh_c = xp.empty((T, N, H), dtype=Wh.dtype)
 
-    hs = hbuf[1:].transpose(1, 0, 2)
-    cache = (xs_tm, hbuf, cbuf, tanh_c, gates, Wx, Wh)
-    return hs, (hbuf[T], cbuf[T]), cache
+    def steps(rows):
+        tmp = xp.empty((rows.stop - rows.start, H), dtype=Wh.dtype)
+        with ignore_overflow(xp):                         # per thread: errstate is thread-local
+            for t in range(T):
+                g = gates[t, rows]
+                xp.matmul(hx[t, rows], W, out=g)
+                if per_sequence:
+                    g += b_s[rows]
+                activate(xp, g)
+                cell_update(xp, g, cbuf[t, rows], cbuf[t + 1, rows], tanh_c[t, rows],
+                            hx[t + 1, rows, :H], tmp)
+
+    parallel.for_blocks(xp, N, steps)
+    hs = hx[1:, :, :H].transpose(1, 0, 2)
+    cache = (hx, cbuf, tanh_c, gates, Wx, Wh)
+    return hs, (hx[T, :, :H], cbuf[T]), cache
 
 
 def activate(xp, g):
@@ -81,53 +95,65 @@ def cell_update(xp, g, c_prev, c, tanh_c, h, tmp):
 
 
 def backward(dhs, dh_T, dc_T, cache):
-    xs_tm, hbuf, cbuf, tanh_c, gates, Wx, Wh = cache
+    hx, cbuf, tanh_c, gates, Wx, Wh = cache
     xp = get_array_module(gates)
     T, N, H4 = gates.shape
     H = H4 // 4
-    D = xs_tm.shape[1]
+    D = Wx.shape[0]
+    dtype = gates.dtype
     dhs_tm = dhs.transpose(1, 0, 2)
 
     # d(gate)/d(pre-activation) written as y·(α - y) + β: σ(1-σ) for σ columns, 1-g² for g
-    alpha = xp.ones(4 * H, dtype=gates.dtype)
-    beta = xp.zeros(4 * H, dtype=gates.dtype)
+    alpha = xp.ones(4 * H, dtype=dtype)
+    beta = xp.zeros(4 * H, dtype=dtype)
     alpha[H:2 * H] = 0
     beta[H:2 * H] = 1
 
-    dA = xp.empty((T, N, 4 * H), dtype=gates.dtype)
-    dh = xp.zeros((N, H), dtype=gates.dtype) if dh_T is None else dh_T.copy()
-    dc = xp.zeros((N, H), dtype=gates.dtype) if dc_T is None else dc_T.copy()
-    deriv = xp.empty((N, 4 * H), dtype=gates.dtype)
-    tmp = xp.empty((N, H), dtype=gates.dtype)
-    Wh_T = Wh.T
-    for t in range(T - 1, -1, -1):
-        g = gates[t]
-        f, gg, i, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
-        da = dA[t]
-        dh += dhs_tm[t]
-        # dc += dh ⊙ o ⊙ (1 - tanh(c)²)
-        xp.multiply(tanh_c[t], tanh_c[t], out=tmp)
-        xp.subtract(1, tmp, out=tmp)
-        tmp *= o
-        tmp *= dh
-        dc += tmp
-        xp.multiply(dh, tanh_c[t], out=da[:, 3 * H:])        # d o
-        xp.multiply(dc, cbuf[t], out=da[:, :H])               # d f
-        xp.multiply(dc, i, out=da[:, H:2 * H])                # d g
-        xp.multiply(dc, gg, out=da[:, 2 * H:3 * H])           # d i
-        dc *= f                                               # dc_prev
-        xp.subtract(alpha, g, out=deriv)
-        deriv *= g
-        deriv += beta
-        da *= deriv
-        xp.matmul(da, Wh_T, out=dh)                           # dh_prev
+    dA = xp.empty((T, N, 4 * H), dtype=dtype)
+    dxs = xp.empty((T, N, D), dtype=dtype)
+    dh0 = xp.zeros((N, H), dtype=dtype) if dh_T is None else dh_T.copy()
+    dc0 = xp.zeros((N, H), dtype=dtype) if dc_T is None else dc_T.copy()
+    Wh_T, Wx_T = Wh.T, Wx.T
 
-    dA2 = dA.reshape(T * N, 4 * H)
-    dWx = xp.matmul(xs_tm.T, dA2)
-    dWh = xp.matmul(hbuf[:T].reshape(T * N, H).T, dA2)
-    db = dA2.sum(axis=0)
-    dxs = xp.matmul(dA2, Wx.T).reshape(T, N, D).transpose(1, 0, 2)
-    return dxs, dh, dc, (dWx, dWh, db)
+    def steps(rows):
+        n = rows.stop - rows.start
+        dh, dc = dh0[rows], dc0[rows]
+        deriv = xp.empty((n, 4 * H), dtype=dtype)
+        tmp = xp.empty((n, H), dtype=dtype)
+        for t in range(T - 1, -1, -1):
+            g = gates[t, rows]
+            f, gg, i, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
+            da = dA[t, rows]
+            dh += dhs_tm[t, rows]
+            # dc += dh ⊙ o ⊙ (1 - tanh(c)²)
+            xp.multiply(tanh_c[t, rows], tanh_c[t, rows], out=tmp)
+            xp.subtract(1, tmp, out=tmp)
+            tmp *= o
+            tmp *= dh
+            dc += tmp
+            xp.multiply(dh, tanh_c[t, rows], out=da[:, 3 * H:])    # d o
+            xp.multiply(dc, cbuf[t, rows], out=da[:, :H])           # d f
+            xp.multiply(dc, i, out=da[:, H:2 * H])                  # d g
+            xp.multiply(dc, gg, out=da[:, 2 * H:3 * H])             # d i
+            dc *= f                                                 # dc_prev
+            xp.subtract(alpha, g, out=deriv)
+            deriv *= g
+            deriv += beta
+            da *= deriv
+            xp.matmul(da, Wh_T, out=dh)                             # dh_prev
+            xp.matmul(da, Wx_T, out=dxs[t, rows])
+
+    K = hx.shape[2]
+    dW = xp.empty((K, 4 * H), dtype=dtype)                        # [dWh; dWx; db]
+    hx2, dA2 = hx[:T].reshape(T * N, K), dA.reshape(T * N, 4 * H)
+
+    def weight_grads(cols):
+        xp.matmul(hx2.T, dA2[:, cols], out=dW[:, cols])
+
+    parallel.for_blocks(xp, N, steps)
+    parallel.for_blocks(xp, 4 * H, weight_grads, min_block=128)
+    db = dW[H + D] if K > H + D else dA.sum(axis=0)
+    return dxs.transpose(1, 0, 2), dh0, dc0, (dW[H:H + D], dW[:H], db)
 
 
 def _sigmoid(xp, x):

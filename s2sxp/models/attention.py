@@ -71,6 +71,7 @@ class AttentionDecoder:
 class AttentionSeq2seq(Seq2seqBase):
     """Encoder states -> LSTM decoder -> dot attention -> affine over [context | state]."""
 
+    splits_batch = True
     kind = "attention"
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused", seed=None):

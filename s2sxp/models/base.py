@@ -1,9 +1,11 @@
 """What every model shares: parameter initialisation, flat parameter/gradient buffers, the book's
 training API (``forward(xs, ts) -> loss``, ``backward()``, ``params``, ``grads``) and batched
 greedy decoding."""
+import contextlib
+
 import numpy
 
-from .. import backend
+from .. import backend, parallel
 from ..layers import CELLS, TimeEmbedding, TimeSoftmaxWithLoss
 
 
@@ -63,6 +65,9 @@ class Seq2seqBase:
     gradient of that for the encoder's ``backward``."""
 
     kind = None
+    #: True where every GEMM-heavy step of forward, backward and generate splits the batch over
+    #: threads itself (:mod:`s2sxp.parallel`); BLAS is then held to one thread meanwhile.
+    splits_batch = False
     #: The training settings this family is published with (the book's for its three models).
     recipe = {"lr": 0.001, "reverse": True, "max_grad": 5.0, "optimizer": "adam"}
 
@@ -78,6 +83,9 @@ class Seq2seqBase:
         self.params, self.grads, self.flat_params, self.flat_grads = flatten(layers)
         del self.init
 
+    def _region(self):
+        return parallel.region(self.xp) if self.splits_batch else contextlib.nullcontext()
+
     @property
     def xp(self):
         return backend.get_array_module(self.flat_params)
@@ -89,22 +97,25 @@ class Seq2seqBase:
     def forward(self, xs, ts):
         """Mean cross-entropy of the decoder fed ts[:, :-1] against ts[:, 1:] (teacher forcing)."""
         xs, ts = self._ids(xs), self._ids(ts)
-        enc = self.encoder.forward(xs)
-        score = self.decoder.forward(ts[:, :-1], enc)
-        return self.loss_layer.forward(score, ts[:, 1:])
+        with self._region():
+            enc = self.encoder.forward(xs)
+            score = self.decoder.forward(ts[:, :-1], enc)
+            return self.loss_layer.forward(score, ts[:, 1:])
 
     def backward(self, dout=1):
-        dscore = self.loss_layer.backward(dout)
-        denc = self.decoder.backward(dscore)
-        self.encoder.backward(denc)
+        with self._region():
+            dscore = self.loss_layer.backward(dout)
+            denc = self.decoder.backward(dscore)
+            self.encoder.backward(denc)
 
     def generate(self, xs, start_id, sample_size):
         """Greedy decoding of every question in ``xs`` (N, T) at once -> ids (N, sample_size)."""
         xs = self._ids(xs)
         if xs.ndim == 1:
             xs = xs[None, :]
-        enc = self.encoder.forward(xs)
-        return self.decoder.generate(enc, start_id, sample_size)
+        with self._region():
+            enc = self.encoder.forward(xs)
+            return self.decoder.generate(enc, start_id, sample_size)
 
     @property
     def attention_weights(self):

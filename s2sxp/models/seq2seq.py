@@ -99,6 +99,7 @@ class PeekyDecoder:
 class Seq2seq(Seq2seqBase):
     """The book's baseline: encoder's last state -> decoder."""
 
+    splits_batch = True
     kind = "seq2seq"
     decoder_class = Decoder
 

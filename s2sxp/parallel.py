@@ -1,0 +1,154 @@
+"""Data parallelism over the batch on a multi-core CPU.
+
+A recurrence over a batch of N sequences is N independent recurrences, so the fused kernels may
+run it as one recurrence per block of rows, each block in its own Python thread: NumPy's ufuncs
+and BLAS release the GIL, so the blocks' elementwise passes and GEMMs run on different cores at
+the same time. While the blocks run, BLAS is held to one thread (several multi-threaded BLAS calls
+at once oversubscribe the cores and run far slower than one at a time).
+
+``S2S_THREADS`` sets the number of blocks: ``1`` turns the split off; unset, it is the number of
+cores this process may use. Only NumPy arrays are split, and only batches of at least
+``2 * MIN_ROWS`` rows. Where BLAS is not an OpenBLAS whose thread count can be set (a different
+BLAS, or a build without the symbol), the split is not made.
+"""
+import contextlib
+import ctypes
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor, wait
+
+import numpy
+
+#: Fewer rows than this per block make the per-step GEMMs too thin to be worth a thread.
+MIN_ROWS = 32
+
+_OPENBLAS_SYMBOLS = [  # (set, get): NumPy 2.x wheels (scipy-openblas), then plain OpenBLAS builds
+    ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+    ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+    ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+    ("openblas_set_num_threads", "openblas_get_num_threads"),
+]
+
+
+def threads():
+    """The number of threads a batch may be split over (``S2S_THREADS``, default: usable cores)."""
+    value = os.environ.get("S2S_THREADS", "").strip()
+    if not value:
+        return _usable_cores()
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"S2S_THREADS={value!r}: expected a whole number of threads, 1 or more "
+                         "(1 turns the batch split off)")
+    return n
+
+
+def _usable_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+@functools.cache
+def _openblas():
+    """(set_num_threads, get_num_threads) of the OpenBLAS NumPy uses, or None where there is none."""
+    for path in _loaded_libraries():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for set_name, get_name in _OPENBLAS_SYMBOLS:
+            if hasattr(lib, set_name) and hasattr(lib, get_name):
+                set_threads, get_threads = getattr(lib, set_name), getattr(lib, get_name)
+                set_threads.argtypes, set_threads.restype = [ctypes.c_int], None
+                get_threads.argtypes, get_threads.restype = [], ctypes.c_int
+                return set_threads, get_threads
+    return None
+
+
+def _loaded_libraries():
+    """Paths of the OpenBLAS libraries mapped into this process (Linux), then NumPy's bundled one."""
+    paths = []
+    with contextlib.suppress(OSError):
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split()[-1]
+                if "openblas" in os.path.basename(path).lower() and path not in paths:
+                    paths.append(path)
+    libs = os.path.join(os.path.dirname(os.path.dirname(numpy.__file__)), "numpy.libs")
+    with contextlib.suppress(OSError):
+        paths += [os.path.join(libs, name) for name in sorted(os.listdir(libs))
+                  if "openblas" in name.lower()]
+    return paths
+
+
+@contextlib.contextmanager
+def blas_threads(n):
+    """Run the body with BLAS limited to ``n`` threads (a no-op where that cannot be set)."""
+    api = _openblas()
+    if api is None:
+        yield
+        return
+    set_threads, get_threads = api
+    before = get_threads()
+    set_threads(n)
+    try:
+        yield
+    finally:
+        set_threads(before)
+
+
+@functools.cache
+def _pool(workers):
+    return ThreadPoolExecutor(workers, thread_name_prefix="s2sxp")
+
+
+def _splits(xp):
+    """The number of threads to split over here: 1 on CuPy or where BLAS threads cannot be set."""
+    if xp is not numpy or _openblas() is None:
+        return 1
+    return threads()
+
+
+def blocks(n, n_threads, min_block=MIN_ROWS):
+    """Slices splitting range(n) into at most ``n_threads`` blocks of at least ``min_block``."""
+    k = max(1, min(n_threads, n // min_block))
+    edges = [n * j // k for j in range(k + 1)]
+    return [slice(edges[j], edges[j + 1]) for j in range(k)]
+
+
+def for_blocks(xp, n, body, min_block=MIN_ROWS):
+    """Call ``body(block)`` for slices that together cover ``range(n)``, one thread per slice,
+    with BLAS single-threaded meanwhile.
+
+    ``body`` must write only its own part of shared arrays. On CuPy, with ``S2S_THREADS=1``, for
+    small ``n`` or without BLAS thread control, this is the one call ``body(slice(0, n))``.
+    """
+    parts = blocks(n, _splits(xp), min_block)
+    if len(parts) == 1:
+        body(slice(0, n))
+        return
+    with blas_threads(1):
+        futures = [_pool(len(parts) - 1).submit(body, part) for part in parts[1:]]
+        try:
+            body(parts[0])
+        finally:
+            wait(futures)
+        for f in futures:
+            f.result()
+
+
+@contextlib.contextmanager
+def region(xp):
+    """Hold BLAS to one thread for the body where :func:`for_blocks` splits work (NumPy with more
+    than one thread): a model's forward or backward, whose GEMMs the kernels parallelise
+    themselves. A multi-threaded BLAS call leaves OpenBLAS's threads spinning for a while, taking
+    the cores the next split needs, so no BLAS call in the body may use more than one thread."""
+    if _splits(xp) > 1:
+        with blas_threads(1):
+            yield
+    else:
+        yield
