@@ -2,7 +2,7 @@
 import numpy
 import pytest
 
-from s2sxp import layers
+from s2sxp import backend, layers
 from gradcheck import check_layer, assert_grad_close, numerical_grad
 
 
@@ -55,6 +55,40 @@ def test_recurrent_layer_gradients(xp, rng, cell, impl):
     layer = layer_class(_randn(xp, rng, D, gates * H), _randn(xp, rng, H, gates * H),
                         _randn(xp, rng, gates * H), impl=impl)
     check_layer(layer, (_randn(xp, rng, N, T, D),), layer.forward, f"Time{cell.upper()} {impl}")
+
+
+@pytest.mark.parametrize("impl", layers.IMPLS)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_recurrent_layer_peek_gradients(xp, rng, cell, impl):
+    layer_class, gates = layers.CELLS[cell]
+    N, T, P, D, H = 2, 4, 3, 2, 4
+    layer = layer_class(_randn(xp, rng, P + D, gates * H), _randn(xp, rng, H, gates * H),
+                        _randn(xp, rng, gates * H), impl=impl)
+    xs, peek = _randn(xp, rng, N, T, D), _randn(xp, rng, N, P)
+    check_layer(layer, (xs,), lambda xs: layer.forward(xs, peek=peek), f"{cell} {impl} peek")
+    w = _randn(xp, rng, N, T, H)
+    loss = lambda: float((layer.forward(xs, peek=peek) * w).sum())
+    loss()
+    layer.backward(w)
+    assert_grad_close(f"{cell} {impl} dpeek", layer.dpeek, numerical_grad(loss, peek))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_fused_peek_equals_reference_peek(xp, rng, cell):
+    layer_class, gates = layers.CELLS[cell]
+    N, T, P, D, H = 3, 5, 4, 2, 3
+    weights = [_randn(xp, rng, P + D, gates * H), _randn(xp, rng, H, gates * H),
+               _randn(xp, rng, gates * H)]
+    xs, peek, dhs = _randn(xp, rng, N, T, D), _randn(xp, rng, N, P), _randn(xp, rng, N, T, H)
+    results = []
+    for impl in layers.IMPLS:
+        layer = layer_class(*[w.copy() for w in weights], impl=impl)
+        hs = layer.forward(xs, peek=peek)
+        dxs = layer.backward(dhs)
+        results.append([hs, dxs, layer.dpeek, *layer.grads])
+    for got, want in zip(*results):
+        numpy.testing.assert_allclose(backend.asnumpy(got), backend.asnumpy(want), rtol=1e-10,
+                                      atol=1e-12)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

@@ -4,6 +4,11 @@
 live in :mod:`s2sxp.kernels`. A ``stateful`` layer starts from the state its last forward ended
 in (or the one given by ``set_state``); after backward, ``dh`` holds the gradient that reached the
 initial state.
+
+``forward(xs, peek)`` also feeds an input ``peek`` (N, P) that is the same at every step, before
+xs (PeekySeq2seq's encoder state): Wx then has P + D rows. The reference concatenates it to every
+step's input as the book does; the fused layer applies Wx[:P] to it once, peek·Wx[:P] + b being a
+bias of each sequence, and after backward ``dpeek`` holds its gradient either way.
 """
 from .. import kernels
 from ..backend import get_array_module
@@ -18,7 +23,40 @@ def _check_impl(impl):
     return impl == "fused"
 
 
-class TimeLSTM:
+class _Peek:
+    """The ``peek`` input of the recurrent layers (see the module docstring)."""
+
+    def _peek_inputs(self, xs, peek):
+        """(xs, Wx, b) for the kernel."""
+        Wx, Wh, b = self.params
+        self.peek = peek
+        if peek is None:
+            return xs, Wx, b
+        xp = get_array_module(xs)
+        N, T, _ = xs.shape
+        P = peek.shape[1]
+        if not self.fused:
+            return xp.concatenate((xp.broadcast_to(peek[:, None, :], (N, T, P)), xs), axis=2), Wx, b
+        return xs, Wx[P:], peek @ Wx[:P] + b
+
+    def _peek_grads(self, dxs, grads):
+        """The layer's (dWx, dWh, db) and dxs from the kernel's; sets dpeek."""
+        peek = self.peek
+        if peek is None:
+            self.dpeek = None
+            return dxs, grads
+        P = peek.shape[1]
+        dWx, dWh, db = grads
+        if not self.fused:
+            self.dpeek = dxs[:, :, :P].sum(axis=1)
+            return dxs[:, :, P:], grads
+        Wx = self.params[0]
+        self.dpeek = db @ Wx[:P].T
+        xp = get_array_module(dxs)
+        return dxs, (xp.concatenate((peek.T @ db, dWx)), dWh, db.sum(axis=0))
+
+
+class TimeLSTM(_Peek):
     """xs (N, T, D) -> hs (N, T, H); params Wx (D, 4H), Wh (H, 4H), b (4H,), gates f, g, i, o."""
 
     def __init__(self, Wx, Wh, b, stateful=False, impl="fused"):
@@ -26,27 +64,30 @@ class TimeLSTM:
         self.params = [Wx, Wh, b]
         self.grads = [xp.zeros_like(Wx), xp.zeros_like(Wh), xp.zeros_like(b)]
         self.stateful = stateful
-        fused = _check_impl(impl)
+        self.fused = fused = _check_impl(impl)
         k = kernels.lstm
         self._forward = k.forward if fused else k.forward_reference
         self._backward = k.backward if fused else k.backward_reference
         self.h = self.c = None
-        self.dh = None
+        self.dh = self.dpeek = None
+        self.peek = None
         self.cache = None
 
-    def forward(self, xs):
-        Wx, Wh, b = self.params
+    def forward(self, xs, peek=None):
+        Wh = self.params[1]
         xp = get_array_module(xs)
         N, H = xs.shape[0], Wh.shape[0]
         if not self.stateful or self.h is None:
             self.h = xp.zeros((N, H), dtype=Wh.dtype)
         if not self.stateful or self.c is None:
             self.c = xp.zeros((N, H), dtype=Wh.dtype)
+        xs, Wx, b = self._peek_inputs(xs, peek)
         hs, (self.h, self.c), self.cache = self._forward(xs, self.h, self.c, Wx, Wh, b)
         return hs
 
     def backward(self, dhs):
         dxs, self.dh, _, grads = self._backward(dhs, None, None, self.cache)
+        dxs, grads = self._peek_grads(dxs, grads)
         store(self.grads, grads)
         return dxs
 
@@ -57,7 +98,7 @@ class TimeLSTM:
         self.h = self.c = None
 
 
-class TimeGRU:
+class TimeGRU(_Peek):
     """xs (N, T, D) -> hs (N, T, H); params Wx (D, 3H), Wh (H, 3H), b (3H,), gates z, r, h."""
 
     def __init__(self, Wx, Wh, b, stateful=False, impl="fused"):
@@ -65,25 +106,28 @@ class TimeGRU:
         self.params = [Wx, Wh, b]
         self.grads = [xp.zeros_like(Wx), xp.zeros_like(Wh), xp.zeros_like(b)]
         self.stateful = stateful
-        fused = _check_impl(impl)
+        self.fused = fused = _check_impl(impl)
         k = kernels.gru
         self._forward = k.forward if fused else k.forward_reference
         self._backward = k.backward if fused else k.backward_reference
         self.h = None
-        self.dh = None
+        self.dh = self.dpeek = None
+        self.peek = None
         self.cache = None
 
-    def forward(self, xs):
-        Wx, Wh, b = self.params
+    def forward(self, xs, peek=None):
+        Wh = self.params[1]
         xp = get_array_module(xs)
         N, H = xs.shape[0], Wh.shape[0]
         if not self.stateful or self.h is None:
             self.h = xp.zeros((N, H), dtype=Wh.dtype)
+        xs, Wx, b = self._peek_inputs(xs, peek)
         hs, self.h, self.cache = self._forward(xs, self.h, Wx, Wh, b)
         return hs
 
     def backward(self, dhs):
         dxs, self.dh, grads = self._backward(dhs, None, self.cache)
+        dxs, grads = self._peek_grads(dxs, grads)
         store(self.grads, grads)
         return dxs
 

@@ -74,9 +74,8 @@ class PeekyDecoder:
         xp = get_array_module(h)
         N, T = xs.shape
         hs = xp.broadcast_to(h[:, None, :], (N, T, self.H))
-        out = xp.concatenate((hs, self.embed.forward(xs)), axis=2)
-        out = xp.concatenate((hs, self.rnn.forward(out)), axis=2)
-        return self.affine.forward(out)
+        out = self.rnn.forward(self.embed.forward(xs), peek=h)
+        return self.affine.forward(xp.concatenate((hs, out), axis=2))
 
     def forward(self, xs, h):
         self.rnn.set_state(h)
@@ -86,9 +85,8 @@ class PeekyDecoder:
         H = self.H
         dout = self.affine.backward(dscore)
         dhs = dout[:, :, :H].sum(axis=1)
-        dout = self.rnn.backward(dout[:, :, H:])
-        dhs += dout[:, :, :H].sum(axis=1)
-        self.embed.backward(dout[:, :, H:])
+        self.embed.backward(self.rnn.backward(dout[:, :, H:]))
+        dhs += self.rnn.dpeek
         return self.rnn.dh + dhs
 
     def generate(self, h, start_id, sample_size):
