@@ -9,7 +9,6 @@ data, V=59, D=16, H=256, batch 128, Adam, gradients clipped at 5.0), these varia
     reference   the same model built from the per-step kernels (impl="reference"), the book's code
     torch       the same architecture in PyTorch: nn.Embedding, nn.LSTM/nn.GRU (batch_first; cuDNN
                 on a GPU), torch.bmm for attention, nn.Linear, cross-entropy, Adam, clip_grad_norm_
-    gemm        only the matrix products of one iteration (``gemms``), at the fused kernels' shapes
 
 After a warm-up, one training iteration of every (model, variant) is timed in turn, round-robin,
 each repeat on the next batch of the same seeded sequence and starting one place further along,
@@ -17,6 +16,12 @@ so that the load of other processes falls on all of them alike. Medians give the
 (``len(train) // batch`` iterations) and the ratios; batched greedy evaluation of the test
 questions is timed the same way. Results go to stdout (Markdown) and to ``--out`` as
 DATE-DEVICE.json, .md and .png.
+
+Every GEMM of a training iteration is listed from the sizes alone (``gemms``, one function per
+model family). Each distinct shape is timed at the start and at the end of a device's run, as one
+GEMM with BLAS's own threads and, on a multi-core CPU, as one single-threaded GEMM per core at
+once; the best rate seen at a shape gives that shape's share of the GEMM bound, the time the
+iteration's GEMMs alone would take on this machine.
 """
 import argparse
 import cProfile
@@ -26,8 +31,10 @@ import os
 import platform
 import pstats
 import shlex
+import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy
@@ -36,13 +43,14 @@ from . import backend, datasets, models
 from .io import atomic_write
 from .layers import CELLS
 from .optim import Adam, clip_grads
+from .parallel import blas_threads
 from .trainer import evaluate
 
 BOOK_MODELS = ("seq2seq", "peeky", "attention")
-VARIANTS = ("ours", "reference", "torch", "gemm")
-LABELS = {"ours": "s2sxp", "reference": "s2sxp reference", "torch": "PyTorch",
-          "gemm": "GEMMs only"}
-COLORS = {"ours": "#1f77b4", "reference": "#ff7f0e", "torch": "#2ca02c", "gemm": "#7f7f7f"}
+TORCH_TWINS = BOOK_MODELS + ("bahdanau",)
+VARIANTS = ("ours", "reference", "torch")
+LABELS = {"ours": "s2sxp", "reference": "s2sxp reference", "torch": "PyTorch"}
+COLORS = {"ours": "#1f77b4", "reference": "#ff7f0e", "torch": "#2ca02c"}
 EVAL_BATCH = 1000  # trainer.evaluate's default
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY",
               "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
@@ -53,8 +61,8 @@ class Settings:
     """One benchmark run; the defaults are the book's sizes."""
     models: list = field(default_factory=list)
     devices: list = field(default_factory=list)
-    iterations: int = 20
-    warmup: int = 3
+    iterations: int = 15
+    warmup: int = 2
     eval_repeats: int = 3
     eval_questions: int = 5000
     questions: int = 50000
@@ -65,7 +73,7 @@ class Settings:
     torch: bool = True
     torch_threads: int = 0
     reference: bool = True
-    gemm: bool = True
+    eval_reference: bool = False
     profile: bool = False
     quick: bool = False
     seed: int = 0
@@ -129,18 +137,27 @@ def _product(what, m, k, n):
             Gemm(f"{what}: dW", k, m, n, a_t=True, backward=True)]
 
 
+def _per_step(what, m, T, k, n):
+    """Y_t = X_t·W for X_t (m, k) at each of T steps; backward dX_t = dY_t·Wᵀ at each step and
+    dW = Xᵀ·dY once over all steps, as the fused kernels do it."""
+    return [Gemm(what, m, k, n, count=T),
+            Gemm(f"{what}: dX", m, n, k, count=T, b_t=True, backward=True),
+            Gemm(f"{what}: dW", k, T * m, n, a_t=True, backward=True)]
+
+
+def _recurrent(where, s, T, cell):
+    """h_prev·Wh at each step: (N, H)·(H, 4H) for the LSTM; for the GRU (N, H)·(H, 2H) for
+    [Whz|Whr] and (N, H)·(H, H) for Whh on r⊙h_prev."""
+    H = s.H
+    return [g for n in ([4 * H] if cell == "lstm" else [2 * H, H])
+            for g in _per_step(f"{where} h·Wh", s.N, T, H, n)]
+
+
 def _rnn(where, s, T, D_in, cell):
-    """A Time LSTM/GRU over T steps as the fused kernels run it: x·Wx for all steps in one product,
-    h_prev·Wh once per step (the GRU's in two parts, [Whz|Whr] and Whh for r⊙h_prev); backward
-    dA·Whᵀ per step and dWx, dWh, dxs once over all steps."""
-    N, H = s.N, s.H
+    """A Time LSTM/GRU over T steps as the fused kernels run it: x·Wx for all steps in one
+    product, h_prev·Wh at each step."""
     gates = CELLS[cell][1]
-    out = _product(f"{where} x·Wx", T * N, D_in, gates * H)
-    for n in ([4 * H] if cell == "lstm" else [2 * H, H]):
-        out += [Gemm(f"{where} h·Wh", N, H, n, count=T),
-                Gemm(f"{where} dA·Whᵀ", N, n, H, count=T, b_t=True, backward=True),
-                Gemm(f"{where} dWh", H, T * N, n, a_t=True, backward=True)]
-    return out
+    return _product(f"{where} x·Wx", T * s.N, D_in, gates * s.H) + _recurrent(where, s, T, cell)
 
 
 def _attention(s):
@@ -161,17 +178,22 @@ def seq2seq_gemms(s, cell, peeky=False):
 
     - encoder RNN over T_enc steps, input D: x·Wx (T_enc·N, D)·(D, G·H) once, h·Wh (N, H)·(H, G·H)
       per step;
-    - decoder RNN over T_dec steps, input D (Peeky: H + D, the encoder state beside each word);
-    - output affine (T_dec·N, H)·(H, V) (Peeky: 2H, the encoder state beside each output);
+    - decoder RNN over T_dec steps, input D;
+    - Peeky: the encoder state h beside each decoder input, its rows of Wx applied once per
+      sequence, (N, H)·(H, G·H), as the fused layer does (the book's concatenation at every step,
+      (T_dec·N, H + D)·(H + D, G·H), costs about 2 GFLOP more per iteration at the book's sizes);
+    - output affine (T_dec·N, H)·(H, V) (Peeky: 2H, h beside each output);
     - backward: for each product X·W, dX = dY·Wᵀ and dW = Xᵀ·dY, twice its FLOPs.
 
     G is 4 for the LSTM, 3 for the GRU. A product (m, k)·(k, n) is 2mkn FLOPs. The embeddings,
     the elementwise gate work, softmax, loss, clipping and Adam are not GEMMs and are not counted.
     """
-    decoder_in = s.H + s.D if peeky else s.D
+    gates = CELLS[cell][1]
+    products = _rnn("encoder", s, s.T_enc, s.D, cell) + _rnn("decoder", s, s.T_dec, s.D, cell)
+    if peeky:
+        products += _product("decoder peek·Wx", s.N, s.H, gates * s.H)
     affine_in = 2 * s.H if peeky else s.H
-    return (_rnn("encoder", s, s.T_enc, s.D, cell) + _rnn("decoder", s, s.T_dec, decoder_in, cell)
-            + _product("affine", s.T_dec * s.N, affine_in, s.V))
+    return products + _product("affine", s.T_dec * s.N, affine_in, s.V)
 
 
 def peeky_gemms(s, cell):
@@ -188,8 +210,40 @@ def attention_gemms(s, cell):
             + _attention(s) + _product("affine", s.T_dec * s.N, 2 * s.H, s.V))
 
 
+def bahdanau_gemms(s, cell):
+    """BahdanauSeq2seq (models/bahdanau.py, kernels/additive.py) as its fused path runs it:
+
+    - encoder RNN over T_enc steps, input D, as in :func:`seq2seq_gemms`;
+    - attention keys hs_enc·W1 (N·T_enc, H)·(H, H) once; at each of the T_dec decoder steps the
+      query s_t·W2 (N, H)·(H, H), the scores y·W3 (N·T_enc, H)·(H, 1) and the context a·hs_enc,
+      N products (1, T_enc)·(T_enc, H);
+    - decoder cell on [context | embedding]: the embedding rows (T_dec·N, D)·(D, G·H) once, the
+      context rows (N, H)·(H, G·H) and h·Wh at each step;
+    - affine (T_dec·N, H)·(H, V);
+    - backward: for each product, two of the same FLOPs, the weight gradients once over all
+      steps. The scores' dX, ds ⊗ W3, is an outer product the kernel forms elementwise; it is
+      counted as the (N·T_enc, 1)·(1, H) product it is.
+
+    With ``reset_state_each_step=True`` the model skips h·Wh; this counts the default.
+    """
+    N, Te, Td, H = s.N, s.T_enc, s.T_dec, s.H
+    gates = CELLS[cell][1]
+    return (_rnn("encoder", s, Te, s.D, cell)
+            + _product("attention keys hs_enc·W1", N * Te, H, H)
+            + _per_step("attention query s·W2", N, Td, H, H)
+            + _per_step("attention scores y·W3", N * Te, Td, H, 1)
+            + [Gemm("attention context a·hs_enc", 1, Te, H, count=Td, batch=N),
+               Gemm("attention da = hs_enc·dc", Te, H, 1, count=Td, batch=N, backward=True),
+               Gemm("attention dhs_enc = aᵀ·dc", Te, Td, H, batch=N, a_t=True, backward=True)]
+            + _product("decoder embedding·Wx", Td * N, s.D, gates * H)
+            + _per_step("decoder context·Wx", N, Td, H, gates * H)
+            + _recurrent("decoder", s, Td, cell)
+            + _product("affine", Td * N, H, s.V))
+
+
 #: The GEMMs of each model family; a family missing here is timed without a FLOP count.
-GEMM_FAMILIES = {"seq2seq": seq2seq_gemms, "peeky": peeky_gemms, "attention": attention_gemms}
+GEMM_FAMILIES = {"seq2seq": seq2seq_gemms, "peeky": peeky_gemms, "attention": attention_gemms,
+                 "bahdanau": bahdanau_gemms}
 
 
 def gemms(kind, cell, sizes):
@@ -217,51 +271,69 @@ def _operands(g, xp, rng):
     return array(g.m, g.k, g.a_t), array(g.k, g.n, g.b_t), xp.empty(out_shape, dtype=numpy.float32)
 
 
-class GemmReplay:
-    """The GEMMs of one training iteration and nothing else, on preallocated operands."""
-
-    def __init__(self, products, seed=0):
-        xp = backend.xp
-        rng = numpy.random.default_rng(seed)
-        self.xp = xp
-        self.calls = [(*_operands(g, xp, rng), g.count) for g in products]
-
-    def step(self, x=None, t=None):
-        matmul = self.xp.matmul
-        for a, b, c, count in self.calls:
-            for _ in range(count):
-                matmul(a, b, out=c)
+def _repeat(run, calls, sync, samples):
+    """Seconds per call of ``run(calls)``, one figure per sample."""
+    per_call = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        run(calls)
+        sync()
+        per_call.append((time.perf_counter() - start) / calls)
+    return per_call
 
 
-def gemm_throughput(products, sync, min_seconds=0.01, samples=5):
-    """Median GFLOP/s of each distinct shape in ``products`` on the active backend."""
+def gemm_throughput(products, sync, cores=1, min_seconds=0.01, samples=5):
+    """GFLOP/s at each distinct shape of ``products`` on the active backend, as one GEMM with
+    BLAS's own threads and, when ``cores`` > 1, as ``cores`` single-threaded GEMMs at once (one
+    per core, each on its own operands: what a kernel that splits the batch over the cores gets).
+    Returns {shape: figures}; "gflops" is the better of the two medians."""
     xp = backend.xp
     rng = numpy.random.default_rng(0)
+    pool = ThreadPoolExecutor(cores) if cores > 1 else None
     rates = {}
-    for g in products:
-        if g.shape in rates:
-            continue
-        a, b, c = _operands(g, xp, rng)
-        xp.matmul(a, b, out=c)
-        sync()
-        start = time.perf_counter()
-        xp.matmul(a, b, out=c)
-        sync()
-        calls = max(1, int(min_seconds / max(time.perf_counter() - start, 1e-7)))
-        per_call = []
-        for _ in range(samples):
-            start = time.perf_counter()
-            for _ in range(calls):
-                xp.matmul(a, b, out=c)
+    try:
+        for g in products:
+            if g.shape in rates:
+                continue
+            one = Gemm(g.what, g.m, g.k, g.n, batch=g.batch, a_t=g.a_t, b_t=g.b_t)
+            operands = [_operands(g, xp, rng) for _ in range(cores)]
+
+            def single(calls, a=operands[0]):
+                for _ in range(calls):
+                    xp.matmul(*a[:2], out=a[2])
+
+            single(1)
             sync()
-            per_call.append((time.perf_counter() - start) / calls)
-        one = Gemm(g.what, g.m, g.k, g.n, batch=g.batch, a_t=g.a_t, b_t=g.b_t)
-        seconds = float(numpy.median(per_call))
-        rates[g.shape] = {"shape": one.label, "batch": g.batch, "m": g.m, "k": g.k, "n": g.n,
-                          "a_t": g.a_t, "b_t": g.b_t, "example": g.what,
-                          "seconds": seconds, "gflops": one.flops / seconds / 1e9,
-                          "best_gflops": one.flops / min(per_call) / 1e9}
+            start = time.perf_counter()
+            single(1)
+            sync()
+            calls = max(1, int(min_seconds / max(time.perf_counter() - start, 1e-7)))
+            figures = {"shape": one.label, "batch": g.batch, "m": g.m, "k": g.k, "n": g.n,
+                       "a_t": g.a_t, "b_t": g.b_t, "example": g.what}
+            per_call = _repeat(single, calls, sync, samples)
+            figures["one_gflops"] = one.flops / float(numpy.median(per_call)) / 1e9
+            figures["split_gflops"] = None
+            if pool is not None:
+                def split(calls):
+                    with blas_threads(1):
+                        jobs = [pool.submit(single, calls, a) for a in operands]
+                        for job in jobs:
+                            job.result()
+
+                per_call = _repeat(split, calls, sync, samples)
+                figures["split_gflops"] = cores * one.flops / float(numpy.median(per_call)) / 1e9
+            figures["gflops"] = max(figures["one_gflops"], figures["split_gflops"] or 0.0)
+            figures["seconds"] = one.flops / figures["gflops"] / 1e9
+            rates[g.shape] = figures
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return rates
+
+
+def gemm_bound(products, rates):
+    """Seconds the GEMMs of ``products`` take at the rates measured for their shapes."""
+    return sum(g.count * rates[g.shape]["seconds"] for g in products)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,8 +358,8 @@ class Ours:
         return evaluate(self.model, x, t, batch_size=EVAL_BATCH)[0]
 
 
-def _torch_module(torch):
-    """The PyTorch twin of the book's models, defined on the ``torch`` module given."""
+def _torch_modules(torch):
+    """The PyTorch twins of our model families, defined on the ``torch`` module given."""
     nn, F = torch.nn, torch.nn.functional
 
     class TorchSeq2seq(nn.Module):
@@ -342,16 +414,67 @@ def _torch_module(torch):
                     sampled.append(ids)
                 return torch.cat(sampled, dim=1)
 
-    return TorchSeq2seq
+    class TorchBahdanau(nn.Module):
+        """BahdanauSeq2seq (models/bahdanau.py, default options): s_0 the sum of the encoder
+        states, additive attention queried by s_t, an nn.GRUCell/nn.LSTMCell on
+        [context | embedding] one step at a time (the attention feeds every step's input)."""
+
+        def __init__(self, kind, V, D, H, cell):
+            super().__init__()
+            self.cell = cell
+            self.enc_embed = nn.Embedding(V, D)
+            self.enc_rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(D, H, batch_first=True)
+            self.dec_embed = nn.Embedding(V, D)
+            self.W1, self.W2, self.W3 = nn.Linear(H, H), nn.Linear(H, H), nn.Linear(H, 1)
+            self.dec_cell = (nn.LSTMCell if cell == "lstm" else nn.GRUCell)(H + D, H)
+            self.affine = nn.Linear(H, V)
+
+        def encode(self, xs):
+            hs, _ = self.enc_rnn(self.enc_embed(xs))                  # (N, T_enc, H)
+            s0 = hs.sum(dim=1)
+            state = (s0, torch.zeros_like(s0)) if self.cell == "lstm" else s0
+            return hs, self.W1(hs), state
+
+        def step(self, ids, hs_enc, K, state):
+            """ids (N,) -> state after the step; the query is the state before it."""
+            q = state[0] if self.cell == "lstm" else state
+            e = torch.tanh(K + self.W2(q)[:, None, :])                  # (N, T_enc, H)
+            a = torch.softmax(self.W3(e)[:, :, 0], dim=1)               # (N, T_enc)
+            c = torch.bmm(a[:, None, :], hs_enc)[:, 0, :]                # (N, H)
+            return self.dec_cell(torch.cat((c, self.dec_embed(ids)), dim=1), state)
+
+        def forward(self, xs, ts):
+            hs_enc, K, state = self.encode(xs)
+            outs = []
+            for t in range(ts.shape[1] - 1):
+                state = self.step(ts[:, t], hs_enc, K, state)
+                outs.append(state[0] if self.cell == "lstm" else state)
+            score = self.affine(torch.stack(outs, dim=1))
+            return F.cross_entropy(score.reshape(-1, score.shape[-1]), ts[:, 1:].reshape(-1))
+
+        def generate(self, xs, start_id, sample_size):
+            with torch.no_grad():
+                hs_enc, K, state = self.encode(xs)
+                ids = torch.full((xs.shape[0],), start_id, dtype=torch.long, device=xs.device)
+                sampled = []
+                for _ in range(sample_size):
+                    state = self.step(ids, hs_enc, K, state)
+                    ids = self.affine(state[0] if self.cell == "lstm" else state).argmax(dim=1)
+                    sampled.append(ids)
+                return torch.stack(sampled, dim=1)
+
+    return {"seq2seq": TorchSeq2seq, "peeky": TorchSeq2seq, "attention": TorchSeq2seq,
+            "bahdanau": TorchBahdanau}
 
 
 class Torch:
-    """The PyTorch twin of a book model, trained with Adam and clip_grad_norm_ on the same batches."""
+    """The PyTorch twin of one of our models, trained with Adam and clip_grad_norm_ on the same
+    batches."""
 
     def __init__(self, torch, device, kind, cell, s, max_grad, seed):
         torch.manual_seed(seed)
         self.torch, self.device = torch, device
-        self.model = _torch_module(torch)(kind, s.V, s.D, s.H, cell).to(device)
+        self.model = _torch_modules(torch)[kind](kind, s.V, s.D, s.H, cell).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=0.001)
         self.max_grad = max_grad
 
@@ -485,12 +608,33 @@ def machine_info(torch=None):
             "thread_env": {k: os.environ[k] for k in THREAD_ENV if k in os.environ}}
     if torch is not None:
         info["torch"] = torch.__version__
-        info["torch_threads"] = torch.get_num_threads()  # set by --torch-threads
+        info["torch_threads"] = torch.get_num_threads()
+        info["torch_threads_set_by"] = ("torch.set_num_threads(--torch-threads), "
+                                        "by default the number of cores")
         blas = [part for part in torch.__config__.show().replace("\n", ",").split(",")
                 if part.strip().startswith("BLAS_INFO")]
         if blas:
             info["torch_blas"] = blas[0].split("=", 1)[1].strip()
     return info
+
+
+def source_info():
+    """The commit of the s2sxp checkout being measured and its changed files under s2sxp/
+    (modified or new), when it is a git checkout."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*args):
+        return subprocess.run(["git", "-C", root, *args], capture_output=True, text=True,
+                              timeout=30)
+
+    try:
+        head, status = git("rev-parse", "HEAD"), git("status", "--porcelain", "--", "s2sxp")
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if head.returncode or status.returncode:
+        return {}
+    return {"commit": head.stdout.strip(),
+            "modified": [line[3:] for line in status.stdout.splitlines()]}
 
 
 def _gpu_info(torch):
@@ -564,7 +708,7 @@ def run_device(device, settings, rows, data, torch):
             variants[name, "reference"] = Ours(kind, cell, "reference", s, settings.max_grad,
                                                settings.seed)
         if torch_device is not None:
-            if kind in BOOK_MODELS:
+            if kind in TORCH_TWINS:
                 variants[name, "torch"] = Torch(torch, torch_device, kind, cell, s,
                                                 settings.max_grad, settings.seed)
             else:
@@ -572,8 +716,6 @@ def run_device(device, settings, rows, data, torch):
         products[name] = gemms(kind, cell, s)
         if products[name] is None:
             notes.append(f"{name}: no GEMM list for the {kind!r} family, so no FLOP count")
-        elif settings.gemm:
-            variants[name, "gemm"] = GemmReplay(products[name], settings.seed)
 
     rng = numpy.random.default_rng(settings.seed)
     batches = [rng.choice(len(x_train), s.N, replace=False)
@@ -593,9 +735,10 @@ def run_device(device, settings, rows, data, torch):
                      "(OMP_WAIT_POLICY=PASSIVE set before the run avoids most of that loss)")
         notes.append(busy)
     every_shape = [g for p in products.values() if p for g in p]
+    measure = lambda: gemm_throughput(every_shape, sync, cores if device == "cpu" else 1,
+                                      min_seconds=1e-3 if settings.quick else 1e-2)
     _say(f"{device}: GEMM throughput at {len({g.shape for g in every_shape})} shapes")
-    throughput = gemm_throughput(every_shape, sync, min_seconds=1e-3 if settings.quick else 1e-2)
-    best = max((r["gflops"] for r in throughput.values()), default=None)
+    rates_start = measure()
 
     tasks = {key: train_task(v) for key, v in variants.items()}
     _say(f"{device}: {settings.warmup} warm-up iterations of {len(tasks)} variants")
@@ -607,7 +750,8 @@ def run_device(device, settings, rows, data, torch):
                         progress=progress)
 
     eval_tasks = {key: (lambda v: lambda r: v.evaluate(x_eval, t_eval))(v)
-                  for key, v in variants.items() if key[1] != "gemm"}
+                  for key, v in variants.items()
+                  if key[1] != "reference" or settings.eval_reference}
     _say(f"{device}: {settings.eval_repeats} evaluations of {len(x_eval)} questions by "
          f"{len(eval_tasks)} variants")
     accuracy = {key: task(0) for key, task in eval_tasks.items()}  # also the warm-up
@@ -619,6 +763,12 @@ def run_device(device, settings, rows, data, torch):
             v = variants[name, "ours"]
             profiles[name] = profile_step(lambda: (v.step(x_train[batches[0]],
                                                           t_train[batches[0]]), sync()))
+
+    _say(f"{device}: GEMM throughput again")
+    rates_end = measure()
+    throughput = {shape: max(rates_start[shape], rates_end[shape], key=lambda r: r["gflops"])
+                  for shape in rates_start}
+    best = max((r["gflops"] for r in throughput.values()), default=None)
 
     iterations_per_epoch = len(x_train) // s.N
     results = []
@@ -637,17 +787,17 @@ def run_device(device, settings, rows, data, torch):
                 row["eval"][variant] = _summary(evals[name, variant], 1.0)
                 row["eval"][variant]["accuracy"] = accuracy[name, variant]
         if products[name] is not None:
-            shape_sum = sum(g.count * throughput[g.shape]["seconds"] for g in products[name])
+            bound = 1e3 * gemm_bound(products[name], throughput)
             row["gemm_bound_ms"] = {
-                "replay": row["train"].get("gemm", {}).get("median"),
-                "at_shape_rates": 1e3 * shape_sum,
+                "at_shape_rates": bound,
+                "at_shape_rates_start": 1e3 * gemm_bound(products[name], rates_start),
+                "at_shape_rates_end": 1e3 * gemm_bound(products[name], rates_end),
                 "at_best_rate": 1e3 * flops / (best * 1e9)}
-            bound = row["gemm_bound_ms"]["replay"] or row["gemm_bound_ms"]["at_shape_rates"]
             for summary in row["train"].values():
                 summary["x_gemm_bound"] = summary["median"] / bound
             row["gemms"] = [dict(asdict(g), flops=g.flops, label=g.label)
                             for g in products[name]]
-        for other in ("reference", "torch", "gemm"):
+        for other in ("reference", "torch"):
             if (name, other) in train:
                 row["ratios"]["train"][f"ours/{other}"] = _ratio(train[name, "ours"],
                                                                  train[name, other])
@@ -662,6 +812,8 @@ def run_device(device, settings, rows, data, torch):
             "train_questions": len(x_train), "eval_questions": len(x_eval),
             "eval_batch": EVAL_BATCH, "rows": results,
             "gemm_throughput": sorted(throughput.values(), key=lambda r: -r["gflops"]),
+            "gemm_throughput_start": list(rates_start.values()),
+            "gemm_throughput_end": list(rates_end.values()),
             "best_gflops": best, "notes": notes, "wall_s": time.time() - started,
             "load_average": {"start": load_before, "end": os.getloadavg()}}
     if device == "gpu":
@@ -680,8 +832,14 @@ def _x(v):
     return "–" if v is None else f"{v:.2f}"
 
 
+def _ratio_text(r):
+    return "–" if r is None else (f"{r['of_medians']:.2f} "
+                                  f"[{r['paired_q1']:.2f}–{r['paired_q3']:.2f}]")
+
+
 def markdown(report):
-    """The report as Markdown: headline, training table, side-by-side ratios, GEMM rates."""
+    """The report as Markdown: headline, training table, side-by-side ratios, GEMM rates and,
+    when asked for, the profiles."""
     m, d, st = report["machine"], report["result"], report["settings"]
     s = d["sizes"]
     cpu = m["cpu"]
@@ -693,6 +851,8 @@ def markdown(report):
     where = f"{cpu['model']}, {cpu['usable_cores']} cores"
     if "gpu" in d:
         where = f"{d['gpu']['name']} (CuPy {d['gpu']['cupy']}); host {where}"
+    env = " ".join(f"{k}={v}" for k, v in m["thread_env"].items())
+    source = report.get("source", {})
     out = [f"# s2sxp bench: {d['device']}, {report['date']}", "",
            f"{where}; {', '.join(versions)}.  ",
            f"Sizes: V={s['V']}, D={s['D']}, H={s['H']}, batch {s['N']}, T_enc {s['T_enc']}, "
@@ -703,11 +863,14 @@ def markdown(report):
            f"{st['eval_repeats']} evaluations, round-robin over every model and variant; "
            f"load average {d['load_average']['start'][0]:.1f} at the start, "
            f"{d['load_average']['end'][0]:.1f} at the end; {d['wall_s']:.0f} s in all.  ",
-           f"Command: `{report['command']}`", ""]
+           f"Command: `{(env + ' ') if env else ''}{report['command']}`"
+           + (f" at {source['commit'][:10]}"
+              + (f" with local changes to {', '.join(source['modified'])}"
+                 if source.get("modified") else "") if source.get("commit") else "") + ".", ""]
 
     epoch = f"epoch ({d['iterations_per_epoch']} it.) s"
     out += ["## Training: ms per iteration", "",
-            f"| model | variant | median | IQR | min–max | {epoch} | GFLOP/s | × GEMMs only |",
+            f"| model | variant | median | IQR | min–max | {epoch} | GFLOP/s | × GEMM bound |",
             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for row in d["rows"]:
         for variant, t in row["train"].items():
@@ -717,34 +880,34 @@ def markdown(report):
 
     n = d["eval_questions"]
     out += ["", "## Side by side", "",
-            "Ratios are of the medians; in brackets the quartiles of the ratios of samples "
-            "taken in the same round. GEMM bound: the GEMMs alone, replayed in the same rounds, "
-            "and their FLOPs at the best rate measured below.", "",
-            f"| model | GFLOP/iter | GEMMs only ms | at best rate ms | ours/reference | "
+            "Ratios are of the medians; in brackets the quartiles of the ratios of samples taken "
+            "in the same round. GEMM bound: the iteration's GEMMs at the best rate measured at "
+            "each one's shape (table below); at best rate: all its FLOPs at the best rate "
+            "measured at any shape.", "",
+            f"| model | GFLOP/iter | GEMM bound ms | at best rate ms | ours/reference | "
             f"ours/PyTorch | eval {n} q: ours s | reference s | PyTorch s | eval ours/PyTorch |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-
-    def ratio(r):
-        return "–" if r is None else (f"{r['of_medians']:.2f} "
-                                      f"[{r['paired_q1']:.2f}–{r['paired_q3']:.2f}]")
-
     for row in d["rows"]:
         bound = row.get("gemm_bound_ms", {})
         tr, ev = row["ratios"]["train"], row["ratios"]["eval"]
         e = {k: _x(row["eval"][k]["median"]) if k in row["eval"] else "–"
              for k in ("ours", "reference", "torch")}
         out.append(f"| {row['model']} | {_x(row['flops'] / 1e9 if row['flops'] else None)} | "
-                   f"{_ms(bound.get('replay'))} | {_ms(bound.get('at_best_rate'))} | "
-                   f"{ratio(tr.get('ours/reference'))} | {ratio(tr.get('ours/torch'))} | "
+                   f"{_ms(bound.get('at_shape_rates'))} | {_ms(bound.get('at_best_rate'))} | "
+                   f"{_ratio_text(tr.get('ours/reference'))} | "
+                   f"{_ratio_text(tr.get('ours/torch'))} | "
                    f"{e['ours']} | {e['reference']} | {e['torch']} | "
-                   f"{ratio(ev.get('ours/torch'))} |")
+                   f"{_ratio_text(ev.get('ours/torch'))} |")
 
     if d["gemm_throughput"]:
         out += ["", f"## GEMM throughput at the step's shapes ({d['device']}, float32)", "",
-                "| product | one of | GFLOP/s (median) | best |", "|---|---|---:|---:|"]
+                "GFLOP/s, the better of the runs at the start and at the end: one GEMM with "
+                "BLAS's own threads, and one single-threaded GEMM per core at once (aggregate).",
+                "", "| product | one of | one GEMM | one per core | best |",
+                "|---|---|---:|---:|---:|"]
         for r in d["gemm_throughput"]:
-            out.append(f"| {r['shape']} | {r['example']} | {r['gflops']:.1f} | "
-                       f"{r['best_gflops']:.1f} |")
+            out.append(f"| {r['shape']} | {r['example']} | {r['one_gflops']:.1f} | "
+                       f"{_ms(r['split_gflops'])} | {r['gflops']:.1f} |")
 
     for row in d["rows"]:
         if "profile" not in row:
@@ -752,6 +915,8 @@ def markdown(report):
         p = row["profile"]
         out += ["", f"## Profile of one training iteration: {row['model']} "
                 f"({p['total_ms']:.0f} ms under cProfile)", "",
+                "NumPy's ufuncs (matmul, exp, multiply, ...) are not seen by cProfile: their time "
+                "is the own time of the Python function that calls them.", "",
                 "| function | calls | own ms | share | cumulative ms |", "|---|---:|---:|---:|---:|"]
         for f in p["top"]:
             out.append(f"| `{f['function']}` | {f['ncalls']} | {f['tottime_ms']:.1f} | "
@@ -763,23 +928,25 @@ def markdown(report):
 
 
 def plot(report, path):
-    """Bar chart: ms per training iteration and seconds per evaluation, per model and variant."""
+    """Bar chart: ms per training iteration (with each model's GEMM bound) and seconds per
+    evaluation, per model and variant."""
     from matplotlib.figure import Figure
 
     d = report["result"]
-    names = [row["model"] for row in d["rows"]]
-    fig = Figure(figsize=(max(8.0, 1.7 * len(names) + 3), 8.0), dpi=110)
+    rows = d["rows"]
+    fig = Figure(figsize=(max(8.0, 1.7 * len(rows) + 3), 8.0), dpi=110)
     axes = fig.subplots(2, 1)
-    panels = (("train", "training: ms per iteration (median; bars span the IQR)"),
-              ("eval", f"evaluation of {d['eval_questions']} questions: s (median)"))
+    panels = (("train", "training: ms per iteration (median; whiskers span the IQR)"),
+              ("eval", f"evaluation of {d['eval_questions']} questions: s (median; whiskers "
+                       "span the IQR)"))
     for ax, (part, title) in zip(axes, panels):
-        present = [v for v in VARIANTS if any(v in row[part] for row in d["rows"])]
+        present = [v for v in VARIANTS if any(v in row[part] for row in rows)]
         width = 0.8 / max(len(present), 1)
-        top = max((row[part][v]["q3"] for row in d["rows"] for v in present if v in row[part]),
+        top = max((row[part][v]["q3"] for row in rows for v in present if v in row[part]),
                   default=1.0)
         for j, variant in enumerate(present):
             xs, heights, low, high = [], [], [], []
-            for i, row in enumerate(d["rows"]):
+            for i, row in enumerate(rows):
                 if variant in row[part]:
                     t = row[part][variant]
                     xs.append(i + (j - (len(present) - 1) / 2) * width)
@@ -790,11 +957,18 @@ def plot(report, path):
                           color=COLORS[variant], label=LABELS[variant])
             fmt = "{:.0f}" if part == "train" else "{:.2f}"
             ax.bar_label(bars, labels=[fmt.format(h) for h in heights], padding=2, fontsize=7)
-        ax.set_xticks(range(len(names)), names)
-        ax.set_ylim(0, top * 1.18)
+        if part == "train":
+            label = "GEMM bound"
+            for i, row in enumerate(rows):
+                if "gemm_bound_ms" in row:
+                    ax.hlines(row["gemm_bound_ms"]["at_shape_rates"], i - 0.45, i + 0.45,
+                              colors="black", linestyles="dashed", linewidth=1, label=label)
+                    label = None
+        ax.set_xticks(range(len(rows)), [row["model"] for row in rows])
+        ax.set_ylim(0, top * 1.25)
         ax.set_title(title, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=8, ncols=len(present), loc="upper left")
+        ax.legend(fontsize=8, ncols=len(present) + 1, loc="upper left")
     where = d["gpu"]["name"] if "gpu" in d else report["machine"]["cpu"]["model"]
     s = d["sizes"]
     fig.suptitle(f"s2sxp bench, {d['device']} ({where}), {report['date']}: "
@@ -833,9 +1007,9 @@ def _parser():
         description="Time training iterations and batched greedy evaluation of every model on\n"
         "each device at the book's sizes (date data, V=59, D=16, H=256, batch 128, Adam,\n"
         "clip 5.0), side by side with the book's per-step reference, an equivalent PyTorch\n"
-        "model (when torch imports) and the GEMMs alone, round-robin on the same batches;\n"
-        "extrapolate to one epoch, count the GEMM FLOPs and compare with the GEMM\n"
-        "throughput this machine reaches at the step's shapes.",
+        "model (when torch imports), round-robin on the same batches; extrapolate to one\n"
+        "epoch; count the GEMM FLOPs of an iteration and compare each run with the GEMM\n"
+        "bound, the time those GEMMs take at the rates this machine reaches at their shapes.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     rows = ", ".join(name for name, _, _ in model_rows())
     p.add_argument("--models", default=None,
@@ -843,8 +1017,8 @@ def _parser():
     p.add_argument("--devices", default="auto",
                    help="cpu, gpu, cpu,gpu or auto: the CPU and, when CuPy has one, the GPU")
     p.add_argument("--iterations", type=int, default=None,
-                   help="timed training iterations per variant (default 20)")
-    p.add_argument("--warmup", type=int, default=None, help="warm-up iterations (default 3)")
+                   help="timed training iterations per variant (default 15)")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up iterations (default 2)")
     p.add_argument("--eval-repeats", type=int, default=None,
                    help="timed evaluations per variant (default 3)")
     p.add_argument("--eval-questions", type=int, default=None,
@@ -860,7 +1034,8 @@ def _parser():
                    help="torch.set_num_threads (default: the number of cores)")
     p.add_argument("--no-reference", action="store_true",
                    help="leave the per-step reference out")
-    p.add_argument("--no-gemm", action="store_true", help="leave the GEMM-only replay out")
+    p.add_argument("--eval-reference", action="store_true",
+                   help="time the reference's evaluation too (slow: off by default)")
     p.add_argument("--profile", action="store_true",
                    help="add cProfile's top 10 of one training iteration of each of our models")
     p.add_argument("--quick", action="store_true",
@@ -901,7 +1076,7 @@ def _settings(args, parser):
         parser.error(f"--torch-threads must be at least 1, got {args.torch_threads}")
     return Settings(models=[r[0] for r in rows], devices=devices, torch=not args.no_torch,
                     torch_threads=args.torch_threads or os.cpu_count() or 1, tag=args.tag,
-                    reference=not args.no_reference, gemm=not args.no_gemm,
+                    reference=not args.no_reference, eval_reference=args.eval_reference,
                     profile=args.profile, quick=args.quick, seed=args.seed, out=args.out,
                     **values), rows
 
@@ -933,15 +1108,21 @@ def main(argv=None):
                 return 2
         torch = _import_torch(settings)
         data = _load_data(settings)
+        if settings.batch_size > len(data[0][0]):
+            print(f"s2sxp bench: error: --batch-size {settings.batch_size} is larger than the "
+                  f"{len(data[0][0])} training questions (raise --questions)", file=sys.stderr)
+            return 2
         machine = machine_info(torch)
+        source = source_info()
         date = datetime.date.today().isoformat()
         for device in settings.devices:
             result = run_device(device, settings, rows, data, torch)
             report = {"tool": "s2sxp bench", "date": date,
                       "command": " ".join(["s2sxp bench", shlex.join(argv)]).strip(),
-                      "settings": asdict(settings), "machine": machine, "result": result}
-            stem = "-".join(part for part in (date, device, "quick" * settings.quick, settings.tag)
-                            if part)
+                      "settings": asdict(settings), "machine": machine, "source": source,
+                      "result": result}
+            parts = (date, device, "quick" if settings.quick else "", settings.tag)
+            stem = "-".join(part for part in parts if part)
             paths = write(report, settings.out, stem)
             print(markdown(report))
             _say("wrote " + ", ".join(paths))

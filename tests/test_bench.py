@@ -2,6 +2,7 @@
 asserted; PyTorch parts are skipped where torch is not installed)."""
 import json
 
+import numpy
 import pytest
 
 from s2sxp import bench, models
@@ -20,13 +21,13 @@ def test_seq2seq_flops_match_the_hand_count():
 
 
 def test_peeky_and_attention_add_what_their_decoders_add():
-    """Per sequence, forward: Peeky's decoder input grows by H (10·256·1024 multiply-adds) and
-    its affine input by H (10·256·59); attention adds two products of 10·29·256 (scores,
-    contexts) and the same wider affine."""
+    """Per sequence, forward: Peeky applies the encoder state's rows of Wx once (256·1024
+    multiply-adds) and its affine input grows by H (10·256·59); attention adds two products of
+    10·29·256 (scores, contexts) and the same wider affine."""
     base = bench.flops_per_iteration("seq2seq", "lstm", BOOK)
     peeky = bench.flops_per_iteration("peeky", "lstm", BOOK)
     attention = bench.flops_per_iteration("attention", "lstm", BOOK)
-    assert peeky - base == 3 * 2 * 128 * (10 * 256 * 1024 + 10 * 256 * 59)
+    assert peeky - base == 3 * 2 * 128 * (256 * 1024 + 10 * 256 * 59)
     assert attention - base == 3 * 2 * 128 * (2 * 10 * 29 * 256 + 10 * 256 * 59)
 
 
@@ -64,6 +65,37 @@ def test_gemm_labels_show_the_stored_layout():
     assert bench.Gemm("h·Wh", 128, 256, 1024, count=29).label == "(128,256)·(256,1024)"
 
 
+@pytest.mark.parametrize("name, kind, cell", bench.model_rows() + [
+    ("seq2seq-gru", "seq2seq", "gru"), ("attention-gru", "attention", "gru")])
+def test_gemm_list_accounts_for_the_products_the_fused_models_compute(xp32, monkeypatch, name,
+                                                                       kind, cell):
+    """The FLOPs of every xp.matmul in one forward and backward, plus the affine's (``@``) and
+    Bahdanau's scores gradient (an outer product done elementwise), match the GEMM list to 3%:
+    kernels may fold a bias into a GEMM as one more row."""
+    s = bench.Sizes(N=64, T_enc=29, T_dec=10, V=59, D=16, H=64)
+    xp = xp32
+    done = []
+    matmul = xp.matmul
+
+    def counting(a, b, *args, **kwargs):
+        out = matmul(a, b, *args, **kwargs)
+        done.append(2 * out.size * a.shape[-1])
+        return out
+
+    model = models.build(kind, s.V, s.D, s.H, cell=cell, seed=0)
+    rng = numpy.random.default_rng(0)
+    xs, ts = rng.integers(0, s.V, (s.N, s.T_enc)), rng.integers(0, s.V, (s.N, s.T_dec + 1))
+    monkeypatch.setattr(xp, "matmul", counting)
+    model.forward(xs, ts)
+    model.backward()
+    monkeypatch.undo()
+    listed = bench.gemms(kind, cell, s)
+    elsewhere = sum(g.flops for g in listed
+                    if g.what.startswith("affine") or g.what == "attention scores y·W3: dX")
+    expected = sum(g.flops for g in listed)
+    assert sum(done) + elsewhere == pytest.approx(expected, rel=0.03)
+
+
 def test_every_registered_model_gets_a_row():
     rows = bench.model_rows()
     assert {kind for _, kind, _ in rows} == set(models.MODELS)
@@ -72,7 +104,7 @@ def test_every_registered_model_gets_a_row():
 
 
 def test_quick_run_writes_json_markdown_and_chart(tmp_path, capsys):
-    assert bench.main(QUICK_ARGS + ["--no-torch", "--out", str(tmp_path)]) == 0
+    assert bench.main(QUICK_ARGS + ["--no-torch", "--eval-reference", "--out", str(tmp_path)]) == 0
     stdout = capsys.readouterr().out
     assert "| model | variant | median |" in stdout
 
@@ -93,7 +125,8 @@ def test_quick_run_writes_json_markdown_and_chart(tmp_path, capsys):
         if row["kind"] in bench.GEMM_FAMILIES:
             assert row["flops"] == bench.flops_per_iteration(
                 row["kind"], row["cell"], bench.Sizes(**result["sizes"]))
-            assert "gemm" in row["train"]
+            assert row["gemm_bound_ms"]["at_shape_rates"] > 0
+            assert row["train"]["ours"]["x_gemm_bound"] > 0
     assert result["gemm_throughput"]
 
 
@@ -113,3 +146,10 @@ def test_unknown_model_is_refused_with_the_choices(capsys):
         bench.main(["--models", "transformer"])
     assert stop.value.code == 2
     assert "unknown model transformer" in capsys.readouterr().err
+
+
+def test_a_batch_larger_than_the_data_is_refused(tmp_path, capsys):
+    args = ["--quick", "--no-torch", "--questions", "10", "--out", str(tmp_path)]
+    assert bench.main(args) == 2
+    assert "--batch-size 16 is larger than the 9 training questions" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
