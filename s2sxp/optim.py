@@ -65,9 +65,23 @@ class Adam:
         self.iter += 1
         lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
         for p, g, m, v in zip(params, grads, self.m, self.v):
-            m += (1 - self.beta1) * (g - m)
-            v += (1 - self.beta2) * (g * g - v)
-            p -= lr_t * m / (xp.sqrt(v) + 1e-7)
+            self._update(xp, p, g, m, v, lr_t)
+
+    def _update(self, xp, p, g, m, v, lr_t):
+        """The update above, in place through one scratch array (temporaries would be fresh memory,
+        a page fault every 4 KiB, at every step)."""
+        t = xp.subtract(g, m)
+        t *= 1 - self.beta1
+        m += t
+        xp.multiply(g, g, out=t)
+        t -= v
+        t *= 1 - self.beta2
+        v += t
+        xp.sqrt(v, out=t)
+        t += 1e-7
+        xp.divide(m, t, out=t)
+        t *= lr_t
+        p -= t
 
     def step(self, model):
         self.update([model.flat_params], [model.flat_grads])

@@ -148,3 +148,4 @@ def test_threads_do_not_warn_when_gates_saturate(monkeypatch, rng, cell):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         getattr(kernels, cell).forward(xs, *states, *weights)
+
