@@ -4,7 +4,8 @@ A recurrence over a batch of N sequences is N independent recurrences, so the fu
 run it as one recurrence per block of rows, each block in its own Python thread: NumPy's ufuncs
 and BLAS release the GIL, so the blocks' elementwise passes and GEMMs run on different cores at
 the same time. While the blocks run, BLAS is held to one thread (several multi-threaded BLAS calls
-at once oversubscribe the cores and run far slower than one at a time).
+at once oversubscribe the cores and run far slower than one at a time). A model whose heavy steps
+all split holds BLAS to one thread for its whole forward and backward (:func:`region`).
 
 ``S2S_THREADS`` sets the number of blocks: ``1`` turns the split off; unset, it is the number of
 cores this process may use. Only NumPy arrays are split, and only batches of at least
