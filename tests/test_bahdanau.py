@@ -3,7 +3,7 @@ saving."""
 import numpy
 import pytest
 
-from s2sxp import backend, io, models
+from s2sxp import backend, io, models, parallel
 from s2sxp.kernels import additive
 from s2sxp.models import BahdanauSeq2seq
 from gradcheck import assert_grad_close, numerical_grad
@@ -183,3 +183,24 @@ def test_recipe_and_bad_options(xp):
         BahdanauSeq2seq(V, D, H, init_state="mean")
     with pytest.raises(ValueError, match="lstm, gru"):
         BahdanauSeq2seq(V, D, H, cell="rnn")
+
+
+@pytest.mark.skipif(parallel._openblas() is None, reason="BLAS thread count cannot be set here")
+@pytest.mark.parametrize("cell,reset", [("gru", False), ("lstm", False), ("gru", True)])
+def test_threaded_batch_split_equals_one_thread(xp, rng, monkeypatch, cell, reset):
+    """N = 64 splits into two blocks of rows, H = 256 into two blocks of weight columns."""
+    xs, ts = rng.integers(0, V, (64, 5)), rng.integers(0, V, (64, 4))
+    results = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("S2S_THREADS", threads)
+        model = BahdanauSeq2seq(V, D, 256, cell=cell, seed=6, reset_state_each_step=reset)
+        loss = float(model.forward(xs, ts))
+        model.backward()
+        results.append((loss, [backend.asnumpy(g).copy() for g in model.grads],
+                        backend.asnumpy(model.generate(xs, 0, 4)),
+                        backend.asnumpy(model.attention_weights)))
+    (loss1, grads1, ids1, w1), (loss2, grads2, ids2, w2) = results
+    assert loss2 == pytest.approx(loss1, rel=1e-12)
+    _close(grads2, grads1, "gradients, 2 threads against 1")
+    numpy.testing.assert_array_equal(ids2, ids1)
+    _close((w2,), (w1,), "attention weights of generate")

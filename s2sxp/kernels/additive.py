@@ -28,17 +28,18 @@ caller allocates once per batch, time-major: ys (T_dec, N, T, H), as_ (T_dec, N,
 and dqws (T_dec, N, H). tanh is taken with ``exp`` (on this kind of CPU ``exp`` costs a third of
 ``tanh``): the keys and q·W2 are scaled by -2 so that the kernel holds
 y = 1 / (1 + exp(-2·pre)) = σ(2·pre), and e = 2y - 1, e·W3 = 2·(y·W3) - ΣW3 (a constant the
-softmax drops), 1 - e² = 4·y·(1 - y). On NumPy, exp(-2·pre) is taken as the product
-exp(-2·(K + b2))·exp(-2·q·W2): exp of the keys once per batch, then per step an exp over (N, H)
-and one multiplication over (N, T, H), while the exponents stay small (see EXP_SPLIT_LIMIT).
+softmax drops), 1 - e² = 4·y·(1 - y). On NumPy, while the exponents stay small (see
+EXP_SPLIT_LIMIT), exp(-2·pre) is taken as the product exp(-2·(K + b2))·exp(-2·q·W2), so that the
+exp over (N, T, H) is done once per batch, and per step y = v / (exp(-2·(K + b2)) + v) with
+v = exp(2·q·W2) (N, H) costs one addition and one division over (N, T, H).
 
 The reference, ``forward_reference``/``backward_reference``, is one step written out as above and
 recomputes K for every query, as the published code did.
 """
 import numpy
 
+from .. import parallel
 from ..backend import get_array_module, ignore_overflow
-
 
 #: On NumPy, exp(k + u) is taken as exp(k)·exp(u) while every |k| and |u| is at most this (the
 #: product then stays between e^-80 and e^80, inside float32's normal range).
@@ -51,14 +52,21 @@ def keys(hs_enc, W1, b1, b2):
     it (see EXP_SPLIT_LIMIT), else None."""
     xp = get_array_module(hs_enc)
     N, T, H = hs_enc.shape
-    K = xp.matmul(hs_enc.reshape(N * T, H), W1)
-    K += b1
-    K += b2
-    K *= -2
-    K = K.reshape(N, T, H)
-    if xp is numpy and float(abs(K).max()) <= EXP_SPLIT_LIMIT:
-        return K, xp.exp(K)
-    return K, None
+    K = xp.empty((N, T, H), dtype=W1.dtype)
+    bias = -2 * (b1 + b2)
+
+    def block(rows):
+        k = K[rows].reshape(-1, H)
+        xp.matmul(hs_enc[rows].reshape(-1, H), W1, out=k)
+        k *= -2
+        k += bias
+
+    parallel.for_blocks(xp, N, block)
+    if xp is not numpy or float(abs(K).max()) > EXP_SPLIT_LIMIT:
+        return K, None
+    expK = xp.empty_like(K)
+    parallel.for_blocks(xp, N, lambda rows: xp.exp(K[rows], out=expK[rows]))
+    return K, expK
 
 
 def forward(K, expK, hs_enc, q, W2, W3, y, a, c):
@@ -71,15 +79,17 @@ def forward(K, expK, hs_enc, q, W2, W3, y, a, c):
     N, T, H = K.shape
     u = xp.matmul(q, W2)
     u *= -2
-    with ignore_overflow(xp):
-        if expK is not None and float(abs(u).max()) <= EXP_SPLIT_LIMIT:
-            # exp(K + u) = exp(K)·exp(u): the step's exp is over (N, H), not (N, T, H)
-            xp.multiply(expK, xp.exp(u)[:, None, :], out=y)
-        else:
-            xp.add(K, u[:, None, :], out=y)
+    if expK is not None and float(abs(u).max()) <= EXP_SPLIT_LIMIT:
+        # 1 / (1 + exp(K)·exp(u)) = v / (exp(K) + v) with v = exp(-u): one exp over (N, H)
+        v = xp.exp(-u)[:, None, :]
+        xp.add(expK, v, out=y)
+        xp.divide(v, y, out=y)
+    else:
+        xp.add(K, u[:, None, :], out=y)
+        with ignore_overflow(xp):
             xp.exp(y, out=y)
-    y += 1
-    xp.reciprocal(y, out=y)
+        y += 1
+        xp.reciprocal(y, out=y)
     xp.matmul(y.reshape(N * T, H), W3, out=a.reshape(N * T, 1))
     a *= 2                                  # s = 2·(y·W3) + constant
     a -= a.max(axis=1, keepdims=True)
@@ -121,15 +131,26 @@ def backward_keys(U, hs_enc, W1, W3, dw3, qs, dqws, as_, dcs):
     xp = get_array_module(U)
     N, T, H = U.shape
     w3 = 4 * W3[:, 0]
-    U2 = U.reshape(N * T, H)
-    dW1 = xp.matmul(hs_enc.reshape(N * T, H).T, U2)
+    U2, hs2 = U.reshape(N * T, H), hs_enc.reshape(N * T, H)
+    qs2, dqws2 = qs.reshape(-1, H), dqws.reshape(-1, H)
+    W1_w3_T = (W1 * w3).T
+    dhs_enc = xp.empty_like(U)
+    dW1, dW2 = xp.empty_like(W1), xp.empty((H, H), dtype=U.dtype)
+
+    def rows_block(rows):
+        d = dhs_enc[rows]
+        xp.matmul(U[rows].reshape(-1, H), W1_w3_T, out=d.reshape(-1, H))
+        d += xp.matmul(as_[:, rows].transpose(1, 2, 0), dcs[:, rows].transpose(1, 0, 2))
+
+    def columns_block(cols):
+        xp.matmul(hs2.T, U2[:, cols], out=dW1[:, cols])
+        xp.matmul(qs2.T, dqws2[:, cols], out=dW2[:, cols])
+
+    parallel.for_blocks(xp, N, rows_block)
+    parallel.for_blocks(xp, H, columns_block, min_block=128)
     dW1 *= w3
     db1 = U2.sum(axis=0)
     db1 *= w3
-    dhs_enc = xp.matmul(U2, (W1 * w3).T).reshape(N, T, H)
-    dhs_enc += xp.matmul(as_.transpose(1, 2, 0), dcs.transpose(1, 0, 2))     # Σ_step a ⊗ dc
-    qs2, dqws2 = qs.reshape(-1, H), dqws.reshape(-1, H)
-    dW2 = xp.matmul(qs2.T, dqws2)
     db2 = dqws2.sum(axis=0)
     dW3 = 2 * dw3.reshape(H, 1)
     db3 = xp.zeros(1, dtype=U.dtype)

@@ -16,7 +16,7 @@ kernels one step at a time: the specification the fused path must equal.
 """
 import numpy
 
-from .. import kernels
+from .. import kernels, parallel
 from ..backend import get_array_module, ignore_overflow
 from ..kernels import additive
 from ..kernels.lstm import activate, cell_update, gate_scale
@@ -58,7 +58,9 @@ class FusedRecurrence(_Recurrence):
     """The recurrence with the fused attention step and cell steps written into arrays allocated
     once per batch. The largest of them, (T, N, T_enc, H) and (N, T_enc, H), are kept and used
     again while the shapes repeat, as they do from one training batch to the next: writing into
-    fresh memory costs the CPU a page fault every 4 KiB."""
+    fresh memory costs the CPU a page fault every 4 KiB. On a multi-core CPU the steps run over
+    blocks of the batch in parallel, and the weight gradients over blocks of their columns
+    (:mod:`s2sxp.parallel`)."""
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -100,14 +102,11 @@ class FusedRecurrence(_Recurrence):
         self.ys = self._array("ys" if train else "y", (T if train else 1, N, T_enc, H), dt)
         if self.lstm:
             self.Wh_s = Wh * scale
-            self.rec = xp.empty((N, GH), dtype=dt)
             self.cbuf = xp.empty((T + 1, N, H), dtype=dt)
             self.cbuf[0] = 0
             self.tanh_c = xp.empty((T, N, H), dtype=dt)
-            self.tmp = xp.empty((N, H), dtype=dt)
         else:
             self.Wh_s = (Wh[:, :2 * H] * scale[:2 * H], Wh[:, 2 * H:] * scale[2 * H:])
-            self.rec = (xp.empty((N, 2 * H), dtype=dt), xp.empty((N, H), dtype=dt))
             self.rh = xp.empty((T, N, H), dtype=dt)         # r ⊙ h_prev
         self.attention_weights = self.as_.transpose(1, 0, 2)
 
@@ -120,36 +119,59 @@ class FusedRecurrence(_Recurrence):
         gx += self.b_s
         return gx
 
-    def step(self, t, gx):
-        """Step t: attention with the query s_t, then the cell; gx is this step's embedding part.
-        Returns s_{t+1} (N, H)."""
+    def _scratch(self, n):
+        xp = get_array_module(self.hbuf)
+        H, GH, dt = self.hbuf.shape[2], self.gates.shape[2], self.hbuf.dtype
+        if self.lstm:
+            return xp.empty((n, GH), dtype=dt), xp.empty((n, H), dtype=dt)
+        return xp.empty((n, 2 * H), dtype=dt), xp.empty((n, H), dtype=dt)
+
+    def _step(self, t, rows, gx, scratch):
+        """Step t for the rows ``rows`` of the batch: attention with the query s_t, then the
+        cell; gx (rows, G·H) is this step's embedding part."""
         W1, b1, W2, b2, W3, b3, Wx, Wh, b = self.params
         xp = get_array_module(gx)
-        q = self.hbuf[t]
-        y = self.ys[t if self.train else 0]
-        additive.forward(self.K, self.expK, self.hs_enc, q, W2, W3, y, self.as_[t], self.cs[t])
-        g = self.gates[t]
-        xp.matmul(self.cs[t], self.Wc_s, out=g)
+        q = self.hbuf[t, rows]
+        y = self.ys[t if self.train else 0, rows]
+        expK = None if self.expK is None else self.expK[rows]
+        additive.forward(self.K[rows], expK, self.hs_enc[rows], q, W2, W3, y, self.as_[t, rows],
+                         self.cs[t, rows])
+        g = self.gates[t, rows]
+        xp.matmul(self.cs[t, rows], self.Wc_s, out=g)
         g += gx
-        h_prev = self.zero if self.reset else q
+        h_prev = self.zero[rows] if self.reset else q
         with ignore_overflow(xp):
             if self.lstm:
-                c_prev = self.zero if self.reset else self.cbuf[t]
-                xp.matmul(h_prev, self.Wh_s, out=self.rec)
-                g += self.rec
+                c_prev = self.zero[rows] if self.reset else self.cbuf[t, rows]
+                rec, tmp = scratch
+                xp.matmul(h_prev, self.Wh_s, out=rec)
+                g += rec
                 activate(xp, g)
-                cell_update(xp, g, c_prev, self.cbuf[t + 1], self.tanh_c[t], self.hbuf[t + 1],
-                            self.tmp)
+                cell_update(xp, g, c_prev, self.cbuf[t + 1, rows], self.tanh_c[t, rows],
+                            self.hbuf[t + 1, rows], tmp)
             else:
-                _gru_step(xp, g, h_prev, self.rh[t], self.hbuf[t + 1], self.Wh_s, self.rec)
+                _gru_step(xp, g, h_prev, self.rh[t, rows], self.hbuf[t + 1, rows], self.Wh_s,
+                          scratch)
+
+    def step(self, t, gx):
+        """Step t for the whole batch, gx (N, G·H) its embedding part -> s_{t+1} (N, H)."""
+        def block(rows):
+            self._step(t, rows, gx[rows], self._scratch(rows.stop - rows.start))
+
+        parallel.for_blocks(get_array_module(gx), gx.shape[0], block)
         return self.hbuf[t + 1]
 
     def forward(self, E, hs_enc, h0):
         N, T, D = E.shape
         self.start(hs_enc, h0, T, train=True)
         gx = self.embedding_part(E)
-        for t in range(T):
-            self.step(t, gx[t])
+
+        def steps(rows):
+            scratch = self._scratch(rows.stop - rows.start)
+            for t in range(T):
+                self._step(t, rows, gx[t, rows], scratch)
+
+        parallel.for_blocks(get_array_module(E), N, steps)
         return self.hbuf[1:].transpose(1, 0, 2)
 
     def backward(self, dhs):
@@ -162,59 +184,76 @@ class FusedRecurrence(_Recurrence):
         dhs_tm = dhs.transpose(1, 0, 2)
         dA = xp.empty((T, N, GH), dtype=dt)                 # d pre-activation of the gates
         dcs = xp.empty((T, N, H), dtype=dt)                 # d context
-        ds = xp.empty_like(self.as_[0])
         dqws = xp.empty((T, N, H), dtype=dt)
         U = self._array("U", self.K.shape, dt)              # dK / (4·W3), kernels/additive.py
-        U[...] = 0
-        dw3 = xp.zeros((1, H), dtype=dt)
         tmp_att = self._array("tmp", self.K.shape, dt)
-        dh = xp.zeros((N, H), dtype=dt)
-        dc = xp.zeros((N, H), dtype=dt)
-        tmp = xp.empty((N, H), dtype=dt)
+        dh0 = xp.empty((N, H), dtype=dt)
+        dw3s = []
         if self.lstm:
             alpha = xp.ones(GH, dtype=dt)
             beta = xp.zeros(GH, dtype=dt)
             alpha[H:2 * H] = 0
             beta[H:2 * H] = 1
-            deriv = xp.empty((N, GH), dtype=dt)
-        else:
-            tmp2 = xp.empty((N, H), dtype=dt)
         Wc_T, Wh_T = Wx[:H].T, Wh.T
-        for t in range(T - 1, -1, -1):
-            dh += dhs_tm[t]
-            h_prev = self.zero if self.reset else self.hbuf[t]
-            if self.lstm:
-                c_prev = self.zero if self.reset else self.cbuf[t]
-                _lstm_step_backward(xp, self.gates[t], c_prev, self.tanh_c[t], dh, dc, dA[t],
-                                    Wh_T, alpha, beta, deriv, tmp)
-            else:
-                _gru_step_backward(xp, self.gates[t], h_prev, dh, dA[t], Wh, tmp, tmp2)
-            xp.matmul(dA[t], Wc_T, out=dcs[t])
-            dq = additive.backward(dcs[t], self.hs_enc, self.ys[t], self.as_[t], W2, W3, ds, U,
-                                   dw3, dqws[t], tmp_att)
-            if self.reset:
-                dh[...] = dq
-                dc[...] = 0
-            else:
-                dh += dq
-        self.dh0 = dh
+
+        def steps(rows):
+            n = rows.stop - rows.start
+            dh, dc = dh0[rows], xp.zeros((n, H), dtype=dt)
+            dh[...] = 0
+            U[rows] = 0
+            dw3 = xp.zeros((1, H), dtype=dt)
+            ds = xp.empty((n, self.as_.shape[2]), dtype=dt)
+            tmp, tmp2 = xp.empty((n, H), dtype=dt), xp.empty((n, H), dtype=dt)
+            deriv = xp.empty((n, GH), dtype=dt) if self.lstm else None
+            for t in range(T - 1, -1, -1):
+                dh += dhs_tm[t, rows]
+                da = dA[t, rows]
+                if self.lstm:
+                    c_prev = self.zero[rows] if self.reset else self.cbuf[t, rows]
+                    _lstm_step_backward(xp, self.gates[t, rows], c_prev, self.tanh_c[t, rows],
+                                        dh, dc, da, Wh_T, alpha, beta, deriv, tmp)
+                else:
+                    h_prev = self.zero[rows] if self.reset else self.hbuf[t, rows]
+                    _gru_step_backward(xp, self.gates[t, rows], h_prev, dh, da, Wh, tmp, tmp2)
+                xp.matmul(da, Wc_T, out=dcs[t, rows])
+                dq = additive.backward(dcs[t, rows], self.hs_enc[rows], self.ys[t, rows],
+                                       self.as_[t, rows], W2, W3, ds, U[rows], dw3,
+                                       dqws[t, rows], tmp_att[rows])
+                if self.reset:
+                    dh[...] = dq
+                    dc[...] = 0
+                else:
+                    dh += dq
+            dw3s.append(dw3)
+
+        parallel.for_blocks(xp, N, steps)
+        self.dh0 = dh0
 
         dA2 = dA.reshape(T * N, GH)
+        cs2, hs2 = self.cs.reshape(T * N, H), self.hbuf[:T].reshape(T * N, H)
         dWx = xp.empty_like(Wx)
-        xp.matmul(self.cs.reshape(T * N, H).T, dA2, out=dWx[:H])
-        xp.matmul(self.E_tm.T, dA2, out=dWx[H:])
-        if self.reset:
-            dWh = xp.zeros_like(Wh)
-        elif self.lstm:
-            dWh = xp.matmul(self.hbuf[:T].reshape(T * N, H).T, dA2)
-        else:
-            dWh = xp.empty_like(Wh)
-            xp.matmul(self.hbuf[:T].reshape(T * N, H).T, dA2[:, :2 * H], out=dWh[:, :2 * H])
-            xp.matmul(self.rh.reshape(T * N, H).T, dA2[:, 2 * H:], out=dWh[:, 2 * H:])
+        dWh = xp.zeros_like(Wh) if self.reset else xp.empty_like(Wh)
+
+        def weight_grads(cols):
+            xp.matmul(cs2.T, dA2[:, cols], out=dWx[:H, cols])
+            xp.matmul(self.E_tm.T, dA2[:, cols], out=dWx[H:, cols])
+            if self.reset:
+                return
+            if self.lstm:
+                xp.matmul(hs2.T, dA2[:, cols], out=dWh[:, cols])
+                return
+            # the z and r columns see h_prev, the ĥ columns r ⊙ h_prev
+            for part, inputs in ((slice(cols.start, min(cols.stop, 2 * H)), hs2),
+                                 (slice(max(cols.start, 2 * H), cols.stop),
+                                  self.rh.reshape(T * N, H))):
+                if part.start < part.stop:
+                    xp.matmul(inputs.T, dA2[:, part], out=dWh[:, part])
+
+        parallel.for_blocks(xp, GH, weight_grads, min_block=128)
         db = dA2.sum(axis=0)
         dE = xp.matmul(dA2, Wx[H:].T).reshape(T, N, -1).transpose(1, 0, 2)
-        dhs_enc, att_grads = additive.backward_keys(U, self.hs_enc, W1, W3, dw3, self.hbuf[:T],
-                                                    dqws, self.as_, dcs)
+        dhs_enc, att_grads = additive.backward_keys(U, self.hs_enc, W1, W3, sum(dw3s),
+                                                    self.hbuf[:T], dqws, self.as_, dcs)
         store(self.grads, (*att_grads, dWx, dWh, db))
         return dE, dhs_enc
 
@@ -441,6 +480,7 @@ class BahdanauSeq2seq(Seq2seqBase):
     """
 
     kind = "bahdanau"
+    splits_batch = True
     recipe = {"lr": 1e-2, "reverse": False, "max_grad": 5.0, "optimizer": "adam"}
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="gru", impl="fused", seed=None,
