@@ -113,7 +113,7 @@ def backward(dhs, dh_T, dc_T, cache):
     dxs = xp.empty((T, N, D), dtype=dtype)
     dh0 = xp.zeros((N, H), dtype=dtype) if dh_T is None else dh_T.copy()
     dc0 = xp.zeros((N, H), dtype=dtype) if dc_T is None else dc_T.copy()
-    Wh_T, Wx_T = xp.ascontiguousarray(Wh.T), xp.ascontiguousarray(Wx.T)
+    Wh_T, Wx_T = Wh.T, Wx.T
 
     def steps(rows):
         n = rows.stop - rows.start
