@@ -47,6 +47,18 @@ def test_time_softmax_with_loss_gradients_and_ignore_label(xp, rng):
     assert float(loss()) == pytest.approx(expected, rel=1e-12)
 
 
+def test_time_softmax_with_loss_stays_finite_where_the_target_probability_underflows(xp32):
+    """A confident wrong score: softmax gives the target exactly 0 in float32, the loss is still
+    the exact cross-entropy (a large finite number), and the gradient is finite."""
+    layer = layers.TimeSoftmaxWithLoss()
+    xs = xp32.zeros((1, 2, 3), dtype="float32")
+    xs[0, 0, 0] = 200.0
+    loss = float(layer.forward(xs, xp32.asarray([[1, 0]])))
+    expected = (200.0 + numpy.log1p(2 * numpy.exp(-200.0)) + numpy.log(3.0)) / 2
+    assert loss == pytest.approx(expected, rel=1e-6)
+    assert bool(xp32.isfinite(layer.backward()).all())
+
+
 @pytest.mark.parametrize("impl", layers.IMPLS)
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_recurrent_layer_gradients(xp, rng, cell, impl):

@@ -112,10 +112,15 @@ class TimeSoftmaxWithLoss:
         ts = ts.reshape(N * T)
         mask = ts != self.ignore_label
         ts = xp.where(mask, ts, 0)
-        ys = softmax(xs)
-        picked = ys[xp.arange(N * T), ts]
+        # log p = (x_t - max) - log Σ exp(x - max): finite even where p underflows to 0
+        rows = xp.arange(N * T)
+        shift = xp.subtract(xs, xs.max(axis=1, keepdims=True))
+        ys = xp.exp(shift)
+        total = ys.sum(axis=1, keepdims=True)
+        log_p = shift[rows, ts] - xp.log(total[:, 0])
+        ys /= total
         count = xp.maximum(mask.sum(), 1).astype(ys.dtype)
-        loss = -(xp.log(picked) * mask).sum() / count
+        loss = -(log_p * mask).sum() / count
         self.cache = (ys, ts, mask, count, (N, T, V))
         return loss
 
