@@ -66,7 +66,8 @@ class Seq2seqBase:
 
     kind = None
     #: True where every GEMM-heavy step of forward, backward and generate splits the batch over
-    #: threads itself (:mod:`s2sxp.parallel`); BLAS is then held to one thread meanwhile.
+    #: threads itself (:mod:`s2sxp.parallel`); BLAS is then held to one thread meanwhile. The
+    #: per-step references never split, so they keep BLAS's own threads.
     splits_batch = False
     #: The training settings this family is published with (the book's for its three models).
     recipe = {"lr": 0.001, "reverse": True, "max_grad": 5.0, "optimizer": "adam"}
@@ -84,7 +85,9 @@ class Seq2seqBase:
         del self.init
 
     def _region(self):
-        return parallel.region(self.xp) if self.splits_batch else contextlib.nullcontext()
+        if self.splits_batch and self.impl == "fused":
+            return parallel.region(self.xp)
+        return contextlib.nullcontext()
 
     @property
     def xp(self):
