@@ -9,33 +9,14 @@ epoch, then save the model and the attention map of one test question.
 import argparse
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from s2sxp import Trainer, backend, datasets, evaluate, io  # noqa: E402
-from s2sxp.models import BahdanauSeq2seq  # noqa: E402
-from s2sxp.optim import OPTIMIZERS  # noqa: E402
-
-
-def plot_attention(weights, question, answer, path):
-    """weights (len(answer), len(question)): input characters across, output characters down."""
-    label = lambda text: ["␣" if c == " " else c for c in text]
-    fig, ax = plt.subplots(figsize=(0.3 * len(question) + 1.5, 0.3 * len(answer) + 1.5), dpi=120)
-    ax.imshow(weights, cmap="gray", vmin=0, vmax=1)
-    ax.set_xticks(range(len(question)), label(question), family="monospace")
-    ax.set_yticks(range(len(answer)), label(answer), family="monospace")
-    ax.set_xlabel("question")
-    ax.set_ylabel("answer")
-    ax.tick_params(length=0)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+from s2sxp import Trainer, backend, datasets, evaluate, io, viz
+from s2sxp.models import BahdanauSeq2seq
+from s2sxp.optim import OPTIMIZERS
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--hidden-size", type=int, default=256)
     p.add_argument("--wordvec-size", type=int, default=16)
@@ -69,7 +50,8 @@ def main():
     weights = backend.asnumpy(model.attention_weights)[0]
     question, answer = vocab.decode(x_test[0]), vocab.decode(guess)
     path = os.path.join(args.out, "attention.png")
-    plot_attention(weights, question, answer, path)
+    viz.plot_attention(weights, question, answer, path,
+                       title=f"{model.kind}-{args.cell}: {question.strip()}")
     print(f"Q {question.rstrip()!r} -> {answer!r} (truth {vocab.decode(t_test[0, 1:])!r}); "
           f"wrote {args.out}/model.npz and {path}")
 
