@@ -5,7 +5,10 @@
 
 Each iteration is forward, backward, clipping at 5.0 and an Adam step. After two warm-up
 iterations, the models take turns (the order rotating every round) on the same batches of the
-date data, so that the load of other processes falls on all of them alike; medians are printed.
+date data, so that the load of other processes falls on all of them alike. Medians of the wall
+time are printed, and of the CPU time of this process, which on a shared machine counts less of
+the other processes' load (with one thread, OPENBLAS_NUM_THREADS=1, it is the time the iteration
+computed).
 """
 import argparse
 import statistics
@@ -37,13 +40,13 @@ def main():
     def iteration(name, i):
         model = runs[name]
         batch = slice(i * B % (len(x) - B), i * B % (len(x) - B) + B)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         loss = model.forward(x[batch], t[batch])
         model.backward()
         clip_grads([model.flat_grads], 5.0)
         optimizers[name].step(model)
         float(loss)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - start_cpu
 
     names = list(runs)
     for i in range(2):
@@ -55,13 +58,15 @@ def main():
         for name in order:
             samples[name].append(iteration(name, 2 + r))
 
-    median = {name: 1e3 * statistics.median(s) for name, s in samples.items()}
+    wall = {name: 1e3 * statistics.median(s[0] for s in runs) for name, runs in samples.items()}
+    cpu = {name: 1e3 * statistics.median(s[1] for s in runs) for name, runs in samples.items()}
     print(f"backend {backend.name()} {numpy.dtype(backend.dtype).name}, H={H}, D={D}, "
           f"batch {B}, median of {args.iterations} interleaved iterations")
+    print(f"  {'':16s} {'wall':>8s}          {'cpu':>8s}")
     for name in names:
-        cell = name.split("-")[1]
-        ratio = median[name] / median[f"attention-{cell}"]
-        print(f"  {name:16s} {median[name]:8.1f} ms   {ratio:.2f}x attention-{cell}")
+        base = f"attention-{name.split('-')[1]}"
+        print(f"  {name:16s} {wall[name]:6.1f} ms {wall[name] / wall[base]:5.2f}x   "
+              f"{cpu[name]:6.1f} ms {cpu[name] / cpu[base]:5.2f}x   (x: of {base})")
 
 
 if __name__ == "__main__":
