@@ -74,6 +74,7 @@ class Settings:
     torch_threads: int = 0
     reference: bool = True
     eval_reference: bool = False
+    settle: float = 0.2
     profile: bool = False
     quick: bool = False
     seed: int = 0
@@ -83,7 +84,7 @@ class Settings:
 
 #: ``--quick``: small models and few questions, for a smoke test of the whole script.
 QUICK = dict(iterations=3, warmup=1, eval_repeats=1, eval_questions=64, questions=800,
-             batch_size=16, wordvec_size=8, hidden_size=16)
+             batch_size=16, wordvec_size=8, hidden_size=16, settle=0.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -515,9 +516,13 @@ def _ratio(a, b):
             "paired_median": float(median), "paired_q1": float(q1), "paired_q3": float(q3)}
 
 
-def round_robin(tasks, repeats, sync, first=0, progress=None):
+def round_robin(tasks, repeats, sync, first=0, progress=None, settle=0.0):
     """Run every task once per repeat, in turn, starting one place further along each repeat;
-    ``tasks[key](r)`` gets the repeat number ``first + r``. Returns {key: [seconds]}."""
+    ``tasks[key](r)`` gets the repeat number ``first + r``. Returns {key: [seconds]}.
+
+    ``settle`` seconds pass between one task and the next: the worker threads a task leaves
+    behind (OpenBLAS's spin for a while after each multi-threaded call, waiting for more work)
+    then no longer hold the cores the next task needs."""
     keys = list(tasks)
     samples = {key: [] for key in keys}
     for r in range(repeats):
@@ -528,6 +533,8 @@ def round_robin(tasks, repeats, sync, first=0, progress=None):
             tasks[key](first + r)
             sync()
             samples[key].append(time.perf_counter() - start)
+            if settle:
+                time.sleep(settle)
         if progress:
             progress(r + 1, repeats)
     return samples
@@ -742,12 +749,13 @@ def run_device(device, settings, rows, data, torch):
 
     tasks = {key: train_task(v) for key, v in variants.items()}
     _say(f"{device}: {settings.warmup} warm-up iterations of {len(tasks)} variants")
-    round_robin(tasks, settings.warmup, sync)
+    settle = settings.settle if device == "cpu" else 0.0
+    round_robin(tasks, settings.warmup, sync, settle=settle)
     _say(f"{device}: {settings.iterations} timed iterations of {len(tasks)} variants, round-robin")
     progress = lambda r, n: _say(f"  {r}/{n}  ({time.time() - started:.0f} s)") if (
         r % 5 == 0 or r == n) else None
     train = round_robin(tasks, settings.iterations, sync, first=settings.warmup,
-                        progress=progress)
+                        progress=progress, settle=settle)
 
     eval_tasks = {key: (lambda v: lambda r: v.evaluate(x_eval, t_eval))(v)
                   for key, v in variants.items()
@@ -755,7 +763,7 @@ def run_device(device, settings, rows, data, torch):
     _say(f"{device}: {settings.eval_repeats} evaluations of {len(x_eval)} questions by "
          f"{len(eval_tasks)} variants")
     accuracy = {key: task(0) for key, task in eval_tasks.items()}  # also the warm-up
-    evals = round_robin(eval_tasks, settings.eval_repeats, sync)
+    evals = round_robin(eval_tasks, settings.eval_repeats, sync, settle=settle)
 
     profiles = {}
     if settings.profile:
@@ -860,7 +868,9 @@ def markdown(report):
            f"{d['iterations_per_epoch']} iterations per epoch; evaluation: greedy decoding of "
            f"{d['eval_questions']} test questions in batches of {d['eval_batch']}.  ",
            f"{st['iterations']} timed iterations after {st['warmup']} warm-up ones and "
-           f"{st['eval_repeats']} evaluations, round-robin over every model and variant; "
+           f"{st['eval_repeats']} evaluations, round-robin over every model and variant"
+           + (f" with {st['settle']:g} s of pause between them" if st.get("settle") else "")
+           + "; "
            f"load average {d['load_average']['start'][0]:.1f} at the start, "
            f"{d['load_average']['end'][0]:.1f} at the end; {d['wall_s']:.0f} s in all.  ",
            f"Command: `{(env + ' ') if env else ''}{report['command']}`"
@@ -1036,6 +1046,10 @@ def _parser():
                    help="leave the per-step reference out")
     p.add_argument("--eval-reference", action="store_true",
                    help="time the reference's evaluation too (slow: off by default)")
+    p.add_argument("--settle", type=float, default=None,
+                   help="seconds of pause between one timed task and the next on the CPU, so "
+                   "that the threads a variant leaves spinning are idle when the next starts "
+                   "(default 0.2; 0 with --quick)")
     p.add_argument("--profile", action="store_true",
                    help="add cProfile's top 10 of one training iteration of each of our models")
     p.add_argument("--quick", action="store_true",
@@ -1049,12 +1063,12 @@ def _parser():
 def _settings(args, parser):
     values = dict(QUICK) if args.quick else {}
     for key in ("iterations", "warmup", "eval_repeats", "eval_questions", "questions",
-                "batch_size", "hidden_size", "wordvec_size"):
+                "batch_size", "hidden_size", "wordvec_size", "settle"):
         value = getattr(args, key)
         if value is not None:
-            if value < (0 if key == "warmup" else 1):
-                parser.error(f"--{key.replace('_', '-')} must be at least "
-                             f"{0 if key == 'warmup' else 1}, got {value}")
+            least = 0 if key in ("warmup", "settle") else 1
+            if value < least:
+                parser.error(f"--{key.replace('_', '-')} must be at least {least}, got {value}")
             values[key] = value
     rows = model_rows()
     if args.models:
