@@ -93,7 +93,7 @@ def test_stop_inside_an_epoch_then_carry_on_through_a_checkpoint_equals_one_stra
 
 def test_a_non_finite_loss_stops_training_naming_epoch_and_iteration(xp32, dates):
     x, t, _, _, vocab = dates
-    trainer = _trainer(vocab, optimizer=s2sxp.SGD(lr=1e30))
+    trainer = _trainer(vocab, optimizer=s2sxp.SGD(lr=float("nan")))   # NaN weights after step 1
     with numpy.errstate(all="ignore"), pytest.raises(
             NonFiniteLoss, match=r"loss became (nan|inf) in epoch 1, iteration [1-3]\b"):
         trainer.fit(x, t, max_epoch=1, batch_size=BATCH, eval_interval=1)
