@@ -98,36 +98,10 @@ def backward(dhs, dh_T, cache):
         tmp = xp.empty((n, H), dtype=gates.dtype)
         tmp2 = xp.empty((n, H), dtype=gates.dtype)
         for t in range(T - 1, -1, -1):
-            g = gates[t, rows]
-            z, r, hh = g[:, :H], g[:, H:2 * H], g[:, 2 * H:]
-            h_prev = hbuf[t, rows]
-            da = dA[t, rows]
             dh += dhs_tm[t, rows]
-            # d a_h = dh ⊙ z ⊙ (1 - ĥ²)
-            xp.multiply(hh, hh, out=tmp)
-            xp.subtract(1, tmp, out=tmp)
-            tmp *= z
-            xp.multiply(tmp, dh, out=da[:, 2 * H:])
-            # d a_z = dh ⊙ (ĥ - h_prev) ⊙ z(1 - z)
-            xp.subtract(hh, h_prev, out=tmp)
-            tmp *= dh
-            xp.subtract(1, z, out=tmp2)
-            tmp2 *= z
-            xp.multiply(tmp, tmp2, out=da[:, :H])
-            # d(r ⊙ h_prev), then d a_r = d(rh) ⊙ h_prev ⊙ r(1 - r)
-            xp.matmul(da[:, 2 * H:], Wh_h_T, out=dhr)
-            xp.subtract(1, r, out=tmp2)
-            tmp2 *= r
-            tmp2 *= h_prev
-            xp.multiply(dhr, tmp2, out=da[:, H:2 * H])
-            # dh_prev = dh ⊙ (1 - z) + d(rh) ⊙ r + [d a_z | d a_r]·[Whz | Whr]ᵀ
-            xp.matmul(da[:, :2 * H], Wh_zr_T, out=tmp)
-            xp.multiply(dhr, r, out=tmp2)
-            tmp += tmp2
-            xp.subtract(1, z, out=tmp2)
-            dh *= tmp2
-            dh += tmp
-            xp.matmul(da, Wx_T, out=dxs[t, rows])
+            step_backward(xp, gates[t, rows], hbuf[t, rows], dh, dA[t, rows], Wh_zr_T, Wh_h_T,
+                          dhr, tmp, tmp2)
+            xp.matmul(dA[t, rows], Wx_T, out=dxs[t, rows])
 
     dA2 = dA.reshape(T * N, 3 * H)
     hs2, rh2 = hbuf[:T].reshape(T * N, H), rh.reshape(T * N, H)
@@ -146,6 +120,38 @@ def backward(dhs, dh_T, cache):
     parallel.for_blocks(xp, N, steps)
     parallel.for_blocks(xp, 3 * H, weight_grads, min_block=128)
     return dxs.transpose(1, 0, 2), dh0, (dWx, dWh, db)
+
+
+def step_backward(xp, g, h_prev, dh, da, Wh_zr_T, Wh_h_T, dhr, tmp, tmp2):
+    """One GRU step back: dh (N, H) at the step's output, gates g = [z | r | ĥ] -> da (N, 3H)
+    written, dh replaced by dh_prev. Wh_zr_T, Wh_h_T: the transposed column blocks of Wh;
+    dhr, tmp, tmp2: (N, H) scratch."""
+    H = dh.shape[1]
+    z, r, hh = g[:, :H], g[:, H:2 * H], g[:, 2 * H:]
+    # d a_h = dh ⊙ z ⊙ (1 - ĥ²)
+    xp.multiply(hh, hh, out=tmp)
+    xp.subtract(1, tmp, out=tmp)
+    tmp *= z
+    xp.multiply(tmp, dh, out=da[:, 2 * H:])
+    # d a_z = dh ⊙ (ĥ - h_prev) ⊙ z(1 - z)
+    xp.subtract(hh, h_prev, out=tmp)
+    tmp *= dh
+    xp.subtract(1, z, out=tmp2)
+    tmp2 *= z
+    xp.multiply(tmp, tmp2, out=da[:, :H])
+    # d(r ⊙ h_prev), then d a_r = d(rh) ⊙ h_prev ⊙ r(1 - r)
+    xp.matmul(da[:, 2 * H:], Wh_h_T, out=dhr)
+    xp.subtract(1, r, out=tmp2)
+    tmp2 *= r
+    tmp2 *= h_prev
+    xp.multiply(dhr, tmp2, out=da[:, H:2 * H])
+    # dh_prev = dh ⊙ (1 - z) + d(rh) ⊙ r + [d a_z | d a_r]·[Whz | Whr]ᵀ
+    xp.matmul(da[:, :2 * H], Wh_zr_T, out=tmp)
+    xp.multiply(dhr, r, out=tmp2)
+    tmp += tmp2
+    xp.subtract(1, z, out=tmp2)
+    dh *= tmp2
+    dh += tmp
 
 
 def _sigmoid(xp, x):

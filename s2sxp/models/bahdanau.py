@@ -18,7 +18,7 @@ import numpy
 
 from .. import kernels, parallel
 from ..backend import get_array_module, ignore_overflow
-from ..kernels import additive
+from ..kernels import additive, gru
 from ..kernels.lstm import activate, cell_update, gate_scale
 from ..layers import CELLS, TimeAffine
 from ..layers.basic import store
@@ -195,6 +195,7 @@ class FusedRecurrence(_Recurrence):
             alpha[H:2 * H] = 0
             beta[H:2 * H] = 1
         Wc_T, Wh_T = Wx[:H].T, Wh.T
+        Wh_zr_T, Wh_h_T = Wh[:, :2 * H].T, Wh[:, 2 * H:].T          # GRU: see kernels/gru.py
 
         def steps(rows):
             n = rows.stop - rows.start
@@ -205,6 +206,7 @@ class FusedRecurrence(_Recurrence):
             ds = xp.empty((n, self.as_.shape[2]), dtype=dt)
             tmp, tmp2 = xp.empty((n, H), dtype=dt), xp.empty((n, H), dtype=dt)
             deriv = xp.empty((n, GH), dtype=dt) if self.lstm else None
+            dhr = None if self.lstm else xp.empty((n, H), dtype=dt)
             for t in range(T - 1, -1, -1):
                 dh += dhs_tm[t, rows]
                 da = dA[t, rows]
@@ -214,7 +216,8 @@ class FusedRecurrence(_Recurrence):
                                         dh, dc, da, Wh_T, alpha, beta, deriv, tmp)
                 else:
                     h_prev = self.zero[rows] if self.reset else self.hbuf[t, rows]
-                    _gru_step_backward(xp, self.gates[t, rows], h_prev, dh, da, Wh, tmp, tmp2)
+                    gru.step_backward(xp, self.gates[t, rows], h_prev, dh, da, Wh_zr_T, Wh_h_T,
+                                      dhr, tmp, tmp2)
                 xp.matmul(da, Wc_T, out=dcs[t, rows])
                 dq = additive.backward(dcs[t, rows], self.hs_enc[rows], self.ys[t, rows],
                                        self.as_[t, rows], W2, W3, ds, U[rows], dw3,
@@ -285,36 +288,6 @@ def _gru_step(xp, g, h_prev, rh, h, Wh_s, rec):
     xp.subtract(hh, h_prev, out=h)
     h *= z
     h += h_prev
-
-
-def _gru_step_backward(xp, g, h_prev, dh, da, Wh, tmp, tmp2):
-    """dh (N, H) at the step's output -> da (N, 3H) written, dh replaced by dh_prev."""
-    H = dh.shape[1]
-    z, r, hh = g[:, :H], g[:, H:2 * H], g[:, 2 * H:]
-    # d a_h = dh ⊙ z ⊙ (1 - ĥ²)
-    xp.multiply(hh, hh, out=tmp)
-    xp.subtract(1, tmp, out=tmp)
-    tmp *= z
-    xp.multiply(tmp, dh, out=da[:, 2 * H:])
-    # d a_z = dh ⊙ (ĥ - h_prev) ⊙ z(1 - z)
-    xp.subtract(hh, h_prev, out=tmp)
-    tmp *= dh
-    xp.subtract(1, z, out=tmp2)
-    tmp2 *= z
-    xp.multiply(tmp, tmp2, out=da[:, :H])
-    # d(r ⊙ h_prev), then d a_r = d(rh) ⊙ h_prev ⊙ r(1 - r)
-    dhr = xp.matmul(da[:, 2 * H:], Wh[:, 2 * H:].T)
-    xp.subtract(1, r, out=tmp2)
-    tmp2 *= r
-    tmp2 *= h_prev
-    xp.multiply(dhr, tmp2, out=da[:, H:2 * H])
-    # dh_prev = dh ⊙ (1 - z) + d(rh) ⊙ r + [d a_z | d a_r]·[Whz | Whr]ᵀ
-    xp.matmul(da[:, :2 * H], Wh[:, :2 * H].T, out=tmp)
-    xp.multiply(dhr, r, out=tmp2)
-    tmp += tmp2
-    xp.subtract(1, z, out=tmp2)
-    dh *= tmp2
-    dh += tmp
 
 
 def _lstm_step_backward(xp, g, c_prev, tanh_c, dh, dc, da, Wh_T, alpha, beta, deriv, tmp):
