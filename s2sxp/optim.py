@@ -6,6 +6,7 @@ that buffer in a few whole-model passes instead of one set of passes per paramet
 """
 import math
 
+from . import parallel
 from .backend import get_array_module, to_device
 
 
@@ -64,8 +65,14 @@ class Adam:
             self.v = [xp.zeros_like(p) for p in params]
         self.iter += 1
         lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
-        for p, g, m, v in zip(params, grads, self.m, self.v):
-            self._update(xp, p, g, m, v, lr_t)
+        for arrays in zip(params, grads, self.m, self.v):
+            if arrays[0].ndim == 1:     # a flat buffer: blocks of it in parallel on a multi-core CPU
+                def block(r, arrays=arrays):
+                    self._update(xp, *(a[r] for a in arrays), lr_t)
+
+                parallel.for_blocks(xp, arrays[0].size, block, min_block=1 << 16)
+            else:
+                self._update(xp, *arrays, lr_t)
 
     def _update(self, xp, p, g, m, v, lr_t):
         """The update above, in place through one scratch array (temporaries would be fresh memory,

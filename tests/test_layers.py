@@ -10,11 +10,27 @@ def _randn(xp, rng, *shape, scale=1.0):
     return xp.asarray(rng.standard_normal(shape) * scale)
 
 
-def test_embedding_backward_accumulates_repeated_ids(xp, rng):
+@pytest.mark.parametrize("one_hot_limit", [1 << 22, 0], ids=["one-hot", "add.at"])
+def test_embedding_backward_accumulates_repeated_ids(xp, rng, monkeypatch, one_hot_limit):
+    monkeypatch.setattr(layers.Embedding, "ONE_HOT_LIMIT", one_hot_limit)
     W = _randn(xp, rng, 5, 3)
     layer = layers.TimeEmbedding(W)
     ids = xp.asarray([[0, 1, 1], [4, 1, 0]])
     check_layer(layer, (ids,), layer.forward, "TimeEmbedding")
+
+
+def test_affine_split_over_threads_equals_one_block(xp, rng, monkeypatch):
+    """Rows of x (and of W for dW) in blocks, one thread each, where the CPU has the cores."""
+    x, dout = _randn(xp, rng, 150, 70), _randn(xp, rng, 150, 6)
+
+    def run(threads):
+        monkeypatch.setenv("S2S_THREADS", str(threads))
+        layer = layers.Affine(_randn(xp, numpy.random.default_rng(1), 70, 6),
+                              _randn(xp, numpy.random.default_rng(2), 6))
+        return [layer.forward(x), layer.backward(dout), *layer.grads]
+
+    for got, want in zip(run(2), run(1)):
+        numpy.testing.assert_allclose(backend.asnumpy(got), backend.asnumpy(want), rtol=1e-12)
 
 
 def test_affine_gradients(xp, rng):

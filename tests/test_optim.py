@@ -60,3 +60,15 @@ def test_adam_state_round_trip(xp):
     opt.update(p, g)
     twin.update(q, g)
     numpy.testing.assert_array_equal(backend.asnumpy(p[0]), backend.asnumpy(q[0]))
+
+
+def test_adam_split_over_threads_equals_books_update(xp, rng, monkeypatch):
+    """A flat buffer large enough to be updated in blocks, one thread each, on a multi-core CPU."""
+    monkeypatch.setenv("S2S_THREADS", "2")
+    p, g = rng.standard_normal(300_000), rng.standard_normal(300_000)
+    want = _book_adam([p.copy()], [g], 3)[0]
+    param = xp.asarray(p)
+    opt = Adam()
+    for _ in range(3):
+        opt.update([param], [xp.asarray(g)])
+    numpy.testing.assert_allclose(backend.asnumpy(param), want, rtol=1e-10, atol=1e-12)

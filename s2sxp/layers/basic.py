@@ -4,6 +4,7 @@ Every layer has ``params`` and ``grads`` (same order and shapes), ``forward`` an
 Gradients are written into the arrays of ``grads`` in place, so a model may keep all of them in one
 flat buffer.
 """
+from .. import parallel
 from ..backend import get_array_module
 
 
@@ -14,7 +15,13 @@ def store(grads, values):
 
 
 class Embedding:
-    """Rows of W picked by integer ids: (N,) -> (N, D)."""
+    """Rows of W picked by integer ids: (N,) -> (N, D).
+
+    Backward sums the gradient of each id's rows as one product, onehot(ids)ᵀ·dout, while that
+    one-hot matrix stays small (ONE_HOT_LIMIT elements), else with ``add.at``.
+    """
+
+    ONE_HOT_LIMIT = 1 << 22
 
     def __init__(self, W):
         self.params = [W]
@@ -30,8 +37,15 @@ class Embedding:
         W, = self.params
         xp = get_array_module(W)
         dW = self.grads[0]
-        dW[...] = 0
-        xp.add.at(dW, self.idx.reshape(-1), dout.reshape(-1, W.shape[1]))
+        ids = self.idx.reshape(-1)
+        dout = dout.reshape(-1, W.shape[1])
+        if W.shape[0] * ids.size <= self.ONE_HOT_LIMIT:
+            one_hot = xp.zeros((W.shape[0], ids.size), dtype=W.dtype)
+            one_hot[ids, xp.arange(ids.size)] = 1
+            xp.matmul(one_hot, dout, out=dW)
+        else:
+            dW[...] = 0
+            xp.add.at(dW, ids, dout)
         return None
 
 
@@ -40,7 +54,11 @@ class TimeEmbedding(Embedding):
 
 
 class Affine:
-    """x·W + b: (N, D) -> (N, M)."""
+    """x·W + b: (N, D) -> (N, M).
+
+    On a multi-core CPU the products run over blocks of the rows of x (dW: of the rows of W) in
+    parallel (:mod:`s2sxp.parallel`), as they must inside a model that holds BLAS to one thread.
+    """
 
     def __init__(self, W, b):
         xp = get_array_module(W)
@@ -50,13 +68,28 @@ class Affine:
 
     def forward(self, x):
         W, b = self.params
+        xp = get_array_module(x)
         self.x = x
-        return x @ W + b
+        out = xp.empty((x.shape[0], W.shape[1]), dtype=W.dtype)
+
+        def block(rows):
+            xp.matmul(x[rows], W, out=out[rows])
+            out[rows] += b
+
+        parallel.for_blocks(xp, x.shape[0], block)
+        return out
 
     def backward(self, dout):
         W, b = self.params
-        store(self.grads, (self.x.T @ dout, dout.sum(axis=0)))
-        return dout @ W.T
+        xp = get_array_module(dout)
+        x = self.x
+        dW, db = self.grads
+        dx = xp.empty_like(x, order="C")
+        parallel.for_blocks(xp, x.shape[0], lambda rows: xp.matmul(dout[rows], W.T, out=dx[rows]))
+        parallel.for_blocks(xp, W.shape[0],
+                            lambda rows: xp.matmul(x[:, rows].T, dout, out=dW[rows]))
+        dout.sum(axis=0, out=db)
+        return dx
 
 
 class TimeAffine(Affine):
