@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy
 
+from .backend import get_array_module
+
 #: Fewer rows than this per block make the per-step GEMMs too thin to be worth a thread.
 MIN_ROWS = 32
 
@@ -140,6 +142,15 @@ def for_blocks(xp, n, body, min_block=MIN_ROWS):
             wait(futures)
         for f in futures:
             f.result()
+
+
+def matmul(a, b, out=None):
+    """a·b for 2-D a and b, over blocks of the rows of a in parallel (see :func:`for_blocks`)."""
+    xp = get_array_module(a)
+    if out is None:
+        out = xp.empty((a.shape[0], b.shape[1]), dtype=xp.result_type(a, b))
+    for_blocks(xp, a.shape[0], lambda rows: xp.matmul(a[rows], b, out=out[rows]))
+    return out
 
 
 @contextlib.contextmanager

@@ -149,3 +149,13 @@ def test_threads_do_not_warn_when_gates_saturate(monkeypatch, rng, cell):
         warnings.simplefilter("error")
         getattr(kernels, cell).forward(xs, *states, *weights)
 
+
+
+@needs_blas_control
+def test_parallel_matmul_equals_matmul(monkeypatch, rng):
+    monkeypatch.setenv("S2S_THREADS", "2")
+    a, b = rng.standard_normal((130, 20)), rng.standard_normal((20, 7))
+    numpy.testing.assert_allclose(parallel.matmul(a, b), a @ b, rtol=1e-13)
+    out = numpy.empty((130, 7))
+    assert parallel.matmul(a, b, out=out) is out
+    numpy.testing.assert_allclose(out, a @ b, rtol=1e-13)

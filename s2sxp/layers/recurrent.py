@@ -10,7 +10,7 @@ xs (PeekySeq2seq's encoder state): Wx then has P + D rows. The reference concate
 step's input as the book does; the fused layer applies Wx[:P] to it once, peek·Wx[:P] + b being a
 bias of each sequence, and after backward ``dpeek`` holds its gradient either way.
 """
-from .. import kernels
+from .. import kernels, parallel
 from ..backend import get_array_module
 from .basic import store
 
@@ -37,7 +37,9 @@ class _Peek:
         P = peek.shape[1]
         if not self.fused:
             return xp.concatenate((xp.broadcast_to(peek[:, None, :], (N, T, P)), xs), axis=2), Wx, b
-        return xs, Wx[P:], peek @ Wx[:P] + b
+        bias = parallel.matmul(peek, Wx[:P])
+        bias += b
+        return xs, Wx[P:], bias
 
     def _peek_grads(self, dxs, grads):
         """The layer's (dWx, dWh, db) and dxs from the kernel's; sets dpeek."""
@@ -51,9 +53,12 @@ class _Peek:
             self.dpeek = dxs[:, :, :P].sum(axis=1)
             return dxs[:, :, P:], grads
         Wx = self.params[0]
-        self.dpeek = db @ Wx[:P].T
+        self.dpeek = parallel.matmul(db, Wx[:P].T)
         xp = get_array_module(dxs)
-        return dxs, (xp.concatenate((peek.T @ db, dWx)), dWh, db.sum(axis=0))
+        dWx_all = xp.empty_like(Wx)
+        parallel.matmul(peek.T, db, out=dWx_all[:P])
+        dWx_all[P:] = dWx
+        return dxs, (dWx_all, dWh, db.sum(axis=0))
 
 
 class TimeLSTM(_Peek):
