@@ -146,6 +146,12 @@ def _per_step(what, m, T, k, n):
             Gemm(f"{what}: dW", k, T * m, n, a_t=True, backward=True)]
 
 
+def _embedding(where, s, T):
+    """The embedding's gradient over T steps of N ids as one product onehot(ids)ᵀ·dout,
+    (V, T·N)·(T·N, D) (layers/basic.py)."""
+    return [Gemm(f"{where} embedding: dW", s.V, T * s.N, s.D, backward=True)]
+
+
 def _recurrent(where, s, T, cell):
     """h_prev·Wh at each step: (N, H)·(H, 4H) for the LSTM; for the GRU (N, H)·(H, 2H) for
     [Whz|Whr] and (N, H)·(H, H) for Whh on r⊙h_prev."""
@@ -184,13 +190,16 @@ def seq2seq_gemms(s, cell, peeky=False):
       sequence, (N, H)·(H, G·H), as the fused layer does (the book's concatenation at every step,
       (T_dec·N, H + D)·(H + D, G·H), costs about 2 GFLOP more per iteration at the book's sizes);
     - output affine (T_dec·N, H)·(H, V) (Peeky: 2H, h beside each output);
-    - backward: for each product X·W, dX = dY·Wᵀ and dW = Xᵀ·dY, twice its FLOPs.
+    - backward: for each product X·W, dX = dY·Wᵀ and dW = Xᵀ·dY, twice its FLOPs; the
+      embeddings' gradients as one-hot products.
 
-    G is 4 for the LSTM, 3 for the GRU. A product (m, k)·(k, n) is 2mkn FLOPs. The embeddings,
-    the elementwise gate work, softmax, loss, clipping and Adam are not GEMMs and are not counted.
+    G is 4 for the LSTM, 3 for the GRU. A product (m, k)·(k, n) is 2mkn FLOPs. The embedding
+    look-ups, the elementwise gate work, softmax, loss, clipping and Adam are not GEMMs and are
+    not counted.
     """
     gates = CELLS[cell][1]
-    products = _rnn("encoder", s, s.T_enc, s.D, cell) + _rnn("decoder", s, s.T_dec, s.D, cell)
+    products = (_rnn("encoder", s, s.T_enc, s.D, cell) + _rnn("decoder", s, s.T_dec, s.D, cell)
+                + _embedding("encoder", s, s.T_enc) + _embedding("decoder", s, s.T_dec))
     if peeky:
         products += _product("decoder peek·Wx", s.N, s.H, gates * s.H)
     affine_in = 2 * s.H if peeky else s.H
@@ -208,6 +217,7 @@ def attention_gemms(s, cell):
     (T_dec, H)·(H, T_enc)-sized products forward and four backward; output affine
     (T_dec·N, 2H)·(2H, V) over [context | state]."""
     return (_rnn("encoder", s, s.T_enc, s.D, cell) + _rnn("decoder", s, s.T_dec, s.D, cell)
+            + _embedding("encoder", s, s.T_enc) + _embedding("decoder", s, s.T_dec)
             + _attention(s) + _product("affine", s.T_dec * s.N, 2 * s.H, s.V))
 
 
@@ -230,6 +240,7 @@ def bahdanau_gemms(s, cell):
     N, Te, Td, H = s.N, s.T_enc, s.T_dec, s.H
     gates = CELLS[cell][1]
     return (_rnn("encoder", s, Te, s.D, cell)
+            + _embedding("encoder", s, Te) + _embedding("decoder", s, Td)
             + _product("attention keys hs_enc·W1", N * Te, H, H)
             + _per_step("attention query s·W2", N, Td, H, H)
             + _per_step("attention scores y·W3", N * Te, Td, H, 1)
