@@ -18,8 +18,11 @@ takes dhs (N, T, H) and the gradient reaching h_T (or None) and returns dxs, dh0
 The fused kernel also takes a bias of each sequence, b (N, 3H), the same at every step (how a layer
 feeds PeekySeq2seq's constant input), and then returns db (N, 3H).
 """
+import numpy
+
 from .. import parallel
 from ..backend import get_array_module, ignore_overflow
+from . import cuda
 
 
 def forward(xs, h0, Wx, Wh, b):
@@ -45,28 +48,42 @@ def forward(xs, h0, Wx, Wh, b):
         rec_h = xp.empty((n, H), dtype=Wh.dtype)
         with ignore_overflow(xp):                     # per thread: errstate is thread-local
             for t in range(T):
-                zr, hh = gates[t, rows, :2 * H], gates[t, rows, 2 * H:]
-                h_prev = hbuf[t, rows]
-                xp.matmul(h_prev, Wh_zr, out=rec_zr)
-                zr += rec_zr
-                _sigmoid_(xp, zr)
-                z, r = zr[:, :H], zr[:, H:]
-                xp.multiply(r, h_prev, out=rh[t, rows])
-                xp.matmul(rh[t, rows], Wh_h, out=rec_h)
-                hh += rec_h
-                _sigmoid_(xp, hh)
-                hh *= 2
-                hh -= 1
-                h = hbuf[t + 1, rows]
-                xp.subtract(hh, h_prev, out=h)
-                h *= z
-                h += h_prev
+                step_forward(xp, gates[t, rows], hbuf[t, rows], rh[t, rows], hbuf[t + 1, rows],
+                             Wh_zr, Wh_h, rec_zr, rec_h)
 
     parallel.for_blocks(xp, N, steps)
 
     hs = hbuf[1:].transpose(1, 0, 2)
     cache = (xs_tm, hbuf, rh, gates, Wx, Wh, b.shape)
     return hs, hbuf[T], cache
+
+
+def step_forward(xp, g, h_prev, rh, h, Wh_zr, Wh_h, rec_zr, rec_h):
+    """One step: g (N, 3H) holds x·Wx + b with the columns of z and r scaled by -1 and those of ĥ
+    by -2, Wh_zr and Wh_h the column blocks of Wh likewise -> gates [z | r | ĥ] in place,
+    rh = r ⊙ h_prev and h (N, H) written; rec_zr (N, 2H) and rec_h (N, H) are scratch. The
+    elementwise work between the two GEMMs, and after the second, is one CUDA kernel each on
+    CuPy."""
+    H = h.shape[1]
+    zr, hh = g[:, :2 * H], g[:, 2 * H:]
+    xp.matmul(h_prev, Wh_zr, out=rec_zr)
+    if xp is not numpy:
+        cuda.gru_gates(xp, g, rec_zr, h_prev, rh)
+        xp.matmul(rh, Wh_h, out=rec_h)
+        cuda.gru_state(xp, g, rec_h, h_prev, h)
+        return
+    zr += rec_zr
+    _sigmoid_(xp, zr)
+    z, r = zr[:, :H], zr[:, H:]
+    xp.multiply(r, h_prev, out=rh)
+    xp.matmul(rh, Wh_h, out=rec_h)
+    hh += rec_h
+    _sigmoid_(xp, hh)
+    hh *= 2
+    hh -= 1
+    xp.subtract(hh, h_prev, out=h)
+    h *= z
+    h += h_prev
 
 
 def _sigmoid_(xp, a):
@@ -127,6 +144,13 @@ def step_backward(xp, g, h_prev, dh, da, Wh_zr_T, Wh_h_T, dhr, tmp, tmp2):
     written, dh replaced by dh_prev. Wh_zr_T, Wh_h_T: the transposed column blocks of Wh;
     dhr, tmp, tmp2: (N, H) scratch."""
     H = dh.shape[1]
+    if xp is not numpy:
+        cuda.gru_backward_1(xp, g, h_prev, dh, da)
+        xp.matmul(da[:, 2 * H:], Wh_h_T, out=dhr)
+        cuda.gru_backward_2(xp, g, h_prev, dhr, dh, da)
+        xp.matmul(da[:, :2 * H], Wh_zr_T, out=tmp)
+        dh += tmp
+        return
     z, r, hh = g[:, :H], g[:, H:2 * H], g[:, 2 * H:]
     # d a_h = dh ⊙ z ⊙ (1 - ĥ²)
     xp.multiply(hh, hh, out=tmp)

@@ -23,8 +23,11 @@ dxs, dh0, dc0, (dWx, dWh, db). The fused kernel also takes a bias of each sequen
 the same at every step (how a layer feeds PeekySeq2seq's constant input), and then returns db
 (N, 4H).
 """
+import numpy
+
 from .. import parallel
 from ..backend import get_array_module, ignore_overflow
+from . import cuda
 
 
 def gate_scale(H, dtype, xp):
@@ -63,14 +66,23 @@ def forward(xs, h0, c0, Wx, Wh, b):
                 xp.matmul(hx[t, rows], W, out=g)
                 if per_sequence:
                     g += b_s[rows]
-                activate(xp, g)
-                cell_update(xp, g, cbuf[t, rows], cbuf[t + 1, rows], tanh_c[t, rows],
-                            hx[t + 1, rows, :H], tmp)
+                step_forward(xp, g, cbuf[t, rows], cbuf[t + 1, rows], tanh_c[t, rows],
+                             hx[t + 1, rows, :H], tmp)
 
     parallel.for_blocks(xp, N, steps)
     hs = hx[1:, :, :H].transpose(1, 0, 2)
     cache = (hx, cbuf, tanh_c, gates, Wx, Wh)
     return hs, (hx[T, :, :H], cbuf[T]), cache
+
+
+def step_forward(xp, g, c_prev, c, tanh_c, h, tmp):
+    """The elementwise part of a step: scaled pre-activations g (N, 4H) -> gates in place, then
+    c, tanh(c) and h (N, H) written; tmp (N, H) is scratch. One CUDA kernel on CuPy."""
+    if xp is not numpy:
+        cuda.lstm_forward(xp, g, c_prev, c, tanh_c, h)
+        return
+    activate(xp, g)
+    cell_update(xp, g, c_prev, c, tanh_c, h, tmp)
 
 
 def activate(xp, g):
@@ -121,27 +133,10 @@ def backward(dhs, dh_T, dc_T, cache):
         deriv = xp.empty((n, 4 * H), dtype=dtype)
         tmp = xp.empty((n, H), dtype=dtype)
         for t in range(T - 1, -1, -1):
-            g = gates[t, rows]
-            f, gg, i, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
-            da = dA[t, rows]
             dh += dhs_tm[t, rows]
-            # dc += dh ⊙ o ⊙ (1 - tanh(c)²)
-            xp.multiply(tanh_c[t, rows], tanh_c[t, rows], out=tmp)
-            xp.subtract(1, tmp, out=tmp)
-            tmp *= o
-            tmp *= dh
-            dc += tmp
-            xp.multiply(dh, tanh_c[t, rows], out=da[:, 3 * H:])    # d o
-            xp.multiply(dc, cbuf[t, rows], out=da[:, :H])           # d f
-            xp.multiply(dc, i, out=da[:, H:2 * H])                  # d g
-            xp.multiply(dc, gg, out=da[:, 2 * H:3 * H])             # d i
-            dc *= f                                                 # dc_prev
-            xp.subtract(alpha, g, out=deriv)
-            deriv *= g
-            deriv += beta
-            da *= deriv
-            xp.matmul(da, Wh_T, out=dh)                             # dh_prev
-            xp.matmul(da, Wx_T, out=dxs[t, rows])
+            step_backward(xp, gates[t, rows], cbuf[t, rows], tanh_c[t, rows], dh, dc, dA[t, rows],
+                          Wh_T, alpha, beta, deriv, tmp)
+            xp.matmul(dA[t, rows], Wx_T, out=dxs[t, rows])
 
     K = hx.shape[2]
     dW = xp.empty((K, 4 * H), dtype=dtype)                        # [dWh; dWx; db]
@@ -154,6 +149,34 @@ def backward(dhs, dh_T, dc_T, cache):
     parallel.for_blocks(xp, 4 * H, weight_grads, min_block=128)
     db = dW[H + D] if K > H + D else dA.sum(axis=0)
     return dxs.transpose(1, 0, 2), dh0, dc0, (dW[H:H + D], dW[:H], db)
+
+
+def step_backward(xp, g, c_prev, tanh_c, dh, dc, da, Wh_T, alpha, beta, deriv, tmp):
+    """One step back: dh, dc (N, H) at the step's output -> da (N, 4H) written, dh and dc replaced
+    by the gradients of h_prev and c_prev. alpha, beta (4H,): see ``backward``; deriv (N, 4H) and
+    tmp (N, H) are scratch. The elementwise part is one CUDA kernel on CuPy."""
+    H = dh.shape[1]
+    if xp is not numpy:
+        cuda.lstm_backward(xp, g, c_prev, tanh_c, dh, dc, da)
+    else:
+        f, gg, i, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
+        # dc += dh ⊙ o ⊙ (1 - tanh(c)²)
+        xp.multiply(tanh_c, tanh_c, out=tmp)
+        xp.subtract(1, tmp, out=tmp)
+        tmp *= o
+        tmp *= dh
+        dc += tmp
+        xp.multiply(dh, tanh_c, out=da[:, 3 * H:])          # d o
+        xp.multiply(dc, c_prev, out=da[:, :H])               # d f
+        xp.multiply(dc, i, out=da[:, H:2 * H])               # d g
+        xp.multiply(dc, gg, out=da[:, 2 * H:3 * H])          # d i
+        dc *= f                                              # dc_prev
+        # d(gate)/d(pre-activation) = y·(α - y) + β: σ(1 - σ) for f, i, o and 1 - g² for g
+        xp.subtract(alpha, g, out=deriv)
+        deriv *= g
+        deriv += beta
+        da *= deriv
+    xp.matmul(da, Wh_T, out=dh)                              # dh_prev
 
 
 def _sigmoid(xp, x):

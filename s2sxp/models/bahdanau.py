@@ -18,8 +18,7 @@ import numpy
 
 from .. import kernels, parallel
 from ..backend import get_array_module, ignore_overflow
-from ..kernels import additive, gru
-from ..kernels.lstm import activate, cell_update, gate_scale
+from ..kernels import additive, gru, lstm
 from ..layers import CELLS, TimeAffine
 from ..layers.basic import store
 from ..layers.recurrent import _check_impl
@@ -83,7 +82,7 @@ class FusedRecurrence(_Recurrence):
         GH = Wh.shape[1]
         dt = Wh.dtype
         if self.lstm:
-            scale = gate_scale(H, dt, xp)
+            scale = lstm.gate_scale(H, dt, xp)
         else:
             scale = xp.full(GH, -1, dtype=dt)               # z, r: σ(a) = 1 / (1 + exp(-a))
             scale[2 * H:] = -2                              # ĥ: tanh(a) = 2·σ(2a) - 1
@@ -146,12 +145,11 @@ class FusedRecurrence(_Recurrence):
                 rec, tmp = scratch
                 xp.matmul(h_prev, self.Wh_s, out=rec)
                 g += rec
-                activate(xp, g)
-                cell_update(xp, g, c_prev, self.cbuf[t + 1, rows], self.tanh_c[t, rows],
-                            self.hbuf[t + 1, rows], tmp)
+                lstm.step_forward(xp, g, c_prev, self.cbuf[t + 1, rows], self.tanh_c[t, rows],
+                                  self.hbuf[t + 1, rows], tmp)
             else:
-                _gru_step(xp, g, h_prev, self.rh[t, rows], self.hbuf[t + 1, rows], self.Wh_s,
-                          scratch)
+                gru.step_forward(xp, g, h_prev, self.rh[t, rows], self.hbuf[t + 1, rows],
+                                 *self.Wh_s, *scratch)
 
     def step(self, t, gx):
         """Step t for the whole batch, gx (N, G·H) its embedding part -> s_{t+1} (N, H)."""
@@ -212,8 +210,8 @@ class FusedRecurrence(_Recurrence):
                 da = dA[t, rows]
                 if self.lstm:
                     c_prev = self.zero[rows] if self.reset else self.cbuf[t, rows]
-                    _lstm_step_backward(xp, self.gates[t, rows], c_prev, self.tanh_c[t, rows],
-                                        dh, dc, da, Wh_T, alpha, beta, deriv, tmp)
+                    lstm.step_backward(xp, self.gates[t, rows], c_prev, self.tanh_c[t, rows],
+                                       dh, dc, da, Wh_T, alpha, beta, deriv, tmp)
                 else:
                     h_prev = self.zero[rows] if self.reset else self.hbuf[t, rows]
                     gru.step_backward(xp, self.gates[t, rows], h_prev, dh, da, Wh_zr_T, Wh_h_T,
@@ -259,59 +257,6 @@ class FusedRecurrence(_Recurrence):
                                                     self.hbuf[:T], dqws, self.as_, dcs)
         store(self.grads, (*att_grads, dWx, dWh, db))
         return dE, dhs_enc
-
-
-def _sigmoid_(xp, a):
-    """1 / (1 + exp(a)) in place: σ of the negated pre-activation a."""
-    xp.exp(a, out=a)
-    a += 1
-    xp.reciprocal(a, out=a)
-
-
-def _gru_step(xp, g, h_prev, rh, h, Wh_s, rec):
-    """One GRU step (kernels/gru.py): g (N, 3H) holds x·Wx + b with the columns of z and r
-    scaled by -1 and those of ĥ by -2, Wh_s = (Wh_zr, Wh_h) likewise; h (N, H) is written."""
-    H = h.shape[1]
-    zr, hh = g[:, :2 * H], g[:, 2 * H:]
-    Wh_zr, Wh_h = Wh_s
-    rec_zr, rec_h = rec
-    xp.matmul(h_prev, Wh_zr, out=rec_zr)
-    zr += rec_zr
-    _sigmoid_(xp, zr)
-    z, r = zr[:, :H], zr[:, H:]
-    xp.multiply(r, h_prev, out=rh)
-    xp.matmul(rh, Wh_h, out=rec_h)
-    hh += rec_h
-    _sigmoid_(xp, hh)
-    hh *= 2
-    hh -= 1
-    xp.subtract(hh, h_prev, out=h)
-    h *= z
-    h += h_prev
-
-
-def _lstm_step_backward(xp, g, c_prev, tanh_c, dh, dc, da, Wh_T, alpha, beta, deriv, tmp):
-    """dh, dc (N, H) at the step's output -> da (N, 4H) written, dh and dc replaced by the
-    gradients of h_prev and c_prev (kernels/lstm.py)."""
-    H = dh.shape[1]
-    f, gg, i, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
-    # dc += dh ⊙ o ⊙ (1 - tanh(c)²)
-    xp.multiply(tanh_c, tanh_c, out=tmp)
-    xp.subtract(1, tmp, out=tmp)
-    tmp *= o
-    tmp *= dh
-    dc += tmp
-    xp.multiply(dh, tanh_c, out=da[:, 3 * H:])          # d o
-    xp.multiply(dc, c_prev, out=da[:, :H])               # d f
-    xp.multiply(dc, i, out=da[:, H:2 * H])               # d g
-    xp.multiply(dc, gg, out=da[:, 2 * H:3 * H])          # d i
-    dc *= f
-    # d(gate)/d(pre-activation) = y·(α - y) + β: σ(1 - σ) for f, i, o and 1 - g² for g
-    xp.subtract(alpha, g, out=deriv)
-    deriv *= g
-    deriv += beta
-    da *= deriv
-    xp.matmul(da, Wh_T, out=dh)
 
 
 class ReferenceRecurrence(_Recurrence):
