@@ -64,14 +64,14 @@ def step_forward(xp, g, h_prev, rh, h, Wh_zr, Wh_h, rec_zr, rec_h):
     rh = r ⊙ h_prev and h (N, H) written; rec_zr (N, 2H) and rec_h (N, H) are scratch. The
     elementwise work between the two GEMMs, and after the second, is one CUDA kernel each on
     CuPy."""
-    H = h.shape[1]
-    zr, hh = g[:, :2 * H], g[:, 2 * H:]
     xp.matmul(h_prev, Wh_zr, out=rec_zr)
     if xp is not numpy:
         cuda.gru_gates(xp, g, rec_zr, h_prev, rh)
         xp.matmul(rh, Wh_h, out=rec_h)
         cuda.gru_state(xp, g, rec_h, h_prev, h)
         return
+    H = h.shape[1]
+    zr, hh = g[:, :2 * H], g[:, 2 * H:]
     zr += rec_zr
     _sigmoid_(xp, zr)
     z, r = zr[:, :H], zr[:, H:]
