@@ -160,6 +160,11 @@ def step_backward(xp, g, c_prev, tanh_c, dh, dc, da, Wh_T, alpha, beta, deriv, t
         cuda.lstm_backward(xp, g, c_prev, tanh_c, dh, dc, da)
     else:
         f, gg, i, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
+        # d(gate)/d(pre-activation) = y·(α - y) + β: σ(1 - σ) for f, i, o and 1 - g² for g;
+        # first, so that the step's gates come from memory in one contiguous pass
+        xp.subtract(alpha, g, out=deriv)
+        deriv *= g
+        deriv += beta
         # dc += dh ⊙ o ⊙ (1 - tanh(c)²)
         xp.multiply(tanh_c, tanh_c, out=tmp)
         xp.subtract(1, tmp, out=tmp)
@@ -171,10 +176,6 @@ def step_backward(xp, g, c_prev, tanh_c, dh, dc, da, Wh_T, alpha, beta, deriv, t
         xp.multiply(dc, i, out=da[:, H:2 * H])               # d g
         xp.multiply(dc, gg, out=da[:, 2 * H:3 * H])          # d i
         dc *= f                                              # dc_prev
-        # d(gate)/d(pre-activation) = y·(α - y) + β: σ(1 - σ) for f, i, o and 1 - g² for g
-        xp.subtract(alpha, g, out=deriv)
-        deriv *= g
-        deriv += beta
         da *= deriv
     xp.matmul(da, Wh_T, out=dh)                              # dh_prev
 
