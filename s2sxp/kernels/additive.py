@@ -53,20 +53,22 @@ def keys(hs_enc, W1, b1, b2):
     xp = get_array_module(hs_enc)
     N, T, H = hs_enc.shape
     K = xp.empty((N, T, H), dtype=W1.dtype)
-    bias = -2 * (b1 + b2)
+    W1_s, bias = -2 * W1, -2 * (b1 + b2)
+    split = xp is numpy
+    expK = xp.empty_like(K) if split else None
+    small = []
 
     def block(rows):
         k = K[rows].reshape(-1, H)
-        xp.matmul(hs_enc[rows].reshape(-1, H), W1, out=k)
-        k *= -2
+        xp.matmul(hs_enc[rows].reshape(-1, H), W1_s, out=k)
         k += bias
+        if split:
+            small.append(max(float(k.max()), -float(k.min())) <= EXP_SPLIT_LIMIT)
+            if small[-1]:
+                xp.exp(k, out=expK[rows].reshape(-1, H))
 
     parallel.for_blocks(xp, N, block)
-    if xp is not numpy or float(abs(K).max()) > EXP_SPLIT_LIMIT:
-        return K, None
-    expK = xp.empty_like(K)
-    parallel.for_blocks(xp, N, lambda rows: xp.exp(K[rows], out=expK[rows]))
-    return K, expK
+    return K, (expK if split and all(small) else None)
 
 
 def forward(K, expK, hs_enc, q, W2, W3, y, a, c):
@@ -142,16 +144,18 @@ def backward_keys(U, hs_enc, W1, W3, dw3, qs, dqws, as_, dcs):
         xp.matmul(U[rows].reshape(-1, H), W1_w3_T, out=d.reshape(-1, H))
         d += xp.matmul(as_[:, rows].transpose(1, 2, 0), dcs[:, rows].transpose(1, 0, 2))
 
+    db1, db2 = xp.empty(H, dtype=U.dtype), xp.empty(H, dtype=U.dtype)
+
     def columns_block(cols):
         xp.matmul(hs2.T, U2[:, cols], out=dW1[:, cols])
         xp.matmul(qs2.T, dqws2[:, cols], out=dW2[:, cols])
+        U2[:, cols].sum(axis=0, out=db1[cols])
+        dqws2[:, cols].sum(axis=0, out=db2[cols])
 
     parallel.for_blocks(xp, N, rows_block)
     parallel.for_blocks(xp, H, columns_block, min_block=128)
     dW1 *= w3
-    db1 = U2.sum(axis=0)
     db1 *= w3
-    db2 = dqws2.sum(axis=0)
     dW3 = 2 * dw3.reshape(H, 1)
     db3 = xp.zeros(1, dtype=U.dtype)
     return dhs_enc, (dW1, db1, dW2, db2, dW3, db3)

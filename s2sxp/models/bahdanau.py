@@ -114,9 +114,14 @@ class FusedRecurrence(_Recurrence):
         xp = get_array_module(E)
         N, T, D = E.shape
         self.E_tm = E.transpose(1, 0, 2).reshape(T * N, D)
-        gx = xp.matmul(self.E_tm, self.We_s).reshape(T, N, -1)
-        gx += self.b_s
-        return gx
+        gx = xp.empty((T * N, self.We_s.shape[1]), dtype=self.We_s.dtype)
+
+        def block(rows):
+            xp.matmul(self.E_tm[rows], self.We_s, out=gx[rows])
+            gx[rows] += self.b_s
+
+        parallel.for_blocks(xp, T * N, block)
+        return gx.reshape(T, N, -1)
 
     def _scratch(self, n):
         xp = get_array_module(self.hbuf)
@@ -234,8 +239,10 @@ class FusedRecurrence(_Recurrence):
         cs2, hs2 = self.cs.reshape(T * N, H), self.hbuf[:T].reshape(T * N, H)
         dWx = xp.empty_like(Wx)
         dWh = xp.zeros_like(Wh) if self.reset else xp.empty_like(Wh)
+        db = xp.empty_like(b)
 
         def weight_grads(cols):
+            dA2[:, cols].sum(axis=0, out=db[cols])
             xp.matmul(cs2.T, dA2[:, cols], out=dWx[:H, cols])
             xp.matmul(self.E_tm.T, dA2[:, cols], out=dWx[H:, cols])
             if self.reset:
@@ -251,8 +258,7 @@ class FusedRecurrence(_Recurrence):
                     xp.matmul(inputs.T, dA2[:, part], out=dWh[:, part])
 
         parallel.for_blocks(xp, GH, weight_grads, min_block=128)
-        db = dA2.sum(axis=0)
-        dE = xp.matmul(dA2, Wx[H:].T).reshape(T, N, -1).transpose(1, 0, 2)
+        dE = parallel.matmul(dA2, Wx[H:].T).reshape(T, N, -1).transpose(1, 0, 2)
         dhs_enc, att_grads = additive.backward_keys(U, self.hs_enc, W1, W3, sum(dw3s),
                                                     self.hbuf[:T], dqws, self.as_, dcs)
         store(self.grads, (*att_grads, dWx, dWh, db))
