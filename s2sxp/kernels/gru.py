@@ -86,6 +86,19 @@ def step_forward(xp, g, h_prev, rh, h, Wh_zr, Wh_h, rec_zr, rec_h):
     h += h_prev
 
 
+def step_forward_from_zero(xp, g, h):
+    """``step_forward`` for h_prev = 0, a cell restarted at every step: no recurrent products, and
+    r, which meets only the zero state, is not evaluated (g[:, H:2H] keeps its pre-activation).
+    g -> [z | · | ĥ] in place, h = z ⊙ ĥ written."""
+    H = h.shape[1]
+    z, hh = g[:, :H], g[:, 2 * H:]
+    _sigmoid_(xp, z)
+    _sigmoid_(xp, hh)
+    hh *= 2
+    hh -= 1
+    xp.multiply(z, hh, out=h)
+
+
 def _sigmoid_(xp, a):
     """1 / (1 + exp(a)) in place: σ of the negated pre-activation a."""
     xp.exp(a, out=a)
@@ -176,6 +189,24 @@ def step_backward(xp, g, h_prev, dh, da, Wh_zr_T, Wh_h_T, dhr, tmp, tmp2):
     xp.subtract(1, z, out=tmp2)
     dh *= tmp2
     dh += tmp
+
+
+def step_backward_to_zero(xp, g, dh, da, tmp, tmp2):
+    """``step_backward`` for h_prev = 0 (see ``step_forward_from_zero``), where the gradient of
+    h_prev is not wanted: da (N, 3H) written from dh, d a_r = 0."""
+    H = dh.shape[1]
+    z, hh = g[:, :H], g[:, 2 * H:]
+    # d a_h = dh ⊙ z ⊙ (1 - ĥ²)
+    xp.multiply(hh, hh, out=tmp)
+    xp.subtract(1, tmp, out=tmp)
+    tmp *= z
+    xp.multiply(tmp, dh, out=da[:, 2 * H:])
+    # d a_z = dh ⊙ ĥ ⊙ z(1 - z)
+    xp.subtract(1, z, out=tmp2)
+    tmp2 *= z
+    tmp2 *= hh
+    xp.multiply(tmp2, dh, out=da[:, :H])
+    da[:, H:2 * H] = 0
 
 
 def _sigmoid(xp, x):

@@ -153,8 +153,10 @@ def backward(dhs, dh_T, dc_T, cache):
 
 def step_backward(xp, g, c_prev, tanh_c, dh, dc, da, Wh_T, alpha, beta, deriv, tmp):
     """One step back: dh, dc (N, H) at the step's output -> da (N, 4H) written, dh and dc replaced
-    by the gradients of h_prev and c_prev. alpha, beta (4H,): see ``backward``; deriv (N, 4H) and
-    tmp (N, H) are scratch. The elementwise part is one CUDA kernel on CuPy."""
+    by the gradients of h_prev and c_prev (dh left as it is where Wh_T is None: a cell restarted
+    from zeros at every step, whose h_prev gradient is not wanted). alpha, beta (4H,): see
+    ``backward``; deriv (N, 4H) and tmp (N, H) are scratch. The elementwise part is one CUDA
+    kernel on CuPy."""
     H = dh.shape[1]
     if xp is not numpy:
         cuda.lstm_backward(xp, g, c_prev, tanh_c, dh, dc, da)
@@ -177,7 +179,8 @@ def step_backward(xp, g, c_prev, tanh_c, dh, dc, da, Wh_T, alpha, beta, deriv, t
         xp.multiply(dc, gg, out=da[:, 2 * H:3 * H])          # d i
         dc *= f                                              # dc_prev
         da *= deriv
-    xp.matmul(da, Wh_T, out=dh)                              # dh_prev
+    if Wh_T is not None:
+        xp.matmul(da, Wh_T, out=dh)                          # dh_prev
 
 
 def _sigmoid(xp, x):

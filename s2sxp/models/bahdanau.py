@@ -143,18 +143,20 @@ class FusedRecurrence(_Recurrence):
         g = self.gates[t, rows]
         xp.matmul(self.cs[t, rows], self.Wc_s, out=g)
         g += gx
-        h_prev = self.zero[rows] if self.reset else q
+        h = self.hbuf[t + 1, rows]
         with ignore_overflow(xp):
             if self.lstm:
                 c_prev = self.zero[rows] if self.reset else self.cbuf[t, rows]
                 rec, tmp = scratch
-                xp.matmul(h_prev, self.Wh_s, out=rec)
-                g += rec
-                lstm.step_forward(xp, g, c_prev, self.cbuf[t + 1, rows], self.tanh_c[t, rows],
-                                  self.hbuf[t + 1, rows], tmp)
+                if not self.reset:                          # a zero state adds nothing to g
+                    xp.matmul(q, self.Wh_s, out=rec)
+                    g += rec
+                lstm.step_forward(xp, g, c_prev, self.cbuf[t + 1, rows], self.tanh_c[t, rows], h,
+                                  tmp)
+            elif self.reset:
+                gru.step_forward_from_zero(xp, g, h)
             else:
-                gru.step_forward(xp, g, h_prev, self.rh[t, rows], self.hbuf[t + 1, rows],
-                                 *self.Wh_s, *scratch)
+                gru.step_forward(xp, g, q, self.rh[t, rows], h, *self.Wh_s, *scratch)
 
     def step(self, t, gx):
         """Step t for the whole batch, gx (N, G·H) its embedding part -> s_{t+1} (N, H)."""
@@ -213,14 +215,17 @@ class FusedRecurrence(_Recurrence):
             for t in range(T - 1, -1, -1):
                 dh += dhs_tm[t, rows]
                 da = dA[t, rows]
+                # with reset, the cell's h_prev is a zero constant: no dh_prev to form
                 if self.lstm:
                     c_prev = self.zero[rows] if self.reset else self.cbuf[t, rows]
                     lstm.step_backward(xp, self.gates[t, rows], c_prev, self.tanh_c[t, rows],
-                                       dh, dc, da, Wh_T, alpha, beta, deriv, tmp)
+                                       dh, dc, da, None if self.reset else Wh_T, alpha, beta,
+                                       deriv, tmp)
+                elif self.reset:
+                    gru.step_backward_to_zero(xp, self.gates[t, rows], dh, da, tmp, tmp2)
                 else:
-                    h_prev = self.zero[rows] if self.reset else self.hbuf[t, rows]
-                    gru.step_backward(xp, self.gates[t, rows], h_prev, dh, da, Wh_zr_T, Wh_h_T,
-                                      dhr, tmp, tmp2)
+                    gru.step_backward(xp, self.gates[t, rows], self.hbuf[t, rows], dh, da,
+                                      Wh_zr_T, Wh_h_T, dhr, tmp, tmp2)
                 xp.matmul(da, Wc_T, out=dcs[t, rows])
                 dq = additive.backward(dcs[t, rows], self.hs_enc[rows], self.ys[t, rows],
                                        self.as_[t, rows], W2, W3, ds, U[rows], dw3,
