@@ -113,13 +113,14 @@ def backward(dhs, dh_T, cache):
     H = H3 // 3
     D = xs_tm.shape[1]
     dhs_tm = dhs.transpose(1, 0, 2)
-    Wh_zr_T = Wh[:, :2 * H].T
-    Wh_h_T = Wh[:, 2 * H:].T
+    # row-major copies of the transposed blocks: see kernels/lstm.py's backward
+    Wh_zr_T = xp.ascontiguousarray(Wh[:, :2 * H].T)
+    Wh_h_T = xp.ascontiguousarray(Wh[:, 2 * H:].T)
 
     dA = xp.empty((T, N, 3 * H), dtype=gates.dtype)
     dxs = xp.empty((T, N, D), dtype=gates.dtype)
     dh0 = xp.zeros((N, H), dtype=gates.dtype) if dh_T is None else dh_T.copy()
-    Wx_T = Wx.T
+    Wx_T = xp.ascontiguousarray(Wx.T)
 
     def steps(rows):
         n = rows.stop - rows.start

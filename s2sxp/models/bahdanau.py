@@ -199,8 +199,13 @@ class FusedRecurrence(_Recurrence):
             beta = xp.zeros(GH, dtype=dt)
             alpha[H:2 * H] = 0
             beta[H:2 * H] = 1
-        Wc_T, Wh_T = Wx[:H].T, Wh.T
-        Wh_zr_T, Wh_h_T = Wh[:, :2 * H].T, Wh[:, 2 * H:].T          # GRU: see kernels/gru.py
+        # row-major copies of the transposed weights, as in kernels/lstm.py's backward
+        Wc_T = xp.ascontiguousarray(Wx[:H].T)
+        if self.lstm:
+            Wh_T = None if self.reset else xp.ascontiguousarray(Wh.T)
+        elif not self.reset:                                  # GRU: see kernels/gru.py
+            Wh_zr_T = xp.ascontiguousarray(Wh[:, :2 * H].T)
+            Wh_h_T = xp.ascontiguousarray(Wh[:, 2 * H:].T)
 
         def steps(rows):
             n = rows.stop - rows.start
@@ -219,7 +224,7 @@ class FusedRecurrence(_Recurrence):
                 if self.lstm:
                     c_prev = self.zero[rows] if self.reset else self.cbuf[t, rows]
                     lstm.step_backward(xp, self.gates[t, rows], c_prev, self.tanh_c[t, rows],
-                                       dh, dc, da, None if self.reset else Wh_T, alpha, beta,
+                                       dh, dc, da, Wh_T, alpha, beta,
                                        deriv, tmp)
                 elif self.reset:
                     gru.step_backward_to_zero(xp, self.gates[t, rows], dh, da, tmp, tmp2)
