@@ -17,7 +17,7 @@ import numpy
 
 from . import backend, datasets, io, models, viz
 from .optim import OPTIMIZERS
-from .run import (COMPARE_FILE, Data, Run, TrainConfig, compared_models, default_cell,
+from .run import (COMPARE_FILE, MODEL_OPTIONS, Data, Run, TrainConfig, compared_models,
                   plot_histories, read_histories, stop_on_interrupt, write_compared_models)
 from .trainer import NonFiniteLoss, TrainingInterrupted, evaluate, show_examples
 
@@ -147,7 +147,7 @@ def _checkpoint_epoch(run):
 # -- train ---------------------------------------------------------------------------------------
 
 TRAIN_NAMES = ("model", "cell", "data", "examples", "epochs", "batch_size", "wordvec_size",
-               "hidden_size", "optimizer", "lr", "max_grad", "reverse", "seed")
+               "hidden_size", "optimizer", "lr", "max_grad", "reverse", "seed") + MODEL_OPTIONS
 
 
 def _train_parser(sub):
@@ -167,15 +167,30 @@ def _train_parser(sub):
     p.add_argument("--model", default=None, choices=list(models.MODELS),
                    help="model family [default: attention]")
     _training_flags(p)
+    p.add_argument("--init-state", default=None, choices=["sum", "last"],
+                   help="bahdanau only: the decoder starts from the sum of the encoder states or "
+                   "from the last one [default: sum]")
+    p.add_argument("--reset-state-each-step", action=argparse.BooleanOptionalAction,
+                   default=None, help="bahdanau only: restart the decoder cell from zeros at "
+                   "every step, as TensorFlow's NMT tutorial does [default: no]")
     p.add_argument("--out", default=None, metavar="DIR",
-                   help="run folder [default: runs/MODEL-DATA, runs/MODEL-CELL-DATA for a cell "
-                   "other than the model's default]")
+                   help="run folder [default: runs/MODEL-DATA; a cell or a bahdanau option "
+                   "other than the default is added to the name, as in runs/bahdanau-lstm-last-"
+                   "date]")
     p.set_defaults(handler=train)
 
 
 def _run_folder(config):
-    cell = "" if config.cell == default_cell(config.model) else f"-{config.cell}"
-    return os.path.join("runs", f"{config.model}{cell}-{_data_name(config.data)}")
+    """runs/MODEL-DATA, with the cell and the model's options where they are not the defaults."""
+    default = TrainConfig(model=config.model).resolved()
+    parts = [config.model]
+    if config.cell != default.cell:
+        parts.append(config.cell)
+    if config.init_state != default.init_state:
+        parts.append(config.init_state)
+    if config.reset_state_each_step != default.reset_state_each_step:
+        parts.append("reset" if config.reset_state_each_step else "carry")
+    return os.path.join("runs", "-".join(parts + [_data_name(config.data)]))
 
 
 def _describe(run, device):
@@ -196,8 +211,8 @@ def train(args):
     device = _use_backend(args)
     given = _given(args, TRAIN_NAMES)
     if args.resume:
-        folder = args.out or _run_folder(_config({k: v for k, v in given.items()
-                                                  if k in ("model", "cell", "data")}))
+        naming = ("model", "cell", "data") + MODEL_OPTIONS
+        folder = args.out or _run_folder(_config({k: v for k, v in given.items() if k in naming}))
         run = Run.resume(folder, given)
         print(f"s2sxp train: resuming {folder} {_position(run)}")
     else:

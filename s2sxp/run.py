@@ -28,6 +28,8 @@ from .trainer import _STDOUT, Trainer, evaluate
 FILES = ("config.json", "checkpoint.npz", "history.json", "model.npz", "best.npz",
          "accuracy.png", "loss.png")
 COMPARE_FILE = "compare.json"
+#: Constructor options of some model families that a run may set (BahdanauSeq2seq's).
+MODEL_OPTIONS = ("init_state", "reset_state_each_step")
 
 
 @dataclass
@@ -49,19 +51,37 @@ class TrainConfig:
     max_grad: float = None  # gradient norm clipping; 0 for none
     reverse: bool = None  # feed the questions reversed
     seed: int = 0
+    # BahdanauSeq2seq only; None: the model's default ("sum", False)
+    init_state: str = None  # the decoder's initial state: "sum" or "last" of the encoder states
+    reset_state_each_step: bool = None  # restart the decoder cell from zeros at every step
 
     def resolved(self):
-        """A copy with the recipe's values where this one has None."""
+        """A copy with the recipe's values where this one has None, and the model's defaults for
+        the options of its family (ValueError for an option the family does not have)."""
         if self.model not in models.MODELS:
             raise ValueError(f"unknown model {self.model!r}; choose one of "
                              + ", ".join(models.MODELS))
         defaults = dict(models.MODELS[self.model].recipe, cell=default_cell(self.model))
-        return dataclasses.replace(self, **{k: defaults[k] for k in ("optimizer", "lr", "max_grad",
-                                                                     "reverse", "cell")
+        parameters = inspect.signature(models.MODELS[self.model]).parameters
+        for name in MODEL_OPTIONS:
+            if name in parameters:
+                defaults[name] = parameters[name].default
+            elif getattr(self, name) is not None:
+                owners = [k for k, cls in models.MODELS.items()
+                          if name in inspect.signature(cls).parameters]
+                raise ValueError(f"--{name.replace('_', '-')} is an option of "
+                                 f"{', '.join(owners)} only, not of {self.model}")
+        return dataclasses.replace(self, **{k: v for k, v in defaults.items()
                                             if getattr(self, k) is None})
 
+    def model_options(self):
+        """The model family's own options set in this config, for its constructor."""
+        return {k: getattr(self, k) for k in MODEL_OPTIONS if getattr(self, k) is not None}
+
     def as_dict(self):
-        return dataclasses.asdict(self)
+        """The settings, without the options of other model families."""
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if k not in MODEL_OPTIONS or v is not None}
 
 
 def default_cell(kind):
@@ -108,7 +128,8 @@ class Run:
         if data is None:
             data = Data.load(config.data, config.examples, config.reverse)
         model = models.build(config.model, len(data.vocab), config.wordvec_size,
-                             config.hidden_size, cell=config.cell, seed=config.seed)
+                             config.hidden_size, cell=config.cell, seed=config.seed,
+                             **config.model_options())
         optimizer = OPTIMIZERS[config.optimizer](lr=config.lr)
         trainer = Trainer(model, optimizer, seed=config.seed, log=log)
         return cls(folder, config, data, model, optimizer, trainer, {"val_acc": []})
@@ -141,8 +162,8 @@ class Run:
                                     "--resume to start a run there)")
         checkpoint = io.read_checkpoint(path)
         try:
-            config = TrainConfig(**checkpoint.meta["run"])
-        except (KeyError, TypeError) as e:
+            config = TrainConfig(**checkpoint.meta["run"]).resolved()
+        except (KeyError, TypeError, ValueError) as e:
             raise io.CheckpointError(f"{path} does not hold the settings of an s2sxp run "
                                      f"({e!r})") from None
         given = {k: v for k, v in (given or {}).items() if v is not None}

@@ -100,6 +100,27 @@ def test_bahdanau_trains_with_its_own_recipe():
     assert (config.lr, config.reverse, config.optimizer) == (0.01, False, "adam")
 
 
+def test_bahdanau_options_reach_the_model_and_name_the_run_folder(capsys, tmp_path):
+    assert cli._run_folder(TrainConfig(model="bahdanau").resolved()) == "runs/bahdanau-date"
+    config = TrainConfig(model="bahdanau", cell="lstm", init_state="last",
+                         reset_state_each_step=True).resolved()
+    assert cli._run_folder(config) == "runs/bahdanau-lstm-last-reset-date"
+    assert "init_state" not in TrainConfig().resolved().as_dict()
+    code, out, _ = run(capsys, "train", "--model", "bahdanau", "--init-state", "last",
+                       "--reset-state-each-step", "--epochs", "1", "--out", tmp_path, *TINY)
+    assert code == 0 and '"init_state": "last", "reset_state_each_step": true' in out
+    model = io.load(tmp_path / "model.npz")
+    assert (model.config["init_state"], model.config["reset_state_each_step"]) == ("last", True)
+    code, _, err = run(capsys, "train", "--resume", "--init-state", "sum", "--out", tmp_path)
+    assert_one_line_error(code, err, "--init-state sum differs from the resumed run's last")
+
+
+@pytest.mark.parametrize("flag", [["--init-state", "last"], ["--reset-state-each-step"]])
+def test_an_option_of_another_model_family_is_one_line(capsys, tmp_path, flag):
+    code, _, err = run(capsys, "train", *flag, "--out", tmp_path, *TINY)
+    assert_one_line_error(code, err, f"{flag[0]} is an option of bahdanau only, not of attention")
+
+
 def test_train_writes_a_run_folder(trained):
     names = {p.name for p in trained.iterdir()}
     assert names == {"config.json", "checkpoint.npz", "history.json", "model.npz", "best.npz",
