@@ -188,8 +188,8 @@ def _run_folder(config):
         parts.append(config.cell)
     if config.init_state != default.init_state:
         parts.append(config.init_state)
-    if config.reset_state_each_step != default.reset_state_each_step:
-        parts.append("reset" if config.reset_state_each_step else "carry")
+    if config.reset_state_each_step:
+        parts.append("reset")
     return os.path.join("runs", "-".join(parts + [_data_name(config.data)]))
 
 

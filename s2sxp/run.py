@@ -35,8 +35,8 @@ MODEL_OPTIONS = ("init_state", "reset_state_each_step")
 @dataclass
 class TrainConfig:
     """The settings of one run. ``lr``, ``reverse``, ``max_grad`` and ``optimizer`` left as None
-    take the model class's ``recipe``, and ``cell`` its constructor's default (see
-    :meth:`resolved`)."""
+    take the model class's ``recipe``; ``cell``, ``init_state`` and ``reset_state_each_step``
+    its constructor's defaults (see :meth:`resolved`)."""
 
     model: str = "attention"
     cell: str = None  # "lstm" or "gru"; None: the model class's default
