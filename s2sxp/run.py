@@ -61,8 +61,8 @@ class TrainConfig:
         if self.model not in models.MODELS:
             raise ValueError(f"unknown model {self.model!r}; choose one of "
                              + ", ".join(models.MODELS))
-        defaults = dict(models.MODELS[self.model].recipe, cell=default_cell(self.model))
         parameters = inspect.signature(models.MODELS[self.model]).parameters
+        defaults = dict(models.MODELS[self.model].recipe, cell=parameters["cell"].default)
         for name in MODEL_OPTIONS:
             if name in parameters:
                 defaults[name] = parameters[name].default
@@ -82,11 +82,6 @@ class TrainConfig:
         """The settings, without the options of other model families."""
         return {k: v for k, v in dataclasses.asdict(self).items()
                 if k not in MODEL_OPTIONS or v is not None}
-
-
-def default_cell(kind):
-    """The recurrent cell a model family is built with when none is named."""
-    return inspect.signature(models.MODELS[kind]).parameters["cell"].default
 
 
 @dataclass
