@@ -1,6 +1,9 @@
 """The benchmark tool: FLOP counts from the sizes, and a ``--quick`` run end to end (no timings are
 asserted; PyTorch parts are skipped where torch is not installed)."""
 import json
+import os
+import subprocess
+import sys
 
 import numpy
 import pytest
@@ -156,3 +159,13 @@ def test_a_batch_larger_than_the_data_is_refused(tmp_path, capsys):
     assert bench.main(args) == 2
     assert "--batch-size 16 is larger than the 9 training questions" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_split_overhead_script_prints_both_settings_for_each_size():
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "split_overhead.py")
+    result = subprocess.run([sys.executable, script, "--hidden-sizes", "4,8", "--rounds", "1"],
+                            capture_output=True, text=True, timeout=120, check=True)
+    lines = result.stdout.splitlines()
+    assert [line.split(",")[0] for line in lines if line.startswith("H=")] == ["H=4", "H=8"]
+    assert sum("1 thread, 64 rows" in line for line in lines) == 2
+    assert sum("2 threads, 128 rows" in line for line in lines) == 2
