@@ -60,7 +60,7 @@ def test_fused_additive_steps_equal_reference(xp, rng, key_scale, query_scale):
 
     K, expK = additive.keys(hs_enc, W1, b1, b2)
     assert expK is None or key_scale == 1
-    ys, as_, cs = (xp.empty((T_dec, N, T, H)), xp.empty((T_dec, N, T)), xp.empty((T_dec, N, H)))
+    ys, as_, cs = (xp.empty((T_dec, T, N, H)), xp.empty((T_dec, N, T)), xp.empty((T_dec, N, H)))
     for t in range(T_dec):
         additive.forward(K, expK, hs_enc, qs[t], W2, W3, ys[t], as_[t], cs[t])
     U, dw3, tmp = xp.zeros_like(K), xp.zeros((1, H)), xp.empty_like(K)

@@ -55,7 +55,7 @@ class _Recurrence:
 
 class FusedRecurrence(_Recurrence):
     """The recurrence with the fused attention step and cell steps written into arrays allocated
-    once per batch. The largest of them, (T, N, T_enc, H) and (N, T_enc, H), are kept and used
+    once per batch. The largest of them, (T, T_enc, N, H) and (T_enc, N, H), are kept and used
     again while the shapes repeat, as they do from one training batch to the next: writing into
     fresh memory costs the CPU a page fault every 4 KiB. On a multi-core CPU the steps run over
     blocks of the batch in parallel, and the weight gradients over blocks of their columns
@@ -77,7 +77,6 @@ class FusedRecurrence(_Recurrence):
         compute the keys and the scaled weights."""
         W1, b1, W2, b2, W3, b3, Wx, Wh, b = self.params
         xp = get_array_module(hs_enc)
-        hs_enc = xp.ascontiguousarray(hs_enc)
         N, T_enc, H = hs_enc.shape
         GH = Wh.shape[1]
         dt = Wh.dtype
@@ -98,7 +97,7 @@ class FusedRecurrence(_Recurrence):
         self.gates = xp.empty((T, N, GH), dtype=dt)
         self.cs = xp.empty((T, N, H), dtype=dt)
         self.as_ = xp.empty((T, N, T_enc), dtype=dt)
-        self.ys = self._array("ys" if train else "y", (T if train else 1, N, T_enc, H), dt)
+        self.ys = self._array("ys" if train else "y", (T if train else 1, T_enc, N, H), dt)
         if self.lstm:
             self.Wh_s = Wh * scale
             self.cbuf = xp.empty((T + 1, N, H), dtype=dt)
@@ -136,9 +135,9 @@ class FusedRecurrence(_Recurrence):
         W1, b1, W2, b2, W3, b3, Wx, Wh, b = self.params
         xp = get_array_module(gx)
         q = self.hbuf[t, rows]
-        y = self.ys[t if self.train else 0, rows]
-        expK = None if self.expK is None else self.expK[rows]
-        additive.forward(self.K[rows], expK, self.hs_enc[rows], q, W2, W3, y, self.as_[t, rows],
+        y = self.ys[t if self.train else 0, :, rows]
+        expK = None if self.expK is None else self.expK[:, rows]
+        additive.forward(self.K[:, rows], expK, self.hs_enc[rows], q, W2, W3, y, self.as_[t, rows],
                          self.cs[t, rows])
         g = self.gates[t, rows]
         xp.matmul(self.cs[t, rows], self.Wc_s, out=g)
@@ -211,7 +210,7 @@ class FusedRecurrence(_Recurrence):
             n = rows.stop - rows.start
             dh, dc = dh0[rows], xp.zeros((n, H), dtype=dt)
             dh[...] = 0
-            U[rows] = 0
+            U[:, rows] = 0
             dw3 = xp.zeros((1, H), dtype=dt)
             ds = xp.empty((n, self.as_.shape[2]), dtype=dt)
             tmp, tmp2 = xp.empty((n, H), dtype=dt), xp.empty((n, H), dtype=dt)
@@ -232,9 +231,9 @@ class FusedRecurrence(_Recurrence):
                     gru.step_backward(xp, self.gates[t, rows], self.hbuf[t, rows], dh, da,
                                       Wh_zr_T, Wh_h_T, dhr, tmp, tmp2)
                 xp.matmul(da, Wc_T, out=dcs[t, rows])
-                dq = additive.backward(dcs[t, rows], self.hs_enc[rows], self.ys[t, rows],
-                                       self.as_[t, rows], W2, W3, ds, U[rows], dw3,
-                                       dqws[t, rows], tmp_att[rows])
+                dq = additive.backward(dcs[t, rows], self.hs_enc[rows], self.ys[t, :, rows],
+                                       self.as_[t, rows], W2, W3, ds, U[:, rows], dw3,
+                                       dqws[t, rows], tmp_att[:, rows])
                 if self.reset:
                     dh[...] = dq
                     dc[...] = 0
@@ -270,7 +269,7 @@ class FusedRecurrence(_Recurrence):
         parallel.for_blocks(xp, GH, weight_grads, min_block=128)
         dE = parallel.matmul(dA2, Wx[H:].T).reshape(T, N, -1).transpose(1, 0, 2)
         dhs_enc, att_grads = additive.backward_keys(U, self.hs_enc, W1, W3, sum(dw3s),
-                                                    self.hbuf[:T], dqws, self.as_, dcs)
+                                                    self.hbuf[:T], dqws, self.as_, dcs, tmp_att)
         store(self.grads, (*att_grads, dWx, dWh, db))
         return dE, dhs_enc
 
