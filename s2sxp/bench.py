@@ -790,6 +790,9 @@ def run_device(device, settings, rows, data, torch):
     best = max((r["gflops"] for r in throughput.values()), default=None)
 
     iterations_per_epoch = len(x_train) // s.N
+    # the book's AttentionSeq2seq, the yardstick of the other families' cost
+    attention = next((name for name, kind, _ in rows
+                      if kind == "attention" and (name, "ours") in train), None)
     results = []
     for name, kind, cell in rows:
         flops = None if products[name] is None else sum(g.flops for g in products[name])
@@ -823,6 +826,9 @@ def run_device(device, settings, rows, data, torch):
             if (name, other) in evals:
                 row["ratios"]["eval"][f"ours/{other}"] = _ratio(evals[name, "ours"],
                                                                 evals[name, other])
+        if attention is not None and (name, "ours") in train:
+            row["ratios"]["train"]["ours/attention"] = _ratio(train[name, "ours"],
+                                                              train[attention, "ours"])
         if name in profiles:
             row["profile"] = profiles[name]
         results.append(row)
@@ -919,6 +925,21 @@ def markdown(report):
                    f"{_ratio_text(tr.get('ours/torch'))} | "
                    f"{e['ours']} | {e['reference']} | {e['torch']} | "
                    f"{_ratio_text(ev.get('ours/torch'))} |")
+
+    attention = next((row for row in d["rows"] if row["kind"] == "attention"), None)
+    if attention is not None and "ours/attention" in attention["ratios"]["train"]:
+        base = attention.get("gemm_bound_ms", {}).get("at_shape_rates")
+        out += ["", "## Against AttentionSeq2seq", "",
+                "Each model's iteration against AttentionSeq2seq's (ours, both): the ratio of the "
+                "medians, in brackets the quartiles of the ratios of samples taken in the same "
+                "round; and the ratio of their GEMM bounds.", "",
+                "| model | iteration ÷ AttentionSeq2seq's | GEMM bound ÷ AttentionSeq2seq's |",
+                "|---|---:|---:|"]
+        for row in d["rows"]:
+            bound = row.get("gemm_bound_ms", {}).get("at_shape_rates")
+            out.append(f"| {row['model']} | "
+                       f"{_ratio_text(row['ratios']['train'].get('ours/attention'))} | "
+                       f"{_x(bound / base if bound and base else None)} |")
 
     if d["gemm_throughput"]:
         out += ["", f"## GEMM throughput at the step's shapes ({d['device']}, float32)", "",

@@ -113,6 +113,7 @@ def test_quick_run_writes_json_markdown_and_chart(tmp_path, capsys):
     assert bench.main(QUICK_ARGS + ["--no-torch", "--eval-reference", "--out", str(tmp_path)]) == 0
     stdout = capsys.readouterr().out
     assert "| model | variant | median |" in stdout
+    assert "## Against AttentionSeq2seq" in stdout
 
     (report_path,) = tmp_path.glob("*-cpu-quick.json")
     assert report_path.with_suffix(".png").stat().st_size > 0
@@ -127,6 +128,9 @@ def test_quick_run_writes_json_markdown_and_chart(tmp_path, capsys):
         assert {"ours", "reference"} <= set(row["train"])
         assert {"ours", "reference"} <= set(row["eval"])
         assert "ours/reference" in row["ratios"]["train"]
+        against = row["ratios"]["train"]["ours/attention"]
+        if row["kind"] == "attention":
+            assert against["of_medians"] == against["paired_median"] == 1.0
         assert len(row["train"]["ours"]["samples"]) == 2
         if row["kind"] in bench.GEMM_FAMILIES:
             assert row["flops"] == bench.flops_per_iteration(
