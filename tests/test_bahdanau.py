@@ -65,7 +65,8 @@ def test_fused_additive_steps_equal_reference(xp, rng, key_scale, query_scale):
         additive.forward(K, expK, hs_enc, qs[t], W2, W3, ys[t], as_[t], cs[t])
     U, dw3, tmp = xp.zeros_like(K), xp.zeros((1, H)), xp.empty_like(K)
     ds, dqws = xp.empty((N, T)), xp.empty_like(qs)
-    dq = [additive.backward(dcs[t], hs_enc, ys[t], as_[t], W2, W3, ds, U, dw3, dqws[t], tmp)
+    W2_T = xp.ascontiguousarray(W2.T)
+    dq = [additive.backward(dcs[t], hs_enc, ys[t], as_[t], W2_T, W3, ds, U, dw3, dqws[t], tmp)
           for t in range(T_dec)]
     dhs_enc, grads = additive.backward_keys(U, hs_enc, W1, W3, dw3, qs, dqws, as_, dcs)
 

@@ -107,12 +107,14 @@ def forward(K, expK, hs_enc, q, W2, W3, y, a, c):
     xp.matmul(a[:, None, :], hs_enc, out=c[:, None, :])
 
 
-def backward(dc, hs_enc, y, a, W2, W3, ds, U, dw3, dqw, tmp):
+def backward(dc, hs_enc, y, a, W2_T, W3, ds, U, dw3, dqw, tmp):
     """One step back from dc (N, H); returns dq (N, H).
 
     Adds this step's ds ⊗ y·(1 - y) into U (T, N, H) and Σ ds·y into dw3 (1, H), and writes
     dqw = Σ_t dpre (N, H), the gradient of q·W2 + b2; ``backward_keys`` turns U into dK and dw3
-    into dW3. ds (N, T) and ``tmp`` (y's shape) are scratch.
+    into dW3. W2_T is W2ᵀ copied into row-major order once per backward (the per-step product
+    against it runs faster than against the transposed view, as in kernels/lstm.py's backward);
+    ds (N, T) and ``tmp`` (y's shape) are scratch.
     """
     xp = get_array_module(y)
     xp.matmul(hs_enc, dc[:, :, None], out=ds[:, :, None])          # da
@@ -126,7 +128,7 @@ def backward(dc, hs_enc, y, a, W2, W3, ds, U, dw3, dqw, tmp):
     dqw *= 4 * W3[:, 0]
     tmp *= ds.T[:, :, None]
     U += tmp
-    return xp.matmul(dqw, W2.T)
+    return xp.matmul(dqw, W2_T)
 
 
 def backward_keys(U, hs_enc, W1, W3, dw3, qs, dqws, as_, dcs, tmp=None):

@@ -199,7 +199,7 @@ class FusedRecurrence(_Recurrence):
             alpha[H:2 * H] = 0
             beta[H:2 * H] = 1
         # row-major copies of the transposed weights, as in kernels/lstm.py's backward
-        Wc_T = xp.ascontiguousarray(Wx[:H].T)
+        Wc_T, W2_T = xp.ascontiguousarray(Wx[:H].T), xp.ascontiguousarray(W2.T)
         if self.lstm:
             Wh_T = None if self.reset else xp.ascontiguousarray(Wh.T)
         elif not self.reset:                                  # GRU: see kernels/gru.py
@@ -232,7 +232,7 @@ class FusedRecurrence(_Recurrence):
                                       Wh_zr_T, Wh_h_T, dhr, tmp, tmp2)
                 xp.matmul(da, Wc_T, out=dcs[t, rows])
                 dq = additive.backward(dcs[t, rows], self.hs_enc[rows], self.ys[t, :, rows],
-                                       self.as_[t, rows], W2, W3, ds, U[:, rows], dw3,
+                                       self.as_[t, rows], W2_T, W3, ds, U[:, rows], dw3,
                                        dqws[t, rows], tmp_att[:, rows])
                 if self.reset:
                     dh[...] = dq
