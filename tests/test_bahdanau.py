@@ -63,11 +63,12 @@ def test_fused_additive_steps_equal_reference(xp, rng, key_scale, query_scale):
     ys, as_, cs = (xp.empty((T_dec, T, N, H)), xp.empty((T_dec, N, T)), xp.empty((T_dec, N, H)))
     for t in range(T_dec):
         additive.forward(K, expK, hs_enc, qs[t], W2, W3, ys[t], as_[t], cs[t])
-    U, dw3, tmp = xp.zeros_like(K), xp.zeros((1, H)), xp.empty_like(K)
-    ds, dqws = xp.empty((N, T)), xp.empty_like(qs)
+    U, dw3, tmp = xp.empty_like(K), xp.zeros((1, H)), xp.empty_like(K)
+    dss, dqws = xp.empty((T_dec, N, T)), xp.empty_like(qs)
     W2_T = xp.ascontiguousarray(W2.T)
-    dq = [additive.backward(dcs[t], hs_enc, ys[t], as_[t], W2_T, W3, ds, U, dw3, dqws[t], tmp)
-          for t in range(T_dec)]
+    dq = [additive.backward(dcs[t], hs_enc, ys[t], as_[t], W2_T, W3, dss[t], dw3, dqws[t], tmp)
+          for t in reversed(range(T_dec))][::-1]
+    additive.key_gradient(dss, ys, U)
     dhs_enc, grads = additive.backward_keys(U, hs_enc, W1, W3, dw3, qs, dqws, as_, dcs)
 
     dhs_enc_r, grads_r = xp.zeros_like(hs_enc), [0] * 6
@@ -165,6 +166,22 @@ def test_reset_state_each_step_leaves_wh_without_gradient(xp, rng):
     model.backward()
     Wh_grad = backend.asnumpy(model.grads[12])
     assert model.params[12].shape == (H, 3 * H) and not Wh_grad.any()
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_backward_needs_its_own_forward(xp, rng, cell):
+    """The fused backward uses up the attention's saved activations: a second backward raises
+    instead of returning wrong gradients."""
+    model = _model(cell, "sum", False)
+    xs, ts = _data(rng)
+    model.forward(xs, ts)
+    model.backward()
+    first = [backend.asnumpy(g).copy() for g in model.grads]
+    with pytest.raises(RuntimeError, match="backward.. needs its own forward"):
+        model.backward()
+    model.forward(xs, ts)
+    model.backward()
+    _close([backend.asnumpy(g) for g in model.grads], first, "gradients of a repeated step")
 
 
 def test_params_are_in_the_documented_order(xp):

@@ -21,9 +21,10 @@ b1 and b2 act only through their sum and receive the same gradient. Both are kep
 published model has them.
 
 The fused kernel serves a decoder that attends once per step. ``keys`` computes K once per batch;
-``forward`` runs one step; ``backward`` runs one step back, adding that step's share of dK and
-dW3 into accumulators; after the last step back ``backward_keys`` forms dW1, db1, dW2, db2, dW3,
-db3 and dhs_enc with one product each over all steps. The step functions write into arrays the
+``forward`` runs one step; ``backward`` runs one step back, adding that step's share of dW3 into
+an accumulator and leaving what dK needs; after the last step back ``key_gradient`` forms dK and
+``backward_keys`` forms dW1, db1, dW2, db2, dW3, db3 and dhs_enc with one product each over all
+steps. The step functions write into arrays the
 caller allocates once per batch, time-major: ys (T_dec, T, N, H), as_ (T_dec, N, T), qs, cs, dcs
 and dqws (T_dec, N, H). The keys and everything of their shape (y, dK) are held time-major,
 (T, N, H): the per-step terms of shape (N, H) then broadcast over the leading axis, and NumPy
@@ -107,14 +108,14 @@ def forward(K, expK, hs_enc, q, W2, W3, y, a, c):
     xp.matmul(a[:, None, :], hs_enc, out=c[:, None, :])
 
 
-def backward(dc, hs_enc, y, a, W2_T, W3, ds, U, dw3, dqw, tmp):
+def backward(dc, hs_enc, y, a, W2_T, W3, ds, dw3, dqw, tmp):
     """One step back from dc (N, H); returns dq (N, H).
 
-    Adds this step's ds ⊗ y·(1 - y) into U (T, N, H) and Σ ds·y into dw3 (1, H), and writes
-    dqw = Σ_t dpre (N, H), the gradient of q·W2 + b2; ``backward_keys`` turns U into dK and dw3
-    into dW3. W2_T is W2ᵀ copied into row-major order once per backward (the per-step product
-    against it runs faster than against the transposed view, as in kernels/lstm.py's backward);
-    ds (N, T) and ``tmp`` (y's shape) are scratch.
+    Writes the gradient of the scores, ds (N, T), and dqw = Σ_t dpre (N, H), the gradient of
+    q·W2 + b2, into the arrays given, adds Σ ds·y into dw3 (1, H) and overwrites y with y·(1 - y),
+    from which ``key_gradient`` forms dK after the last step back. W2_T is W2ᵀ copied into
+    row-major order once per backward (the per-step product against it runs faster than against
+    the transposed view, as in kernels/lstm.py's backward); ``tmp`` (y's shape) is scratch.
     """
     xp = get_array_module(y)
     xp.matmul(hs_enc, dc[:, :, None], out=ds[:, :, None])          # da
@@ -123,16 +124,28 @@ def backward(dc, hs_enc, y, a, W2_T, W3, ds, U, dw3, dqw, tmp):
     dw3 += xp.matmul(ds[:, None, :], y.transpose(1, 0, 2)).sum(axis=0)
     # dpre = (ds ⊗ W3) ⊙ (1 - e²) = 4·W3 ⊙ ds ⊗ y·(1 - y)
     xp.multiply(y, y, out=tmp)
-    xp.subtract(y, tmp, out=tmp)
-    xp.matmul(ds[:, None, :], tmp.transpose(1, 0, 2), out=dqw[:, None, :])
+    xp.subtract(y, tmp, out=y)
+    xp.matmul(ds[:, None, :], y.transpose(1, 0, 2), out=dqw[:, None, :])
     dqw *= 4 * W3[:, 0]
-    tmp *= ds.T[:, :, None]
-    U += tmp
     return xp.matmul(dqw, W2_T)
 
 
+def key_gradient(dss, gs, U, rows=slice(None)):
+    """U = Σ_t ds_t ⊗ y_t·(1 - y_t) = dK / (4·W3) (T, N, H) over the decoder steps, for the batch
+    rows ``rows``, from every step's ds, dss (T_dec, N, T), and y·(1 - y), gs (T_dec, T, N, H), as
+    ``backward`` leaves them.
+
+    One small product (1, T_dec)·(T_dec, H) for each encoder step and batch row, which reads each
+    step's y·(1 - y) once and writes U once. Adding ds ⊗ y·(1 - y) into U at every step instead
+    costs a product and an addition over (T, N, H) per step.
+    """
+    xp = get_array_module(U)
+    xp.matmul(dss[:, rows].transpose(2, 1, 0)[:, :, None, :], gs[:, :, rows].transpose(1, 2, 0, 3),
+              out=U[:, rows, None, :])
+
+
 def backward_keys(U, hs_enc, W1, W3, dw3, qs, dqws, as_, dcs, tmp=None):
-    """After the last step back: dhs_enc (N, T, H) and (dW1, db1, dW2, db2, dW3, db3), from one
+    """After the last step back and ``key_gradient``: dhs_enc (N, T, H) and (dW1, db1, dW2, db2, dW3, db3), from one
     product each over all decoder steps (U: (T, N, H); qs, dqws, dcs: (T_dec, N, H);
     as_: (T_dec, N, T); tmp: scratch of U's shape).
 

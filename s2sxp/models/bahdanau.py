@@ -91,6 +91,7 @@ class FusedRecurrence(_Recurrence):
         self.We_s = Wx[H:] * scale                          # embedding rows
         self.b_s = b * scale
         self.train = train
+        self.consumed = False                               # backward overwrites ys
         self.hbuf = xp.empty((T + 1, N, H), dtype=dt)       # hbuf[t] = s_t, the query of step t
         self.hbuf[0] = h0
         self.zero = xp.zeros((N, H), dtype=dt)              # the cell's input state when reset
@@ -181,6 +182,10 @@ class FusedRecurrence(_Recurrence):
     def backward(self, dhs):
         """dhs (N, T, H) -> dE (N, T, D), dhs_enc (N, T_enc, H); sets dh0."""
         W1, b1, W2, b2, W3, b3, Wx, Wh, b = self.params
+        if not self.train or self.consumed:
+            raise RuntimeError("BahdanauSeq2seq: backward() needs its own forward(xs, ts) first "
+                               "(each backward uses up what the forward kept)")
+        self.consumed = True
         xp = get_array_module(dhs)
         T, N, H = self.cs.shape
         GH = Wh.shape[1]
@@ -189,6 +194,7 @@ class FusedRecurrence(_Recurrence):
         dA = xp.empty((T, N, GH), dtype=dt)                 # d pre-activation of the gates
         dcs = xp.empty((T, N, H), dtype=dt)                 # d context
         dqws = xp.empty((T, N, H), dtype=dt)
+        dss = xp.empty((T, N, self.as_.shape[2]), dtype=dt)  # d scores
         U = self._array("U", self.K.shape, dt)              # dK / (4·W3), kernels/additive.py
         tmp_att = self._array("tmp", self.K.shape, dt)
         dh0 = xp.empty((N, H), dtype=dt)
@@ -210,9 +216,7 @@ class FusedRecurrence(_Recurrence):
             n = rows.stop - rows.start
             dh, dc = dh0[rows], xp.zeros((n, H), dtype=dt)
             dh[...] = 0
-            U[:, rows] = 0
             dw3 = xp.zeros((1, H), dtype=dt)
-            ds = xp.empty((n, self.as_.shape[2]), dtype=dt)
             tmp, tmp2 = xp.empty((n, H), dtype=dt), xp.empty((n, H), dtype=dt)
             deriv = xp.empty((n, GH), dtype=dt) if self.lstm else None
             dhr = None if self.lstm else xp.empty((n, H), dtype=dt)
@@ -232,7 +236,7 @@ class FusedRecurrence(_Recurrence):
                                       Wh_zr_T, Wh_h_T, dhr, tmp, tmp2)
                 xp.matmul(da, Wc_T, out=dcs[t, rows])
                 dq = additive.backward(dcs[t, rows], self.hs_enc[rows], self.ys[t, :, rows],
-                                       self.as_[t, rows], W2_T, W3, ds, U[:, rows], dw3,
+                                       self.as_[t, rows], W2_T, W3, dss[t, rows], dw3,
                                        dqws[t, rows], tmp_att[:, rows])
                 if self.reset:
                     dh[...] = dq
@@ -240,6 +244,7 @@ class FusedRecurrence(_Recurrence):
                 else:
                     dh += dq
             dw3s.append(dw3)
+            additive.key_gradient(dss, self.ys, U, rows)
 
         parallel.for_blocks(xp, N, steps)
         self.dh0 = dh0
