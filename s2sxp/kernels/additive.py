@@ -145,9 +145,9 @@ def key_gradient(dss, gs, U, rows=slice(None)):
 
 
 def backward_keys(U, hs_enc, W1, W3, dw3, qs, dqws, as_, dcs, tmp=None):
-    """After the last step back and ``key_gradient``: dhs_enc (N, T, H) and (dW1, db1, dW2, db2, dW3, db3), from one
-    product each over all decoder steps (U: (T, N, H); qs, dqws, dcs: (T_dec, N, H);
-    as_: (T_dec, N, T); tmp: scratch of U's shape).
+    """After the last step back and ``key_gradient``: dhs_enc (N, T, H) and
+    (dW1, db1, dW2, db2, dW3, db3), from one product each over all decoder steps (U: (T, N, H);
+    qs, dqws, dcs: (T_dec, N, H); as_: (T_dec, N, T); tmp: scratch of U's shape).
 
     dK = 4·W3 ⊙ U is never formed: the factor goes onto W1 and onto dW1's columns. dW3 is
     Σ ds·e = 2·Σ ds·y - Σ ds with Σ ds = 0 (Σ_t a = 1), and db3 = Σ ds = 0.
