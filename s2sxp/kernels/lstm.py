@@ -155,8 +155,8 @@ def backward(dhs, dh_T, dc_T, cache):
         tmp = xp.empty((n, H), dtype=dtype)
         for t in range(T - 1, -1, -1):
             dh += dhs_tm[t, rows]
-            step_backward(xp, gates[t, rows], cbuf[t, rows], tanh_c[t, rows], dh, dc, dA[t, rows],
-                          Wh_T, alpha, beta, deriv, tmp)
+            step_backward(xp, gates[t, rows], cbuf[t, rows], tanh_c[t, rows], hx[t + 1, rows, :H],
+                          dh, dc, dA[t, rows], Wh_T, alpha, beta, deriv, tmp)
             xp.matmul(dA[t, rows], Wx_T, out=dxs[t, rows])
 
     K = hx.shape[2]
@@ -172,12 +172,12 @@ def backward(dhs, dh_T, dc_T, cache):
     return dxs.transpose(1, 0, 2), dh0, dc0, (dW[H:H + D], dW[:H], db)
 
 
-def step_backward(xp, g, c_prev, tanh_c, dh, dc, da, Wh_T, alpha, beta, deriv, tmp):
-    """One step back: dh, dc (N, H) at the step's output -> da (N, 4H) written, dh and dc replaced
-    by the gradients of h_prev and c_prev (dh left as it is where Wh_T is None: a cell restarted
-    from zeros at every step, whose h_prev gradient is not wanted). alpha, beta (4H,): see
-    ``backward``; deriv (N, 4H) and tmp (N, H) are scratch. The elementwise part is one CUDA
-    kernel on CuPy."""
+def step_backward(xp, g, c_prev, tanh_c, h, dh, dc, da, Wh_T, alpha, beta, deriv, tmp):
+    """One step back: dh, dc (N, H) at the step's output h -> da (N, 4H) written, dh and dc
+    replaced by the gradients of h_prev and c_prev (dh left as it is where Wh_T is None: a cell
+    restarted from zeros at every step, whose h_prev gradient is not wanted). alpha, beta (4H,):
+    see ``backward``; deriv (N, 4H) and tmp (N, H) are scratch. The elementwise part is one CUDA
+    kernel on CuPy, which does not read h."""
     H = dh.shape[1]
     if xp is not numpy:
         cuda.lstm_backward(xp, g, c_prev, tanh_c, dh, dc, da)
@@ -188,10 +188,9 @@ def step_backward(xp, g, c_prev, tanh_c, dh, dc, da, Wh_T, alpha, beta, deriv, t
         xp.subtract(alpha, g, out=deriv)
         deriv *= g
         deriv += beta
-        # dc += dh ⊙ o ⊙ (1 - tanh(c)²)
-        xp.multiply(tanh_c, tanh_c, out=tmp)
-        xp.subtract(1, tmp, out=tmp)
-        tmp *= o
+        # dc += dh ⊙ o ⊙ (1 - tanh(c)²) = dh ⊙ (o - h ⊙ tanh(c))
+        xp.multiply(h, tanh_c, out=tmp)
+        xp.subtract(o, tmp, out=tmp)
         tmp *= dh
         dc += tmp
         xp.multiply(dh, tanh_c, out=da[:, 3 * H:])          # d o
