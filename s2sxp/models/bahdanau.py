@@ -83,8 +83,7 @@ class FusedRecurrence(_Recurrence):
         if self.lstm:
             scale = lstm.gate_scale(H, dt, xp)
         else:
-            scale = xp.full(GH, -1, dtype=dt)               # z, r: σ(a) = 1 / (1 + exp(-a))
-            scale[2 * H:] = -2                              # ĥ: tanh(a) = 2·σ(2a) - 1
+            scale = gru.gate_scale(H, dt, xp)
         self.hs_enc = hs_enc
         self.K, self.expK = additive.keys(hs_enc, W1, b1, b2)
         self.Wc_s = Wx[:H] * scale                          # context rows of Wx, scaled
