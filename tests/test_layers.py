@@ -119,6 +119,29 @@ def test_fused_peek_equals_reference_peek(xp, rng, cell):
                                       atol=1e-12)
 
 
+@pytest.mark.parametrize("impl", layers.IMPLS)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_backward_from_the_last_output_only(xp, rng, cell, impl):
+    """backward(None, dh) (an encoder whose last state is all that reaches the decoder) equals
+    backward of a dhs that is zero but at the last step, and matches the numerical gradient."""
+    layer_class, gates = layers.CELLS[cell]
+    N, T, D, H = 2, 4, 3, 4
+    layer = layer_class(_randn(xp, rng, D, gates * H), _randn(xp, rng, H, gates * H),
+                        _randn(xp, rng, gates * H), impl=impl)
+    xs, dh = _randn(xp, rng, N, T, D), _randn(xp, rng, N, H)
+    loss = lambda: float((layer.forward(xs)[:, -1] * dh).sum())
+    loss()
+    dxs = layer.backward(None, dh)
+    grads = [g.copy() for g in layer.grads]
+    dhs = xp.zeros((N, T, H))
+    dhs[:, -1] = dh
+    layer.forward(xs)
+    for got, want in zip((dxs, *grads), (layer.backward(dhs), *layer.grads)):
+        numpy.testing.assert_allclose(backend.asnumpy(got), backend.asnumpy(want), rtol=1e-12,
+                                      atol=1e-14)
+    assert_grad_close(f"{cell} {impl} dxs", dxs, numerical_grad(loss, xs))
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_stateful_layer_reports_gradient_of_initial_state(xp, rng, cell):
     layer_class, gates = layers.CELLS[cell]

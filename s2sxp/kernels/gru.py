@@ -16,6 +16,7 @@ dWh, db and dxs with one GEMM each (two for dWh) over all steps.
 
 Both kernels take xs (N, T, D) and h0 (N, H) and return hs (N, T, H), h_T and a cache; backward
 takes dhs (N, T, H) and the gradient reaching h_T (or None) and returns dxs, dh0, (dWx, dWh, db).
+The fused backward also takes dhs=None where no output receives a gradient but through h_T.
 The fused kernel also takes a bias of each sequence, b (N, 3H), the same at every step (how a layer
 feeds PeekySeq2seq's constant input), and then returns db (N, 3H).
 """
@@ -122,7 +123,7 @@ def backward(dhs, dh_T, cache):
     T, N, H3 = gates.shape
     H = H3 // 3
     D = xs_tm.shape[1]
-    dhs_tm = dhs.transpose(1, 0, 2)
+    dhs_tm = None if dhs is None else dhs.transpose(1, 0, 2)   # None: no output but h_T has one
     # row-major copies of the transposed blocks: see kernels/lstm.py's backward
     Wh_zr_T = xp.ascontiguousarray(Wh[:, :2 * H].T)
     Wh_h_T = xp.ascontiguousarray(Wh[:, 2 * H:].T)
@@ -139,7 +140,8 @@ def backward(dhs, dh_T, cache):
         tmp = xp.empty((n, H), dtype=gates.dtype)
         tmp2 = xp.empty((n, H), dtype=gates.dtype)
         for t in range(T - 1, -1, -1):
-            dh += dhs_tm[t, rows]
+            if dhs_tm is not None:
+                dh += dhs_tm[t, rows]
             step_backward(xp, gates[t, rows], hbuf[t, rows], dh, dA[t, rows], Wh_zr_T, Wh_h_T,
                           dhr, tmp, tmp2)
             xp.matmul(dA[t, rows], Wx_T, out=dxs[t, rows])

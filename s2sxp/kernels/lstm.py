@@ -21,7 +21,8 @@ parallel (:mod:`s2sxp.parallel`).
 
 Both kernels take xs (N, T, D), h0 and c0 (N, H) and return hs (N, T, H), (h_T, c_T) and a cache;
 backward takes dhs (N, T, H) and the gradients reaching h_T, c_T (or None) and returns
-dxs, dh0, dc0, (dWx, dWh, db). The fused kernel also takes a bias of each sequence, b (N, 4H),
+dxs, dh0, dc0, (dWx, dWh, db). The fused backward also takes dhs=None for a layer whose outputs
+receive no gradient but through h_T (an encoder whose last state is all the decoder sees). The fused kernel also takes a bias of each sequence, b (N, 4H),
 the same at every step (how a layer feeds PeekySeq2seq's constant input), and then returns db
 (N, 4H).
 """
@@ -132,7 +133,7 @@ def backward(dhs, dh_T, dc_T, cache):
     H = H4 // 4
     D = Wx.shape[0]
     dtype = gates.dtype
-    dhs_tm = dhs.transpose(1, 0, 2)
+    dhs_tm = None if dhs is None else dhs.transpose(1, 0, 2)   # None: no output but h_T has one
 
     # d(gate)/d(pre-activation) written as y·(α - y) + β: σ(1-σ) for σ columns, 1-g² for g
     alpha = xp.ones(4 * H, dtype=dtype)
@@ -154,7 +155,8 @@ def backward(dhs, dh_T, dc_T, cache):
         deriv = xp.empty((n, 4 * H), dtype=dtype)
         tmp = xp.empty((n, H), dtype=dtype)
         for t in range(T - 1, -1, -1):
-            dh += dhs_tm[t, rows]
+            if dhs_tm is not None:
+                dh += dhs_tm[t, rows]
             step_backward(xp, gates[t, rows], cbuf[t, rows], tanh_c[t, rows], hx[t + 1, rows, :H],
                           dh, dc, dA[t, rows], Wh_T, alpha, beta, deriv, tmp)
             xp.matmul(dA[t, rows], Wx_T, out=dxs[t, rows])

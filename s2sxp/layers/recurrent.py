@@ -24,7 +24,18 @@ def _check_impl(impl):
 
 
 class _Peek:
-    """The ``peek`` input of the recurrent layers (see the module docstring)."""
+    """The ``peek`` input of the recurrent layers (see the module docstring), and the gradients
+    ``backward`` takes."""
+
+    def _output_grads(self, dhs, dh_last):
+        """(dhs, dh_T) for the kernel from ``backward``'s arguments: dhs (N, T, H), the gradient of
+        every output, or None where only the last output receives one, dh_last (N, H), which
+        is then the gradient reaching h_T (the fused kernels skip the zeros; the references take
+        them written out)."""
+        if dhs is None and not self.fused:
+            xp = get_array_module(dh_last)
+            dhs = xp.zeros(self.hs_shape, dtype=dh_last.dtype)
+        return dhs, dh_last
 
     def _peek_inputs(self, xs, peek):
         """(xs, Wx, b) for the kernel."""
@@ -77,6 +88,7 @@ class TimeLSTM(_Peek):
         self.dh = self.dpeek = None
         self.peek = None
         self.cache = None
+        self.hs_shape = None
 
     def forward(self, xs, peek=None):
         Wh = self.params[1]
@@ -88,10 +100,12 @@ class TimeLSTM(_Peek):
             self.c = xp.zeros((N, H), dtype=Wh.dtype)
         xs, Wx, b = self._peek_inputs(xs, peek)
         hs, (self.h, self.c), self.cache = self._forward(xs, self.h, self.c, Wx, Wh, b)
+        self.hs_shape = hs.shape
         return hs
 
-    def backward(self, dhs):
-        dxs, self.dh, _, grads = self._backward(dhs, None, None, self.cache)
+    def backward(self, dhs, dh_last=None):
+        dhs, dh_last = self._output_grads(dhs, dh_last)
+        dxs, self.dh, _, grads = self._backward(dhs, dh_last, None, self.cache)
         dxs, grads = self._peek_grads(dxs, grads)
         store(self.grads, grads)
         return dxs
@@ -119,6 +133,7 @@ class TimeGRU(_Peek):
         self.dh = self.dpeek = None
         self.peek = None
         self.cache = None
+        self.hs_shape = None
 
     def forward(self, xs, peek=None):
         Wh = self.params[1]
@@ -128,10 +143,12 @@ class TimeGRU(_Peek):
             self.h = xp.zeros((N, H), dtype=Wh.dtype)
         xs, Wx, b = self._peek_inputs(xs, peek)
         hs, self.h, self.cache = self._forward(xs, self.h, Wx, Wh, b)
+        self.hs_shape = hs.shape
         return hs
 
-    def backward(self, dhs):
-        dxs, self.dh, grads = self._backward(dhs, None, self.cache)
+    def backward(self, dhs, dh_last=None):
+        dhs, dh_last = self._output_grads(dhs, dh_last)
+        dxs, self.dh, grads = self._backward(dhs, dh_last, self.cache)
         dxs, grads = self._peek_grads(dxs, grads)
         store(self.grads, grads)
         return dxs

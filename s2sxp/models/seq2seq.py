@@ -14,17 +14,13 @@ class Encoder:
         self.embed = init.embedding(V, D)
         self.rnn = init.rnn(cell, D, H, stateful=False, impl=impl)
         self.layers = [self.embed, self.rnn]
-        self.hs_shape = None
 
     def forward(self, xs):
-        hs = self.rnn.forward(self.embed.forward(xs))
-        self.hs_shape = hs.shape
+        self.rnn.forward(self.embed.forward(xs))
         return self.rnn.h
 
     def backward(self, dh):
-        dhs = get_array_module(dh).zeros(self.hs_shape, dtype=dh.dtype)
-        dhs[:, -1, :] = dh
-        self.embed.backward(self.rnn.backward(dhs))
+        self.embed.backward(self.rnn.backward(None, dh))          # only h_T reached the decoder
 
 
 def _greedy(step, xp, N, start_id, sample_size):
