@@ -13,16 +13,17 @@ from .backend import get_array_module, to_device
 def grad_norm(grads):
     """Global L2 norm of a list of gradient arrays, as a 0-d device array."""
     xp = get_array_module(grads[0])
-    return xp.sqrt(sum((g * g).sum() for g in grads))
+    return xp.sqrt(sum(xp.vdot(g, g) for g in grads))      # no g² temporary
 
 
 def clip_grads(grads, max_norm):
-    """Scale every gradient by max_norm / ‖g‖ when the global norm ‖g‖ exceeds max_norm."""
-    xp = get_array_module(grads[0])
-    total = grad_norm(grads)
-    rate = xp.minimum(max_norm / (total + 1e-6), 1.0).astype(grads[0].dtype)
-    for g in grads:
-        g *= rate
+    """Scale every gradient by max_norm / (‖g‖ + 1e-6) when that is below 1 (‖g‖: the global
+    norm), as the book does; gradients within the bound are left untouched."""
+    total = float(grad_norm(grads))
+    rate = max_norm / (total + 1e-6)
+    if rate < 1:
+        for g in grads:
+            g *= g.dtype.type(rate)
 
 
 class SGD:
