@@ -168,22 +168,6 @@ def test_reset_state_each_step_leaves_wh_without_gradient(xp, rng):
     assert model.params[12].shape == (H, 3 * H) and not Wh_grad.any()
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_backward_needs_its_own_forward(xp, rng, cell):
-    """The fused backward uses up the attention's saved activations: a second backward raises
-    instead of returning wrong gradients."""
-    model = _model(cell, "sum", False)
-    xs, ts = _data(rng)
-    model.forward(xs, ts)
-    model.backward()
-    first = [backend.asnumpy(g).copy() for g in model.grads]
-    with pytest.raises(RuntimeError, match="backward.. needs its own forward"):
-        model.backward()
-    model.forward(xs, ts)
-    model.backward()
-    _close([backend.asnumpy(g) for g in model.grads], first, "gradients of a repeated step")
-
-
 def test_params_are_in_the_documented_order(xp):
     for cell, G in (("gru", 3), ("lstm", 4)):
         model = models.build("bahdanau", V, D, H, cell=cell)

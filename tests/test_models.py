@@ -30,6 +30,28 @@ def test_model_backward_matches_numerical_gradient(xp, rng, kind, cell, impl):
         assert_grad_close(f"{kind}/{cell}/{impl} param {i}", grads[i], numerical_grad(loss, p))
 
 
+@pytest.mark.parametrize("impl", ["fused", "reference"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_backward_needs_its_own_forward(xp, rng, kind, impl):
+    """A second backward, or one after generate replaced what forward kept, raises instead of
+    returning wrong gradients (the fused Bahdanau backward also overwrites what it reads)."""
+    model = models.build(kind, V, D, H, impl=impl, seed=1)
+    xs, ts = _data(rng)
+    model.forward(xs, ts)
+    model.backward()
+    first = [backend.asnumpy(g).copy() for g in model.grads]
+    with pytest.raises(RuntimeError, match=r"backward\(\) needs its own forward"):
+        model.backward()
+    model.forward(xs, ts)
+    model.generate(xs, 0, 3)
+    with pytest.raises(RuntimeError, match=r"backward\(\) needs its own forward"):
+        model.backward()
+    model.forward(xs, ts)
+    model.backward()
+    for got, want in zip(model.grads, first):
+        numpy.testing.assert_allclose(backend.asnumpy(got), want, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("kind", KINDS)
 def test_fused_model_equals_reference_model(xp, rng, kind, cell):

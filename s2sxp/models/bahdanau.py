@@ -90,7 +90,6 @@ class FusedRecurrence(_Recurrence):
         self.We_s = Wx[H:] * scale                          # embedding rows
         self.b_s = b * scale
         self.train = train
-        self.consumed = False                               # backward overwrites ys
         self.hbuf = xp.empty((T + 1, N, H), dtype=dt)       # hbuf[t] = s_t, the query of step t
         self.hbuf[0] = h0
         self.zero = xp.zeros((N, H), dtype=dt)              # the cell's input state when reset
@@ -181,10 +180,6 @@ class FusedRecurrence(_Recurrence):
     def backward(self, dhs):
         """dhs (N, T, H) -> dE (N, T, D), dhs_enc (N, T_enc, H); sets dh0."""
         W1, b1, W2, b2, W3, b3, Wx, Wh, b = self.params
-        if not self.train or self.consumed:
-            raise RuntimeError("BahdanauSeq2seq: backward() needs its own forward(xs, ts) first "
-                               "(each backward uses up what the forward kept)")
-        self.consumed = True
         xp = get_array_module(dhs)
         T, N, H = self.cs.shape
         GH = Wh.shape[1]

@@ -79,6 +79,7 @@ class Seq2seqBase:
         self.impl = impl
         self.init = Initializer(seed)
         self.loss_layer = TimeSoftmaxWithLoss()
+        self._forward_kept = False          # what backward needs: kept by forward, until used
 
     def _finish(self, layers):
         self.params, self.grads, self.flat_params, self.flat_grads = flatten(layers)
@@ -103,9 +104,18 @@ class Seq2seqBase:
         with self._region():
             enc = self.encoder.forward(xs)
             score = self.decoder.forward(ts[:, :-1], enc)
-            return self.loss_layer.forward(score, ts[:, 1:])
+            loss = self.loss_layer.forward(score, ts[:, 1:])
+        self._forward_kept = True
+        return loss
 
     def backward(self, dout=1):
+        """Gradients of the last forward's loss into ``grads``; once per forward, and not after a
+        generate, which replaces what forward kept."""
+        if not self._forward_kept:
+            raise RuntimeError(f"{type(self).__name__}: backward() needs its own forward(xs, ts) "
+                               "first (each backward uses up what the forward kept, and "
+                               "generate() replaces it)")
+        self._forward_kept = False
         with self._region():
             dscore = self.loss_layer.backward(dout)
             denc = self.decoder.backward(dscore)
@@ -116,6 +126,7 @@ class Seq2seqBase:
         xs = self._ids(xs)
         if xs.ndim == 1:
             xs = xs[None, :]
+        self._forward_kept = False
         with self._region():
             enc = self.encoder.forward(xs)
             return self.decoder.generate(enc, start_id, sample_size)
