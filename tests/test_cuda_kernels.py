@@ -6,6 +6,7 @@ Python), so that the kernels' indexing and arithmetic are checked on every machi
 """
 import math
 import re
+import types
 
 import numpy
 import pytest
@@ -126,6 +127,21 @@ def test_gru_forward_kernels_equal_numpy_passes(rng):
                                  "H": H}, {"g": got_g, "h": got_h})
     for name, a, b in zip(["gates", "r ⊙ h_prev", "h"], [got_g, got_rh, got_h], want):
         _close(a, b, name)
+
+
+def test_gru_step_from_zero_takes_each_backends_scaling(rng):
+    """The reset-state GRU step runs as array operations on CuPy too, on the CUDA kernels'
+    scaling; here a stand-in module that is not NumPy takes that branch on the CPU."""
+    a = _randn(rng, N, 3 * H)
+    stand_in = types.SimpleNamespace(exp=numpy.exp, reciprocal=numpy.reciprocal,
+                                     multiply=numpy.multiply, tanh=numpy.tanh)
+    z, hh = 1 / (1 + numpy.exp(-a[:, :H])), numpy.tanh(a[:, 2 * H:])
+    for xp, factors in ((numpy, gru.NUMPY_SCALE), (stand_in, gru.CUDA_SCALE)):
+        g, h = a * _gru_scale(factors), numpy.empty((N, H))
+        gru.step_forward_from_zero(xp, g, h)
+        _close(g[:, :H], z, "z")
+        _close(g[:, 2 * H:], hh, "ĥ")
+        _close(h, z * hh, "h")
 
 
 def test_gru_backward_kernels_equal_numpy_passes(rng):

@@ -102,11 +102,19 @@ def step_forward(xp, g, h_prev, rh, h, Wh_zr, Wh_h, rec_zr, rec_h):
 def step_forward_from_zero(xp, g, h):
     """``step_forward`` for h_prev = 0, a cell restarted at every step: no recurrent products, and
     r, which meets only the zero state, is not evaluated (g[:, H:2H] keeps its pre-activation).
-    g -> [z | · | ĥ] in place, h = z ⊙ ĥ written."""
+    g, scaled by ``gate_scale`` for ``xp``, -> [z | · | ĥ] in place, h = z ⊙ ĥ written."""
     H = h.shape[1]
     z, hh = g[:, :H], g[:, 2 * H:]
-    _sigmoid_(xp, z)
-    xp.tanh(hh, out=hh)
+    if xp is numpy:
+        _sigmoid_(xp, z)
+        xp.tanh(hh, out=hh)
+    else:                       # the CUDA kernels' scaling: σ(a) = 1 / (1 + exp(-a)), see gate_scale
+        for part in (z, hh):
+            xp.exp(part, out=part)
+            part += 1
+            xp.reciprocal(part, out=part)
+        hh *= 2                 # tanh(a) = 2·σ(2a) - 1
+        hh -= 1
     xp.multiply(z, hh, out=h)
 
 
