@@ -63,23 +63,11 @@ def _close(got, want, what):
     numpy.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg=what)
 
 
-def _lstm_scale(factors):
-    sigma, tanh = factors
-    scale = numpy.full(4 * H, sigma)
-    scale[H:2 * H] = tanh
-    return scale
-
-
 def test_lstm_forward_kernel_equals_numpy_passes(rng):
-    """The same pre-activations a, each side scaled its own way (kernels/lstm.py, gate_scale)."""
-    a, c_prev = _randn(rng, N, 4 * H), _randn(rng, N, H)
-    numpy.testing.assert_array_equal(lstm.gate_scale(H, numpy.float64, numpy),
-                                     _lstm_scale(lstm.NUMPY_SCALE))
-    want = [a * _lstm_scale(lstm.NUMPY_SCALE), numpy.empty((N, H)), numpy.empty((N, H)),
-            numpy.empty((N, H))]
+    g, c_prev = _randn(rng, N, 4 * H), _randn(rng, N, H)
+    want = [g.copy(), numpy.empty((N, H)), numpy.empty((N, H)), numpy.empty((N, H))]
     lstm.step_forward(numpy, want[0], c_prev, *want[1:], numpy.empty((N, H)))
-    got = [a * _lstm_scale(lstm.CUDA_SCALE), numpy.empty((N, H)), numpy.empty((N, H)),
-           numpy.empty((N, H))]
+    got = [g.copy(), numpy.empty((N, H)), numpy.empty((N, H)), numpy.empty((N, H))]
     _interpret(cuda._LSTM_FORWARD, {"c_prev": c_prev, "H": H},
                dict(zip(["g", "c", "tanh_c", "h"], got)))
     for name, a, b in zip(["gates", "c", "tanh(c)", "h"], got, want):

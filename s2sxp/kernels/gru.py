@@ -108,7 +108,7 @@ def step_forward_from_zero(xp, g, h):
     if xp is numpy:
         _sigmoid_(xp, z)
         xp.tanh(hh, out=hh)
-    else:                       # the CUDA kernels' scaling: σ(a) = 1 / (1 + exp(-a)), see gate_scale
+    else:                       # the CUDA kernels' scaling (gate_scale): σ(a) = 1 / (1 + exp(-a))
         for part in (z, hh):
             xp.exp(part, out=part)
             part += 1
