@@ -6,7 +6,6 @@ Python), so that the kernels' indexing and arithmetic are checked on every machi
 """
 import math
 import re
-import types
 
 import numpy
 import pytest
@@ -90,46 +89,19 @@ def test_lstm_backward_kernel_equals_numpy_passes(rng):
     _close(got_da @ Wh_T, want_dh, "dh_prev")
 
 
-def _gru_scale(factors):
-    sigma, tanh = factors
-    scale = numpy.full(3 * H, sigma)
-    scale[2 * H:] = tanh
-    return scale
-
-
 def test_gru_forward_kernels_equal_numpy_passes(rng):
-    """The same pre-activations and weights, each side scaled its own way (gru.gate_scale)."""
-    a, h_prev = _randn(rng, N, 3 * H), _randn(rng, N, H)
-    Wh = _randn(rng, H, 3 * H)
-    numpy.testing.assert_array_equal(gru.gate_scale(H, numpy.float64, numpy),
-                                     _gru_scale(gru.NUMPY_SCALE))
-    s = _gru_scale(gru.NUMPY_SCALE)
-    want = [a * s, numpy.empty((N, H)), numpy.empty((N, H))]
-    gru.step_forward(numpy, want[0], h_prev, want[1], want[2], Wh[:, :2 * H] * s[:2 * H],
-                     Wh[:, 2 * H:] * s[2 * H:], numpy.empty((N, 2 * H)), numpy.empty((N, H)))
-    s = _gru_scale(gru.CUDA_SCALE)
-    got_g, got_rh, got_h = a * s, numpy.empty((N, H)), numpy.empty((N, H))
-    _interpret(cuda._GRU_GATES, {"rec": h_prev @ (Wh[:, :2 * H] * s[:2 * H]), "h_prev": h_prev,
-                                 "H": H}, {"g": got_g, "rh": got_rh})
-    _interpret(cuda._GRU_STATE, {"rec": got_rh @ (Wh[:, 2 * H:] * s[2 * H:]), "h_prev": h_prev,
-                                 "H": H}, {"g": got_g, "h": got_h})
+    g, h_prev = _randn(rng, N, 3 * H), _randn(rng, N, H)
+    Wh_zr, Wh_h = _randn(rng, H, 2 * H), _randn(rng, H, H)
+    want = [g.copy(), numpy.empty((N, H)), numpy.empty((N, H))]
+    gru.step_forward(numpy, want[0], h_prev, want[1], want[2], Wh_zr, Wh_h,
+                     numpy.empty((N, 2 * H)), numpy.empty((N, H)))
+    got_g, got_rh, got_h = g.copy(), numpy.empty((N, H)), numpy.empty((N, H))
+    _interpret(cuda._GRU_GATES, {"rec": h_prev @ Wh_zr, "h_prev": h_prev, "H": H},
+               {"g": got_g, "rh": got_rh})
+    _interpret(cuda._GRU_STATE, {"rec": got_rh @ Wh_h, "h_prev": h_prev, "H": H},
+               {"g": got_g, "h": got_h})
     for name, a, b in zip(["gates", "r ⊙ h_prev", "h"], [got_g, got_rh, got_h], want):
         _close(a, b, name)
-
-
-def test_gru_step_from_zero_takes_each_backends_scaling(rng):
-    """The reset-state GRU step runs as array operations on CuPy too, on the CUDA kernels'
-    scaling; here a stand-in module that is not NumPy takes that branch on the CPU."""
-    a = _randn(rng, N, 3 * H)
-    stand_in = types.SimpleNamespace(exp=numpy.exp, reciprocal=numpy.reciprocal,
-                                     multiply=numpy.multiply, tanh=numpy.tanh)
-    z, hh = 1 / (1 + numpy.exp(-a[:, :H])), numpy.tanh(a[:, 2 * H:])
-    for xp, factors in ((numpy, gru.NUMPY_SCALE), (stand_in, gru.CUDA_SCALE)):
-        g, h = a * _gru_scale(factors), numpy.empty((N, H))
-        gru.step_forward_from_zero(xp, g, h)
-        _close(g[:, :H], z, "z")
-        _close(g[:, 2 * H:], hh, "ĥ")
-        _close(h, z * hh, "h")
 
 
 def test_gru_backward_kernels_equal_numpy_passes(rng):
