@@ -13,7 +13,7 @@ from .backend import get_array_module, to_device
 def grad_norm(grads):
     """Global L2 norm of a list of gradient arrays, as a 0-d device array."""
     xp = get_array_module(grads[0])
-    return xp.sqrt(sum(xp.vdot(g, g) for g in grads))      # no g² temporary
+    return xp.sqrt(sum((g * g).sum() for g in grads))
 
 
 def clip_grads(grads, max_norm):

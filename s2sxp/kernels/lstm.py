@@ -18,8 +18,8 @@ y = 1 / (1 + exp(scaled a)) is σ(a) for f, i, o and σ(2a) for g, and g = 2·σ
 per 64×1024 floats on an AVX-512 Xeon, but in float32 it keeps small gate values only to an
 absolute 6e-8, where 1 / (1 + exp(-a)) keeps them to a relative 3e-7, and with it
 BahdanauSeq2seq LSTM learned the date data more slowly from the same seeds: 81, 23 and 11%
-after three epochs against 100, 99 and 100%.) On a multi-core CPU the recurrence runs over blocks of the batch in parallel
-(:mod:`s2sxp.parallel`).
+after three epochs against 100, 99 and 100%.) On a multi-core CPU the recurrence runs over
+blocks of the batch in parallel (:mod:`s2sxp.parallel`).
 
 Both kernels take xs (N, T, D), h0 and c0 (N, H) and return hs (N, T, H), (h_T, c_T) and a cache;
 backward takes dhs (N, T, H) and the gradients reaching h_T, c_T (or None) and returns
@@ -142,8 +142,8 @@ def backward(dhs, dh_T, dc_T, cache):
         for t in range(T - 1, -1, -1):
             if dhs_tm is not None:
                 dh += dhs_tm[t, rows]
-            step_backward(xp, gates[t, rows], cbuf[t, rows], tanh_c[t, rows], hx[t + 1, rows, :H],
-                          dh, dc, dA[t, rows], Wh_T, alpha, beta, deriv, tmp)
+            step_backward(xp, gates[t, rows], cbuf[t, rows], tanh_c[t, rows], dh, dc, dA[t, rows],
+                          Wh_T, alpha, beta, deriv, tmp)
             xp.matmul(dA[t, rows], Wx_T, out=dxs[t, rows])
 
     K = hx.shape[2]
@@ -159,12 +159,12 @@ def backward(dhs, dh_T, dc_T, cache):
     return dxs.transpose(1, 0, 2), dh0, dc0, (dW[H:H + D], dW[:H], db)
 
 
-def step_backward(xp, g, c_prev, tanh_c, h, dh, dc, da, Wh_T, alpha, beta, deriv, tmp):
-    """One step back: dh, dc (N, H) at the step's output h -> da (N, 4H) written, dh and dc
-    replaced by the gradients of h_prev and c_prev (dh left as it is where Wh_T is None: a cell
-    restarted from zeros at every step, whose h_prev gradient is not wanted). alpha, beta (4H,):
-    see ``backward``; deriv (N, 4H) and tmp (N, H) are scratch. The elementwise part is one CUDA
-    kernel on CuPy, which does not read h."""
+def step_backward(xp, g, c_prev, tanh_c, dh, dc, da, Wh_T, alpha, beta, deriv, tmp):
+    """One step back: dh, dc (N, H) at the step's output -> da (N, 4H) written, dh and dc replaced
+    by the gradients of h_prev and c_prev (dh left as it is where Wh_T is None: a cell restarted
+    from zeros at every step, whose h_prev gradient is not wanted). alpha, beta (4H,): see
+    ``backward``; deriv (N, 4H) and tmp (N, H) are scratch. The elementwise part is one CUDA
+    kernel on CuPy."""
     H = dh.shape[1]
     if xp is not numpy:
         cuda.lstm_backward(xp, g, c_prev, tanh_c, dh, dc, da)
@@ -175,9 +175,10 @@ def step_backward(xp, g, c_prev, tanh_c, h, dh, dc, da, Wh_T, alpha, beta, deriv
         xp.subtract(alpha, g, out=deriv)
         deriv *= g
         deriv += beta
-        # dc += dh ⊙ o ⊙ (1 - tanh(c)²) = dh ⊙ (o - h ⊙ tanh(c))
-        xp.multiply(h, tanh_c, out=tmp)
-        xp.subtract(o, tmp, out=tmp)
+        # dc += dh ⊙ o ⊙ (1 - tanh(c)²)
+        xp.multiply(tanh_c, tanh_c, out=tmp)
+        xp.subtract(1, tmp, out=tmp)
+        tmp *= o
         tmp *= dh
         dc += tmp
         xp.multiply(dh, tanh_c, out=da[:, 3 * H:])          # d o

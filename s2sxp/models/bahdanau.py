@@ -221,8 +221,7 @@ class FusedRecurrence(_Recurrence):
                 if self.lstm:
                     c_prev = self.zero[rows] if self.reset else self.cbuf[t, rows]
                     lstm.step_backward(xp, self.gates[t, rows], c_prev, self.tanh_c[t, rows],
-                                       self.hbuf[t + 1, rows], dh, dc, da, Wh_T, alpha, beta,
-                                       deriv, tmp)
+                                       dh, dc, da, Wh_T, alpha, beta, deriv, tmp)
                 elif self.reset:
                     gru.step_backward_to_zero(xp, self.gates[t, rows], dh, da, tmp, tmp2)
                 else:
