@@ -26,11 +26,12 @@ an accumulator and leaving what dK needs; after the last step back ``key_gradien
 ``backward_keys`` forms dW1, db1, dW2, db2, dW3, db3 and dhs_enc with one product each over all
 steps. The step functions write into arrays the caller allocates once per batch, time-major:
 ys (T_dec, T, N, H), as_ (T_dec, N, T), dss (T_dec, N, T), qs, cs, dcs and dqws (T_dec, N, H).
-The keys and everything of their shape (y, dK) are held time-major, (T, N, H): the per-step terms of shape (N, H) then broadcast over the leading axis, and NumPy
-runs each pass over the contiguous (N, H) block of every encoder step at full speed (a
-batch-major (N, T, H) pass broadcasting an (N, 1, H) term runs its inner loop over only H elements
-at a time, at about 60% of that speed). tanh is taken with ``exp`` (on the AMD EPYC it was tuned
-on, ``exp`` costs a third of ``tanh``; on an AVX-512 Xeon ``tanh`` is the cheaper, but the split
+The keys and everything of their shape (y, dK) are held time-major, (T, N, H): the per-step
+terms of shape (N, H) then broadcast over the leading axis, and NumPy runs each pass over the
+contiguous (N, H) block of every encoder step at full speed (a batch-major (N, T, H) pass
+broadcasting an (N, 1, H) term runs its inner loop over only H elements at a time, at about 60%
+of that speed). tanh is taken with ``exp`` (on the AMD EPYC it was tuned on, ``exp`` costs a
+third of ``tanh``; on an AVX-512 Xeon ``tanh`` is the cheaper, but the split
 below leaves no transcendental pass per step either way): the keys and q·W2 are scaled by -2 so
 that the kernel holds
 y = 1 / (1 + exp(-2·pre)) = σ(2·pre), and e = 2y - 1, e·W3 = 2·(y·W3) - ΣW3 (a constant the
