@@ -1,13 +1,21 @@
 """Data parallelism over the batch on a multi-core CPU.
 
-A recurrence over a batch of N sequences is N independent recurrences, so the fused kernels may
-run it as one recurrence per block of rows, each block in its own Python thread: NumPy's ufuncs
-and BLAS release the GIL, so the blocks' elementwise passes and GEMMs run on different cores at
-the same time. While the blocks run, BLAS is held to one thread (several multi-threaded BLAS calls
-at once oversubscribe the cores and run far slower than one at a time). A model whose heavy steps
-all split holds BLAS to one thread for its whole forward and backward (:func:`region`).
+The N sequences of a batch are independent until their gradients are summed, so work over a batch
+may run as one share of rows per thread: NumPy's ufuncs and BLAS release the GIL, so the shares'
+elementwise passes and GEMMs run on different cores at the same time. While they run, BLAS is
+held to one thread (several multi-threaded BLAS calls at once oversubscribe the cores and run far
+slower than one at a time).
 
-``S2S_THREADS`` sets the number of blocks: ``1`` turns the split off; unset, it is the number of
+Two levels use this. A model splits a training batch once (:func:`run_parts`): each thread runs
+the whole forward, and later the whole backward, of its rows through a replica of the model that
+shares the parameters (models/base.py), and the replicas' gradients are summed. A fused kernel
+called on its own splits its recurrence (:func:`for_blocks`): one block of rows per thread, for
+all time steps. Inside a share of :func:`run_parts` nothing splits again. Each split costs a
+thread's wake-up (50-150 µs on a virtual machine whose idle cores halt) and waits for the slowest
+share, so one split per forward and one per backward beat one per layer: 2.6-3.9% off a training
+iteration of every model on a 2-core Xeon.
+
+``S2S_THREADS`` sets the number of shares: ``1`` turns the split off; unset, it is the number of
 cores this process may use. Only NumPy arrays are split, and only batches of at least
 ``2 * MIN_ROWS`` rows. Where BLAS is not an OpenBLAS whose thread count can be set (a different
 BLAS, or a build without the symbol), the split is not made.
@@ -16,6 +24,7 @@ import contextlib
 import ctypes
 import functools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy
@@ -109,9 +118,13 @@ def _pool(workers):
     return ThreadPoolExecutor(workers, thread_name_prefix="s2sxp")
 
 
+_local = threading.local()       # in_part: this thread runs a share of run_parts
+
+
 def _splits(xp):
-    """The number of threads to split over here: 1 on CuPy or where BLAS threads cannot be set."""
-    if xp is not numpy or _openblas() is None:
+    """The number of threads to split over here: 1 on CuPy, where BLAS threads cannot be set and
+    inside a share of :func:`run_parts`."""
+    if xp is not numpy or _openblas() is None or getattr(_local, "in_part", False):
         return 1
     return threads()
 
@@ -123,25 +136,46 @@ def blocks(n, n_threads, min_block=MIN_ROWS):
     return [slice(edges[j], edges[j + 1]) for j in range(k)]
 
 
+def shares(xp, n, min_block=MIN_ROWS):
+    """The slices of range(n) that :func:`for_blocks` and a model's split use here: one per thread
+    (see :func:`blocks`), or the one slice(0, n) where nothing splits."""
+    return blocks(n, _splits(xp), min_block)
+
+
+def run_parts(calls):
+    """Call ``calls[0]()`` in this thread and every other call in a thread of its own, BLAS
+    single-threaded meanwhile, and return their results in order (raising the first error).
+    Nothing splits again inside a call."""
+    def part(call):
+        outer = getattr(_local, "in_part", False)
+        _local.in_part = True
+        try:
+            return call()
+        finally:
+            _local.in_part = outer
+
+    with blas_threads(1):
+        futures = [_pool(len(calls) - 1).submit(part, call) for call in calls[1:]]
+        try:
+            first = part(calls[0])
+        finally:
+            wait(futures)
+        return [first] + [f.result() for f in futures]
+
+
 def for_blocks(xp, n, body, min_block=MIN_ROWS):
     """Call ``body(block)`` for slices that together cover ``range(n)``, one thread per slice,
     with BLAS single-threaded meanwhile.
 
     ``body`` must write only its own part of shared arrays. On CuPy, with ``S2S_THREADS=1``, for
-    small ``n`` or without BLAS thread control, this is the one call ``body(slice(0, n))``.
+    small ``n``, without BLAS thread control, or inside a share of :func:`run_parts`, this is the
+    one call ``body(slice(0, n))``.
     """
-    parts = blocks(n, _splits(xp), min_block)
+    parts = shares(xp, n, min_block)
     if len(parts) == 1:
         body(slice(0, n))
         return
-    with blas_threads(1):
-        futures = [_pool(len(parts) - 1).submit(body, part) for part in parts[1:]]
-        try:
-            body(parts[0])
-        finally:
-            wait(futures)
-        for f in futures:
-            f.result()
+    run_parts([functools.partial(body, part) for part in parts])
 
 
 def matmul(a, b, out=None):
@@ -156,9 +190,10 @@ def matmul(a, b, out=None):
 @contextlib.contextmanager
 def region(xp):
     """Hold BLAS to one thread for the body where :func:`for_blocks` splits work (NumPy with more
-    than one thread): a model's forward or backward, whose GEMMs the kernels parallelise
-    themselves. A multi-threaded BLAS call leaves OpenBLAS's threads spinning for a while, taking
-    the cores the next split needs, so no BLAS call in the body may use more than one thread."""
+    than one thread): a fused model's forward or backward of a batch it does not split, whose
+    GEMMs the kernels parallelise themselves where they can. A multi-threaded BLAS call leaves
+    OpenBLAS's threads spinning for a while, taking the cores the next split needs, so no BLAS
+    call in the body may use more than one thread."""
     if _splits(xp) > 1:
         with blas_threads(1):
             yield

@@ -161,3 +161,100 @@ def test_parallel_matmul_equals_matmul(monkeypatch, rng):
     out = numpy.empty((130, 7))
     assert parallel.matmul(a, b, out=out) is out
     numpy.testing.assert_allclose(out, a @ b, rtol=1e-13)
+
+
+def _numpy_only(xp):
+    if xp is not numpy:
+        pytest.skip("the batch split is for NumPy on the CPU")
+
+
+def _model_run(monkeypatch, n_threads, kind, xs, ts, cell="lstm", build=None):
+    monkeypatch.setenv("S2S_THREADS", str(n_threads))
+    model = build() if build else models.build(kind, 9, 3, 5, seed=3, cell=cell)
+    loss = model.forward(xs, ts)
+    weights = model.attention_weights
+    model.backward()
+    return model, float(loss), model.flat_grads.copy(), weights
+
+
+@needs_blas_control
+def test_a_split_batch_runs_in_replicas_sharing_the_parameters(monkeypatch, xp, rng):
+    _numpy_only(xp)
+    xs, ts = rng.integers(0, 9, (70, 6)), rng.integers(0, 9, (70, 5))
+    model, *_ = _model_run(monkeypatch, 2, "attention", xs, ts)
+    (first, rows0), (replica, rows1) = model._shares
+    assert first is model and replica is not model
+    assert (rows0, rows1) == (slice(0, 35), slice(35, 70))
+    for mine, theirs in zip(model._layers, replica._layers):
+        assert all(a is b for a, b in zip(mine.params, theirs.params))
+    assert not numpy.shares_memory(replica.flat_grads, model.flat_grads)
+    model.forward(xs[:40], ts[:40])                      # too small to split
+    assert model._shares is None
+
+
+@needs_blas_control
+@pytest.mark.parametrize("kind,cell", [("attention", "lstm"), ("bahdanau", "gru")])
+def test_a_split_batch_keeps_the_attention_weights_of_every_row(monkeypatch, xp, rng, kind, cell):
+    _numpy_only(xp)
+    xs, ts = rng.integers(0, 9, (70, 6)), rng.integers(0, 9, (70, 5))
+    *_, w1 = _model_run(monkeypatch, 1, kind, xs, ts, cell)
+    model, *_, w2 = _model_run(monkeypatch, 2, kind, xs, ts, cell)
+    assert w2.shape == (70, 4, 6)
+    numpy.testing.assert_allclose(w2, w1, rtol=1e-12)
+    model.generate(xs, 1, 3)
+    assert model.attention_weights.shape == (70, 3, 6)
+
+
+@needs_blas_control
+def test_a_split_batch_weighs_each_share_by_its_targets(monkeypatch, xp, rng):
+    """With ignored targets spread unevenly over the shares, the loss is still the mean over all
+    counted targets, and the gradients those of that mean."""
+    _numpy_only(xp)
+    xs, ts = rng.integers(0, 9, (70, 6)), rng.integers(0, 9, (70, 5))
+    ts[40:, 2:] = -1                                      # most of the second share ignored
+    _, loss1, grads1, _ = _model_run(monkeypatch, 1, "seq2seq", xs, ts)
+    _, loss2, grads2, _ = _model_run(monkeypatch, 2, "seq2seq", xs, ts)
+    assert loss2 == pytest.approx(loss1, rel=1e-12)
+    numpy.testing.assert_allclose(grads2, grads1, rtol=1e-10, atol=1e-13)
+
+
+@needs_blas_control
+def test_a_split_batch_follows_rebound_parameters_and_the_model_dtype(monkeypatch, xp, rng):
+    _numpy_only(xp)
+    xs, ts = rng.integers(0, 9, (70, 6)), rng.integers(0, 9, (70, 5))
+    model = models.build("seq2seq", 9, 3, 5, seed=3)
+    _model_run(monkeypatch, 2, None, xs, ts, build=lambda: model)   # replicas made
+    backend.use("numpy", dtype="float32")                  # models built now would be float32
+    W = model.decoder.affine.params[0]
+    model.decoder.affine.params[0] = W * 2                 # a new array, not a view of the buffer
+    _, loss2, grads2, _ = _model_run(monkeypatch, 2, None, xs, ts, build=lambda: model)
+    _, loss1, grads1, _ = _model_run(monkeypatch, 1, None, xs, ts, build=lambda: model)
+    assert model._replicas[0].flat_grads.dtype == numpy.float64
+    assert loss2 == pytest.approx(loss1, rel=1e-12)
+    numpy.testing.assert_allclose(grads2, grads1, rtol=1e-10, atol=1e-13)
+
+
+@needs_blas_control
+def test_nothing_splits_again_inside_a_share(monkeypatch):
+    monkeypatch.setenv("S2S_THREADS", "2")
+    seen = []
+
+    def share():
+        parallel.for_blocks(numpy, 200, lambda rows: seen.append(rows))
+        return len(parallel.shares(numpy, 200))
+
+    assert parallel.run_parts([share, share]) == [1, 1]
+    assert seen == [slice(0, 200)] * 2
+    assert len(parallel.shares(numpy, 200)) == 2            # and again outside
+
+
+@needs_blas_control
+def test_an_error_in_a_share_reaches_the_caller(monkeypatch):
+    monkeypatch.setenv("S2S_THREADS", "2")
+
+    def fail():
+        raise KeyError("share")
+
+    with pytest.raises(KeyError, match="share"):
+        parallel.run_parts([lambda: 1, fail])
+    assert parallel.run_parts([lambda: 1, lambda: 2]) == [1, 2]

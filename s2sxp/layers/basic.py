@@ -137,6 +137,7 @@ class TimeSoftmaxWithLoss:
         self.params, self.grads = [], []
         self.ignore_label = ignore_label
         self.cache = None
+        self.count = None       # targets counted in the last forward's mean (0-d)
 
     def forward(self, xs, ts):
         xp = get_array_module(xs)
@@ -152,7 +153,8 @@ class TimeSoftmaxWithLoss:
         total = ys.sum(axis=1, keepdims=True)
         log_p = shift[rows, ts] - xp.log(total[:, 0])
         ys /= total
-        count = xp.maximum(mask.sum(), 1).astype(ys.dtype)
+        self.count = mask.sum()
+        count = xp.maximum(self.count, 1).astype(ys.dtype)
         loss = -(log_p * mask).sum() / count
         self.cache = (ys, ts, mask, count, (N, T, V))
         return loss

@@ -57,9 +57,10 @@ class FusedRecurrence(_Recurrence):
     """The recurrence with the fused attention step and cell steps written into arrays allocated
     once per batch. The largest of them, (T, T_enc, N, H) and (T_enc, N, H), are kept and used
     again while the shapes repeat, as they do from one training batch to the next: writing into
-    fresh memory costs the CPU a page fault every 4 KiB. On a multi-core CPU the steps run over
-    blocks of the batch in parallel, and the weight gradients over blocks of their columns
-    (:mod:`s2sxp.parallel`)."""
+    fresh memory costs the CPU a page fault every 4 KiB. The steps run over a block of the rows of
+    the batch and the weight gradients over a block of their columns, so that
+    :func:`s2sxp.parallel.for_blocks` can share them out over threads; inside one thread's share of
+    a model's split batch each is one block."""
 
     def __init__(self, *args):
         super().__init__(*args)

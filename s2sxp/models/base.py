@@ -2,6 +2,7 @@
 training API (``forward(xs, ts) -> loss``, ``backward()``, ``params``, ``grads``) and batched
 greedy decoding."""
 import contextlib
+import functools
 
 import numpy
 
@@ -62,11 +63,19 @@ class Seq2seqBase:
     """A model made of an ``encoder`` and a ``decoder``; subclasses build them in ``__init__`` and
     then call ``_finish()``. The encoder's ``forward(xs)`` returns what the decoder needs (its
     ``forward(xs, enc)`` / ``generate(enc, start_id, n)``); the decoder's ``backward`` returns the
-    gradient of that for the encoder's ``backward``."""
+    gradient of that for the encoder's ``backward``.
+
+    On a multi-core CPU a fused model splits a batch into one share of rows per thread
+    (:mod:`s2sxp.parallel`): this model runs the first share and replicas of it the others, each
+    replica the same model sharing this one's parameter arrays, with activations and gradients
+    of its own. forward returns the mean loss over the whole batch, backward sums the replicas'
+    gradients into this model's, and generate joins their outputs: the results are those of one
+    unsplit run, up to rounding.
+    """
 
     kind = None
-    #: True where every GEMM-heavy step of forward, backward and generate splits the batch over
-    #: threads itself (:mod:`s2sxp.parallel`); BLAS is then held to one thread meanwhile. The
+    #: True where the fused model splits a batch over threads (see above; BLAS is then held to
+    #: one thread, and to one thread also where a batch too small to split runs unsplit). The
     #: per-step references never split, so they keep BLAS's own threads.
     splits_batch = False
     #: The training settings this family is published with (the book's for its three models).
@@ -83,7 +92,40 @@ class Seq2seqBase:
 
     def _finish(self, layers):
         self.params, self.grads, self.flat_params, self.flat_grads = flatten(layers)
+        self._layers = layers
+        self._replicas = []
+        self._shares = None         # [(model, rows)] of the last split forward or generate
         del self.init
+
+    def _split(self, n):
+        """[(model, rows)] covering a batch of n rows, one share per thread, or None where the batch
+        is not split (reference kernels, CuPy, one thread, a small batch)."""
+        if not (self.splits_batch and self.impl == "fused") or backend.xp is not self.xp:
+            return None
+        rows = parallel.shares(self.xp, n)
+        if len(rows) == 1:
+            return None
+        while len(self._replicas) < len(rows) - 1:
+            self._replicas.append(self._replica())
+        models = [self] + self._replicas[:len(rows) - 1]
+        for replica in models[1:]:                 # this model's arrays, even if rebound since
+            for mine, theirs in zip(self._layers, replica._layers):
+                theirs.params[:] = mine.params
+        return list(zip(models, rows))
+
+    def _replica(self):
+        """A model of the same kind and sizes whose layers will use this model's parameter arrays,
+        with gradients of its own (of this model's dtype, whatever the backend's is now)."""
+        replica = type(self)(**self.config, impl=self.impl)
+        replica.params, replica.flat_params = self.params, self.flat_params
+        replica.flat_grads = flat = self.xp.zeros_like(self.flat_grads)
+        offset = 0
+        for layer in replica._layers:
+            for i, g in enumerate(layer.grads):
+                layer.grads[i] = flat[offset:offset + g.size].reshape(g.shape)
+                offset += g.size
+        replica.grads = [g for layer in replica._layers for g in layer.grads]
+        return replica
 
     def _region(self):
         if self.splits_batch and self.impl == "fused":
@@ -101,12 +143,28 @@ class Seq2seqBase:
     def forward(self, xs, ts):
         """Mean cross-entropy of the decoder fed ts[:, :-1] against ts[:, 1:] (teacher forcing)."""
         xs, ts = self._ids(xs), self._ids(ts)
-        with self._region():
-            enc = self.encoder.forward(xs)
-            score = self.decoder.forward(ts[:, :-1], enc)
-            loss = self.loss_layer.forward(score, ts[:, 1:])
+        self._forward_kept = False
+        self._shares = shares = self._split(xs.shape[0])
+        if shares is None:
+            with self._region():
+                loss = self._forward_share(xs, ts)
+        else:
+            losses = parallel.run_parts([functools.partial(m._forward_share, xs[rows], ts[rows])
+                                         for m, rows in shares])
+            counts = [int(m.loss_layer.count) for m, _ in shares]    # targets in each mean
+            loss = sum(l * c for l, c in zip(losses, counts)) / max(sum(counts), 1)
         self._forward_kept = True
         return loss
+
+    def _forward_share(self, xs, ts):
+        enc = self.encoder.forward(xs)
+        score = self.decoder.forward(ts[:, :-1], enc)
+        return self.loss_layer.forward(score, ts[:, 1:])
+
+    def _backward_share(self, dout):
+        dscore = self.loss_layer.backward(dout)
+        denc = self.decoder.backward(dscore)
+        self.encoder.backward(denc)
 
     def backward(self, dout=1):
         """Gradients of the last forward's loss into ``grads``; once per forward, and not after a
@@ -116,10 +174,23 @@ class Seq2seqBase:
                                "first (each backward uses up what the forward kept, and "
                                "generate() replaces it)")
         self._forward_kept = False
-        with self._region():
-            dscore = self.loss_layer.backward(dout)
-            denc = self.decoder.backward(dscore)
-            self.encoder.backward(denc)
+        shares = self._shares
+        if shares is None:
+            with self._region():
+                self._backward_share(dout)
+            return
+        # each share's loss is a mean over its own targets: weigh its gradient by its part
+        counts = [int(m.loss_layer.count) for m, _ in shares]
+        total = max(sum(counts), 1)
+        parallel.run_parts([functools.partial(m._backward_share, dout * (c / total))
+                            for (m, _), c in zip(shares, counts)])
+        grads, others = self.flat_grads, [m.flat_grads for m, _ in shares[1:]]
+
+        def add(part):
+            for g in others:
+                grads[part] += g[part]
+
+        parallel.for_blocks(self.xp, grads.size, add, min_block=1 << 16)
 
     def generate(self, xs, start_id, sample_size):
         """Greedy decoding of every question in ``xs`` (N, T) at once -> ids (N, sample_size)."""
@@ -127,11 +198,23 @@ class Seq2seqBase:
         if xs.ndim == 1:
             xs = xs[None, :]
         self._forward_kept = False
-        with self._region():
-            enc = self.encoder.forward(xs)
-            return self.decoder.generate(enc, start_id, sample_size)
+        self._shares = shares = self._split(xs.shape[0])
+        if shares is None:
+            with self._region():
+                return self._generate_share(xs, start_id, sample_size)
+        outs = parallel.run_parts([
+            functools.partial(m._generate_share, xs[rows], start_id, sample_size)
+            for m, rows in shares])
+        return self.xp.concatenate(outs, axis=0)
+
+    def _generate_share(self, xs, start_id, sample_size):
+        return self.decoder.generate(self.encoder.forward(xs), start_id, sample_size)
 
     @property
     def attention_weights(self):
         """Attention weights of the last forward/generate, (N, T_dec, T_enc), or None."""
-        return getattr(self.decoder, "attention_weights", None)
+        models = [self] if self._shares is None else [m for m, _ in self._shares]
+        weights = [getattr(m.decoder, "attention_weights", None) for m in models]
+        if len(weights) == 1 or weights[0] is None:
+            return weights[0]
+        return self.xp.concatenate(weights, axis=0)
