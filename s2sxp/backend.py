@@ -33,7 +33,8 @@ _active: list[_Active] = []
 
 
 def _import_cupy():
-    """Return the cupy module when CuPy is installed and a GPU is usable, else raise BackendError."""
+    """Return the cupy module when CuPy is installed and a GPU is usable, else raise
+    BackendError."""
     try:
         import cupy
     except ImportError as e:

@@ -92,7 +92,8 @@ QUICK = dict(iterations=3, warmup=1, eval_repeats=1, eval_questions=64, question
 
 @dataclass(frozen=True)
 class Sizes:
-    """N batch, T_enc question length, T_dec decoder steps, V vocabulary, D word vector, H hidden."""
+    """N batch, T_enc question length, T_dec decoder steps, V vocabulary, D word vector,
+    H hidden."""
     N: int
     T_enc: int
     T_dec: int
@@ -169,8 +170,8 @@ def _rnn(where, s, T, D_in, cell):
 
 def _attention(s):
     """Dot attention of T_dec queries over T_enc states, one (T_dec, T_enc) product per sequence:
-    scores hs_dec·hs_encᵀ and contexts a·hs_enc; backward da = dc·hs_encᵀ, dhs_enc = aᵀ·dc + dsᵀ·hs_dec,
-    dhs_dec = ds·hs_enc."""
+    scores hs_dec·hs_encᵀ and contexts a·hs_enc; backward da = dc·hs_encᵀ,
+    dhs_enc = aᵀ·dc + dsᵀ·hs_dec, dhs_dec = ds·hs_enc."""
     N, Te, Td, H = s.N, s.T_enc, s.T_dec, s.H
     return [Gemm("attention hs_dec·hs_encᵀ", Td, H, Te, batch=N, b_t=True),
             Gemm("attention a·hs_enc", Td, Te, H, batch=N),
@@ -959,7 +960,8 @@ def markdown(report):
                 f"({p['total_ms']:.0f} ms under cProfile)", "",
                 "NumPy's ufuncs (matmul, exp, multiply, ...) are not seen by cProfile: their time "
                 "is the own time of the Python function that calls them.", "",
-                "| function | calls | own ms | share | cumulative ms |", "|---|---:|---:|---:|---:|"]
+                "| function | calls | own ms | share | cumulative ms |",
+                "|---|---:|---:|---:|---:|"]
         for f in p["top"]:
             out.append(f"| `{f['function']}` | {f['ncalls']} | {f['tottime_ms']:.1f} | "
                        f"{100 * f['share']:.0f}% | {f['cumtime_ms']:.1f} |")

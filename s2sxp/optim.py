@@ -67,7 +67,7 @@ class Adam:
         self.iter += 1
         lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
         for arrays in zip(params, grads, self.m, self.v):
-            if arrays[0].ndim == 1:     # a flat buffer: blocks of it in parallel on a multi-core CPU
+            if arrays[0].ndim == 1:     # a flat buffer: blocks of it in parallel on several cores
                 def block(r, arrays=arrays):
                     self._update(xp, *(a[r] for a in arrays), lr_t)
 

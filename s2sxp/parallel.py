@@ -66,7 +66,8 @@ def _usable_cores():
 
 @functools.cache
 def _openblas():
-    """(set_num_threads, get_num_threads) of the OpenBLAS NumPy uses, or None where there is none."""
+    """(set_num_threads, get_num_threads) of the OpenBLAS NumPy uses, or None where there is
+    none."""
     for path in _loaded_libraries():
         try:
             lib = ctypes.CDLL(path)
@@ -82,7 +83,8 @@ def _openblas():
 
 
 def _loaded_libraries():
-    """Paths of the OpenBLAS libraries mapped into this process (Linux), then NumPy's bundled one."""
+    """Paths of the OpenBLAS libraries mapped into this process (Linux), then NumPy's bundled
+    one."""
     paths = []
     with contextlib.suppress(OSError):
         with open("/proc/self/maps") as maps:

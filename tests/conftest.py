@@ -9,8 +9,8 @@ from s2sxp import backend
 
 BACKEND_PARAMS = [
     pytest.param("numpy"),
-    pytest.param("cupy", marks=pytest.mark.skipif(not backend.gpu_available(),
-                                                  reason="CuPy with a usable GPU is not available")),
+    pytest.param("cupy", marks=pytest.mark.skipif(
+        not backend.gpu_available(), reason="CuPy with a usable GPU is not available")),
 ]
 
 

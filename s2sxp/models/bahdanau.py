@@ -34,8 +34,9 @@ class _Recurrence:
     (N, T_enc, H), s_0 (N, H)) -> states (N, T, H).
 
     params: W1 (H, H), b1 (H,), W2 (H, H), b2 (H,), W3 (H, 1), b3 (1,) of the attention, then
-    Wx (H + D, G·H), Wh (H, G·H), b (G·H,) of the cell, the rows of Wx being [context | embedding]
-    and the gates those of the Time LSTM/GRU layers (G = 4: f, g, i, o; G = 3: z, r, h).
+    Wx (H + D, G·H), Wh (H, G·H), b (G·H,) of the cell, the rows of Wx being
+    [context | embedding] and the gates those of the Time LSTM/GRU layers (G = 4: f, g, i, o;
+    G = 3: z, r, h).
     After backward, ``dh0`` is the gradient that reached s_0.
     """
 

@@ -87,7 +87,8 @@ class PeekyDecoder:
 
     def generate(self, h, start_id, sample_size):
         self.rnn.set_state(h)
-        return _greedy(lambda ids, t: self._step(ids, h), get_array_module(h), h.shape[0], start_id, sample_size)
+        return _greedy(lambda ids, t: self._step(ids, h), get_array_module(h), h.shape[0],
+                       start_id, sample_size)
 
 
 class Seq2seq(Seq2seqBase):
