@@ -4,11 +4,17 @@ The active backend is chosen once, from ``S2S_BACKEND`` (``numpy``, ``cupy`` or 
 ``S2S_DTYPE`` (``float32`` or ``float64``), or in code with :func:`use` before models are built.
 Layers take their array module from here (``backend.xp``) when they are built, and hot functions ask
 the array itself (:func:`get_array_module`). This is the only module that imports CuPy.
+:func:`flush_denormals` sets the CPU's floating-point mode the models compute in.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import functools
 import os
+import platform
+import struct
 import sys
 from dataclasses import dataclass
 
@@ -133,3 +139,55 @@ def to_device(x, dtype=None):
 def ignore_overflow(xp):
     """A context in which exp overflowing to inf is expected (NumPy would warn; CuPy does not)."""
     return numpy.errstate(over="ignore") if xp is numpy else contextlib.nullcontext()
+
+
+#: MXCSR bits: flush results below the smallest normal float to zero (FTZ), and read such inputs
+#: as zero (DAZ).
+_FTZ_DAZ = 0x8040
+
+
+@functools.cache
+def _fp_modes():
+    """(fegetmode, fesetmode) of the C library on x86-64 glibc, or None."""
+    if (platform.machine().lower() not in ("x86_64", "amd64")
+            or not sys.platform.startswith("linux")):
+        return None                 # femode_t's layout below is x86-64 glibc's
+    try:
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+        get, set_ = libm.fegetmode, libm.fesetmode
+    except (OSError, AttributeError):
+        return None
+    get.argtypes = set_.argtypes = [ctypes.c_void_p]
+    get.restype = set_.restype = ctypes.c_int
+    return get, set_
+
+
+@contextlib.contextmanager
+def flush_denormals():
+    """Within the body, this thread's floating-point arithmetic on the CPU reads numbers below the
+    smallest normal one (1.2e-38 in float32, 2.2e-308 in float64) as zero and gives zero where a
+    result would be one: the SSE control bits FTZ and DAZ, set through the C library's
+    ``fesetmode`` and restored on leaving. Arithmetic on such subnormal numbers takes a slow path
+    in the CPU, 100 times slower and more (a float32 GEMM of (640, 256)ᵀ·(640, 1024) with
+    subnormal inputs: 623 ms, flushed: 3.6 ms on an AVX-512 Xeon). x86-64 Linux with glibc 2.25
+    or later; elsewhere the body runs as it is. The GPU is not affected."""
+    api = _fp_modes()
+    if api is None:
+        yield
+        return
+    get, set_ = api
+    saved = ctypes.create_string_buffer(8)                 # femode_t: x87 control word, MXCSR
+    if get(saved) != 0:
+        yield
+        return
+    mxcsr = struct.unpack_from("I", saved.raw, 4)[0]
+    if mxcsr & _FTZ_DAZ == _FTZ_DAZ:
+        yield
+        return
+    mode = ctypes.create_string_buffer(saved.raw, 8)
+    struct.pack_into("I", mode, 4, mxcsr | _FTZ_DAZ)
+    set_(mode)
+    try:
+        yield
+    finally:
+        set_(saved)

@@ -67,3 +67,57 @@ def test_array_helpers(xp):
     assert isinstance(backend.asnumpy(a), numpy.ndarray)
     moved = backend.to_device(numpy.arange(3), numpy.float32)
     assert backend.get_array_module(moved) is xp and moved.dtype == numpy.float32
+
+
+needs_fp_modes = pytest.mark.skipif(backend._fp_modes() is None,
+                                    reason="the FTZ/DAZ mode is set on x86-64 Linux only")
+
+
+@needs_fp_modes
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_flush_denormals_zeroes_subnormal_numbers_inside_only(dtype):
+    tiny = numpy.finfo(dtype).tiny
+    subnormal = numpy.full(4, tiny / 8, dtype=dtype)
+    with backend.flush_denormals():
+        assert (subnormal * 1 == 0).all()                     # read as zero
+        assert (numpy.full(4, tiny, dtype=dtype) / 8 == 0).all()   # and never made
+        with backend.flush_denormals():                       # nested: still on
+            assert (subnormal * 1 == 0).all()
+        assert (subnormal * 1 == 0).all()
+    assert (subnormal * 1 == subnormal).all()
+
+
+@needs_fp_modes
+def test_flush_denormals_is_undone_after_an_error():
+    subnormal = numpy.full(4, numpy.finfo(numpy.float32).tiny / 8, dtype=numpy.float32)
+    with pytest.raises(KeyError):
+        with backend.flush_denormals():
+            raise KeyError("body")
+    assert (subnormal * 1 == subnormal).all()
+
+
+@needs_fp_modes
+@pytest.mark.parametrize("impl,rows", [("fused", 2), ("fused", 70), ("reference", 2)])
+def test_models_compute_with_denormals_flushed(monkeypatch, xp32, impl, rows):
+    """forward, backward and generate of every model run in the flushed mode, in every thread of
+    a split batch (70 rows on two threads), and leave it."""
+    from s2sxp.models.attention import AttentionEncoder
+    monkeypatch.setenv("S2S_THREADS", "2")
+    seen = []
+
+    def probe(f):
+        def run(*args):
+            seen.append(float(numpy.float32(1e-39) * numpy.float32(1)))
+            return f(*args)
+        return run
+
+    for name in ("forward", "backward"):
+        monkeypatch.setattr(AttentionEncoder, name, probe(getattr(AttentionEncoder, name)))
+    model = s2sxp.models.build("attention", 9, 3, 5, seed=0, impl=impl)
+    xs = numpy.zeros((rows, 4), dtype=numpy.int32)
+    model.forward(xs, xs)
+    model.backward()
+    model.generate(xs, 0, 3)
+    assert seen and seen == [0.0] * len(seen)
+    assert len(seen) == 3 * (len(model._shares) if model._shares else 1)
+    assert float(numpy.float32(1e-39) * numpy.float32(1)) != 0
