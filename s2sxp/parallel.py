@@ -12,7 +12,7 @@ shares the parameters (models/base.py), and the replicas' gradients are summed. 
 called on its own splits its recurrence (:func:`for_blocks`): one block of rows per thread, for
 all time steps. Inside a share of :func:`run_parts` nothing splits again. Each split costs a
 thread's wake-up (50-150 µs on a virtual machine whose idle cores halt) and waits for the slowest
-share, so one split per forward and one per backward beat one per layer: 2.6-3.9% off a training
+share, so one split per forward and one per backward beat one per layer: 3-6% off a training
 iteration of every model on a 2-core Xeon.
 
 ``S2S_THREADS`` sets the number of shares: ``1`` turns the split off; unset, it is the number of
