@@ -124,3 +124,29 @@ def test_unknown_model_and_cell_are_refused(xp):
         models.build("transformer", V, D, H)
     with pytest.raises(ValueError, match="lstm, gru"):
         models.build("seq2seq", V, D, H, cell="rnn")
+
+
+@pytest.mark.parametrize("xs,ts,message", [
+    (numpy.zeros((0, 5), int), numpy.zeros((0, 4), int), r"xs must be .*shape \(N, T\).*\(0, 5\)"),
+    (numpy.zeros(5, int), numpy.zeros((1, 4), int), r"xs must be .*got shape \(5,\)"),
+    (numpy.zeros((3, 5)), numpy.zeros((3, 4), int), "xs must hold integer ids; got dtype float64"),
+    (numpy.zeros((3, 5), int), numpy.zeros((3, 1), int), r"ts must be .*T >= 2"),
+    (numpy.zeros((3, 5), int), numpy.zeros((2, 4), int), "same number of sequences; got 3 and 2"),
+    (numpy.full((3, 5), V), numpy.zeros((3, 4), int), f"xs holds id {V}, outside .* of {V}"),
+    (numpy.zeros((3, 5), int), numpy.full((3, 4), -2), f"ts holds id -2, outside .* of {V}"),
+])
+def test_bad_batches_are_refused_with_a_clear_error(xp, xs, ts, message):
+    model = models.build("attention", V, D, H, seed=0)
+    with pytest.raises(ValueError, match=message):
+        model.forward(xs, ts)
+    if message.startswith("xs") and xs.ndim == 2:       # generate takes one 1-D question too
+        with pytest.raises(ValueError, match=message):
+            model.generate(xs, 0, 3)
+
+
+def test_ignored_targets_and_lists_of_ids_are_accepted(xp):
+    model = models.build("attention", V, D, H, seed=0)
+    ts = numpy.zeros((2, 4), int)
+    ts[:, 2:] = -1                                       # the loss layer's ignore_label
+    assert numpy.isfinite(float(model.forward([[1, 2, 3], [4, 5, 6]], ts)))
+    assert model.generate([1, 2, 3], 0, 2).shape == (1, 2)

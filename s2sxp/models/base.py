@@ -142,13 +142,37 @@ class Seq2seqBase:
     def xp(self):
         return backend.get_array_module(self.flat_params)
 
-    def _ids(self, a):
-        """Integer ids on the model's device."""
+    def _ids(self, a, what, min_length=1, ignore_label=None):
+        """Integer ids (N, T) on the model's device, checked: a ValueError names ``what`` was wrong.
+        Ids given as a NumPy array are checked against the vocabulary too (``ignore_label`` is
+        allowed besides); ids already on the GPU are not, to spare a synchronisation."""
+        shape = getattr(a, "shape", None)
+        if shape is None:
+            a = numpy.asarray(a)
+            shape = a.shape
+        name = type(self).__name__
+        if len(shape) != 2 or shape[0] < 1 or shape[1] < min_length:
+            raise ValueError(f"{name}: {what} must be a batch of id sequences, shape (N, T) with "
+                             f"N >= 1 and T >= {min_length}; got shape {tuple(shape)}")
+        if not numpy.issubdtype(a.dtype, numpy.integer):
+            raise ValueError(f"{name}: {what} must hold integer ids; got dtype {a.dtype}")
+        if isinstance(a, numpy.ndarray):
+            V = self.config["vocab_size"]
+            bad = (a < 0) | (a >= V)
+            if ignore_label is not None:
+                bad &= a != ignore_label
+            if bad.any():
+                raise ValueError(f"{name}: {what} holds id {int(a[bad][0])}, outside the "
+                                 f"vocabulary of {V} (0 to {V - 1})")
         return self.xp.asarray(a)
 
     def forward(self, xs, ts):
         """Mean cross-entropy of the decoder fed ts[:, :-1] against ts[:, 1:] (teacher forcing)."""
-        xs, ts = self._ids(xs), self._ids(ts)
+        xs = self._ids(xs, "xs")
+        ts = self._ids(ts, "ts", min_length=2, ignore_label=self.loss_layer.ignore_label)
+        if ts.shape[0] != xs.shape[0]:
+            raise ValueError(f"{type(self).__name__}: xs and ts must hold the same number of "
+                             f"sequences; got {xs.shape[0]} and {ts.shape[0]}")
         self._forward_kept = False
         self._shares = shares = self._split(xs.shape[0])
         if shares is None:
@@ -202,9 +226,11 @@ class Seq2seqBase:
 
     def generate(self, xs, start_id, sample_size):
         """Greedy decoding of every question in ``xs`` (N, T) at once -> ids (N, sample_size)."""
-        xs = self._ids(xs)
+        if not hasattr(xs, "ndim"):
+            xs = numpy.asarray(xs)
         if xs.ndim == 1:
-            xs = xs[None, :]
+            xs = xs[None, :]                                   # one question, as in the book
+        xs = self._ids(xs, "xs")
         self._forward_kept = False
         self._shares = shares = self._split(xs.shape[0])
         if shares is None:
