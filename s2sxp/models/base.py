@@ -106,7 +106,7 @@ class Seq2seqBase:
     def _split(self, n):
         """[(model, rows)] covering a batch of n rows, one share per thread, or None where the batch
         is not split (reference kernels, CuPy, one thread, a small batch)."""
-        if not (self.splits_batch and self.impl == "fused") or backend.xp is not self.xp:
+        if not self._threaded or backend.xp is not self.xp:
             return None
         rows = parallel.shares(self.xp, n)
         if len(rows) == 1:
@@ -133,8 +133,13 @@ class Seq2seqBase:
         replica.grads = [g for layer in replica._layers for g in layer.grads]
         return replica
 
+    @property
+    def _threaded(self):
+        """Whether this model spreads its work over threads: fused kernels of a family that does."""
+        return self.splits_batch and self.impl == "fused"
+
     def _region(self):
-        if self.splits_batch and self.impl == "fused":
+        if self._threaded:
             return parallel.region(self.xp)
         return contextlib.nullcontext()
 
