@@ -5,7 +5,7 @@ hs_enc (N, T, H) (Bahdanau, Cho & Bengio 2015; TensorFlow's "NMT with attention"
 
     K = hs_enc·W1 + b1                       keys      (N, T, H)
     e = tanh(K + q·W2 + b2)                            (N, T, H)
-    s = e·W3 + b3                            score     (N, T)       W3: (H, 1)
+    s = e·W3 + b3 + m                        score     (N, T)       W3: (H, 1)
     a = softmax(s)                           weights   (N, T)       over encoder time
     c = Σ_t a[:, t] · hs_enc[:, t]           context   (N, H)
 
@@ -16,6 +16,8 @@ and back, for the gradient dc (N, H) reaching the context::
     dq = (Σ_t dpre)·W2ᵀ   dW2 = qᵀ·Σ_t dpre   db2 = Σ dpre   dW3 = Σ ds·e   db3 = Σ ds
     dhs_enc = a ⊗ dc + dK·W1ᵀ        dW1 = hs_encᵀ·dK       db1 = Σ dK       with dK = dpre
 
+m is the padding mask, 0 at a row's real encoder steps and -inf past its length (or no mask at
+all): padded steps get the weight 0 and with it ds = 0, so nothing flows back into them.
 b3 moves every score by the same amount, which the softmax ignores: its gradient Σ ds is zero.
 b1 and b2 act only through their sum and receive the same gradient. Both are kept because the
 published model has them.
@@ -79,8 +81,9 @@ def keys(hs_enc, W1, b1, b2):
     return K, (expK if split and all(small) else None)
 
 
-def forward(K, expK, hs_enc, q, W2, W3, y, a, c):
-    """One step for the query q (N, H), given K and expK (T, N, H) from ``keys``.
+def forward(K, expK, hs_enc, q, W2, W3, y, a, c, mask=None):
+    """One step for the query q (N, H), given K and expK (T, N, H) from ``keys``; mask (N, T) or
+    None.
 
     Writes y = σ(2·(K + q·W2 + b2)) = (1 + e) / 2 (T, N, H), the weights a (N, T) and the
     context c (N, H) into the arrays given.
@@ -101,6 +104,8 @@ def forward(K, expK, hs_enc, q, W2, W3, y, a, c):
         xp.reciprocal(y, out=y)
     xp.matmul(y.transpose(1, 0, 2), W3, out=a[:, :, None])
     a *= 2                                  # s = 2·(y·W3) + constant
+    if mask is not None:
+        a += mask
     a -= a.max(axis=1, keepdims=True)
     xp.exp(a, out=a)
     a /= a.sum(axis=1, keepdims=True)
@@ -188,11 +193,13 @@ def backward_keys(U, hs_enc, W1, W3, dw3, qs, dqws, as_, dcs, tmp=None):
     return dhs.transpose(1, 0, 2), (dW1, db1, dW2, db2, dW3, db3)
 
 
-def forward_reference(hs_enc, q, W1, b1, W2, b2, W3, b3):
+def forward_reference(hs_enc, q, W1, b1, W2, b2, W3, b3, mask=None):
     """One step as the equations read, for the query q (N, H) -> c (N, H), a (N, T), cache."""
     xp = get_array_module(hs_enc)
     e = xp.tanh(xp.matmul(hs_enc, W1) + b1 + (xp.dot(q, W2) + b2)[:, None, :])
     s = xp.matmul(e, W3)[:, :, 0] + b3
+    if mask is not None:
+        s = s + mask
     a = xp.exp(s - s.max(axis=1, keepdims=True))
     a /= a.sum(axis=1, keepdims=True)
     c = (a[:, :, None] * hs_enc).sum(axis=1)

@@ -2,9 +2,12 @@
 
 For every decoder state h_t (the query) against the encoder states hs_enc (book, ch. 8)::
 
-    s_t = hs_enc · h_t                 score      (N, T_enc)
+    s_t = hs_enc · h_t + m             score      (N, T_enc)
     a_t = softmax(s_t)                 weights    (N, T_enc)
     c_t = Σ_j a_t[j] · hs_enc[:, j]    context    (N, H)
+
+m is the padding mask, 0 at a row's real encoder steps and -inf past its length (or no mask at
+all): padded steps then get the weight 0, and with it no gradient.
 
 The fused kernel does all T_dec steps with batched matrix products (over blocks of the batch in
 parallel on a multi-core CPU, :mod:`s2sxp.parallel`); backward likewise::
@@ -12,14 +15,14 @@ parallel on a multi-core CPU, :mod:`s2sxp.parallel`); backward likewise::
     da = dc · hs_encᵀ        ds = a ⊙ (da - Σ_j a ⊙ da)
     dhs_enc = aᵀ · dc + dsᵀ · hs_dec      dhs_dec = ds · hs_enc
 
-forward(hs_enc (N, T_enc, H), hs_dec (N, T_dec, H)) -> cs (N, T_dec, H), a (N, T_dec, T_enc), cache;
-backward(dcs, cache) -> dhs_enc, dhs_dec.
+forward(hs_enc (N, T_enc, H), hs_dec (N, T_dec, H), mask (N, T_enc) or None) -> cs (N, T_dec, H),
+a (N, T_dec, T_enc), cache; backward(dcs, cache) -> dhs_enc, dhs_dec.
 """
 from .. import parallel
 from ..backend import get_array_module
 
 
-def forward(hs_enc, hs_dec):
+def forward(hs_enc, hs_dec, mask=None):
     xp = get_array_module(hs_enc)
     N, T_dec, H = hs_dec.shape
     T_enc = hs_enc.shape[1]
@@ -28,6 +31,8 @@ def forward(hs_enc, hs_dec):
 
     def block(rows):
         s = xp.matmul(hs_dec[rows], hs_enc[rows].transpose(0, 2, 1), out=a[rows])
+        if mask is not None:
+            s += mask[rows, None, :]
         s -= s.max(axis=2, keepdims=True)
         xp.exp(s, out=s)
         s /= s.sum(axis=2, keepdims=True)
@@ -57,7 +62,7 @@ def backward(dcs, cache):
     return dhs_enc, dhs_dec
 
 
-def forward_reference(hs_enc, hs_dec):
+def forward_reference(hs_enc, hs_dec, mask=None):
     """The book's TimeAttention: one decoder step at a time, weights then weighted sum."""
     xp = get_array_module(hs_enc)
     N, T_dec, H = hs_dec.shape
@@ -67,6 +72,8 @@ def forward_reference(hs_enc, hs_dec):
     for t in range(T_dec):
         h = hs_dec[:, t, :]
         s = (hs_enc * h[:, None, :]).sum(axis=2)
+        if mask is not None:
+            s = s + mask
         e = xp.exp(s - s.max(axis=1, keepdims=True))
         a = e / e.sum(axis=1, keepdims=True)
         cs[:, t, :] = (hs_enc * a[:, :, None]).sum(axis=1)

@@ -5,6 +5,8 @@ from .recurrent import _check_impl
 
 class TimeAttention:
     """(hs_enc (N, T_enc, H), hs_dec (N, T_dec, H)) -> contexts (N, T_dec, H); no parameters.
+    ``mask`` (N, T_enc), 0 where a row's encoder step is real and -inf where it is padding (see
+    :func:`s2sxp.models.base.padding_mask`), keeps the weights of padded steps at zero.
 
     ``attention_weights`` keeps the weights of the last forward, (N, T_dec, T_enc).
     """
@@ -18,8 +20,8 @@ class TimeAttention:
         self.attention_weights = None
         self.cache = None
 
-    def forward(self, hs_enc, hs_dec):
-        cs, self.attention_weights, self.cache = self._forward(hs_enc, hs_dec)
+    def forward(self, hs_enc, hs_dec, mask=None):
+        cs, self.attention_weights, self.cache = self._forward(hs_enc, hs_dec, mask)
         return cs
 
     def backward(self, dcs):

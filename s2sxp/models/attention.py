@@ -4,14 +4,14 @@ import numpy
 
 from ..backend import get_array_module
 from ..layers import TimeAffine, TimeAttention
-from .base import Seq2seqBase
-from .seq2seq import Encoder, _greedy
+from .base import Seq2seqBase, add_to_last_states, last_states, padding_mask
+from .seq2seq import Encoder, reorder_state
 
 
 class AttentionEncoder(Encoder):
     """xs (N, T) -> all hidden states hs (N, T, H)."""
 
-    def forward(self, xs):
+    def forward(self, xs, lengths=None):
         return self.rnn.forward(self.embed.forward(xs))
 
     def backward(self, dhs):
@@ -19,7 +19,8 @@ class AttentionEncoder(Encoder):
 
 
 class AttentionDecoder:
-    """(xs (N, T_dec), hs_enc (N, T_enc, H)) -> scores (N, T_dec, V); starts from hs_enc[:, -1]."""
+    """(xs (N, T_dec), hs_enc (N, T_enc, H)) -> scores (N, T_dec, V); starts from the state of
+    each row's last real encoder step and attends to its real steps only."""
 
     def __init__(self, init, V, D, H, cell, impl):
         self.embed = init.embedding(V, D)
@@ -28,17 +29,23 @@ class AttentionDecoder:
         self.affine = TimeAffine(init.randn(2 * H, V, scale=1 / numpy.sqrt(2 * H)), init.zeros(V))
         self.layers = [self.embed, self.rnn, self.affine]
         self.H = H
-        self.attention_weights = None
+        self.attention_weights = self.step_weights = None
+        self.hs_enc = self.lengths = self.mask = None
 
-    def _step(self, xs, hs_enc):
-        xp = get_array_module(hs_enc)
+    def _step(self, xs):
+        xp = get_array_module(self.hs_enc)
         hs_dec = self.rnn.forward(self.embed.forward(xs))
-        cs = self.attention.forward(hs_enc, hs_dec)
+        cs = self.attention.forward(self.hs_enc, hs_dec, self.mask)
         return self.affine.forward(xp.concatenate((cs, hs_dec), axis=2))
 
-    def forward(self, xs, hs_enc):
-        self.rnn.set_state(hs_enc[:, -1, :])
-        score = self._step(xs, hs_enc)
+    def start(self, hs_enc, lengths, steps=None):
+        self.hs_enc, self.lengths = hs_enc, lengths
+        self.mask = padding_mask(lengths, hs_enc.shape[1], hs_enc.dtype)
+        self.rnn.set_state(last_states(hs_enc, lengths))
+
+    def forward(self, xs, hs_enc, lengths=None):
+        self.start(hs_enc, lengths)
+        score = self._step(xs)
         self.attention_weights = self.attention.attention_weights
         return score
 
@@ -49,23 +56,16 @@ class AttentionDecoder:
         dhs_enc, dhs_dec_att = self.attention.backward(dcs)
         dout = self.rnn.backward(dhs_dec + dhs_dec_att)
         self.embed.backward(dout)
-        dhs_enc[:, -1, :] += self.rnn.dh
+        add_to_last_states(dhs_enc, self.rnn.dh, self.lengths)
         return dhs_enc
 
-    def generate(self, hs_enc, start_id, sample_size):
-        xp = get_array_module(hs_enc)
-        N, T_enc, _ = hs_enc.shape
-        self.rnn.set_state(hs_enc[:, -1, :])
-        weights = xp.empty((N, sample_size, T_enc), dtype=hs_enc.dtype)
+    def step(self, ids, t):
+        score = self._step(ids)
+        self.step_weights = self.attention.attention_weights[:, 0, :]
+        return score
 
-        def step(ids, t):
-            score = self._step(ids, hs_enc)
-            weights[:, t, :] = self.attention.attention_weights[:, 0, :]
-            return score
-
-        sampled = _greedy(step, xp, N, start_id, sample_size)
-        self.attention_weights = weights
-        return sampled
+    def reorder(self, index):
+        reorder_state(self.rnn, index)
 
 
 class AttentionSeq2seq(Seq2seqBase):
@@ -74,8 +74,9 @@ class AttentionSeq2seq(Seq2seqBase):
     splits_batch = True
     kind = "attention"
 
-    def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused", seed=None):
-        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed)
+    def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused", seed=None,
+                 pad_id=None):
+        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id)
         V, D, H = vocab_size, wordvec_size, hidden_size
         self.encoder = AttentionEncoder(self.init, V, D, H, cell, impl)
         self.decoder = AttentionDecoder(self.init, V, D, H, cell, impl)

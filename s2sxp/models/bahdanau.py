@@ -23,8 +23,7 @@ from ..layers import CELLS, TimeAffine
 from ..layers.basic import store
 from ..layers.recurrent import _check_impl
 from .attention import AttentionEncoder
-from .base import Seq2seqBase
-from .seq2seq import _greedy
+from .base import Seq2seqBase, add_to_last_states, last_states, padding_mask, real_steps
 
 INIT_STATES = ("sum", "last")
 
@@ -74,9 +73,9 @@ class FusedRecurrence(_Recurrence):
             a = self._kept[name] = get_array_module(self.params[0]).empty(shape, dtype=dtype)
         return a
 
-    def start(self, hs_enc, h0, T, train):
+    def start(self, hs_enc, h0, T, train, mask=None):
         """Allocate the arrays of T steps (the attention's y of one step only unless ``train``),
-        compute the keys and the scaled weights."""
+        compute the keys and the scaled weights; ``mask`` (N, T_enc): the padding mask."""
         W1, b1, W2, b2, W3, b3, Wx, Wh, b = self.params
         xp = get_array_module(hs_enc)
         N, T_enc, H = hs_enc.shape
@@ -86,7 +85,7 @@ class FusedRecurrence(_Recurrence):
             scale = lstm.gate_scale(H, dt, xp)
         else:
             scale = gru.gate_scale(H, dt, xp)
-        self.hs_enc = hs_enc
+        self.hs_enc, self.mask = hs_enc, mask
         self.K, self.expK = additive.keys(hs_enc, W1, b1, b2)
         self.Wc_s = Wx[:H] * scale                          # context rows of Wx, scaled
         self.We_s = Wx[H:] * scale                          # embedding rows
@@ -138,8 +137,9 @@ class FusedRecurrence(_Recurrence):
         q = self.hbuf[t, rows]
         y = self.ys[t if self.train else 0, :, rows]
         expK = None if self.expK is None else self.expK[:, rows]
+        mask = None if self.mask is None else self.mask[rows]
         additive.forward(self.K[:, rows], expK, self.hs_enc[rows], q, W2, W3, y, self.as_[t, rows],
-                         self.cs[t, rows])
+                         self.cs[t, rows], mask)
         g = self.gates[t, rows]
         xp.matmul(self.cs[t, rows], self.Wc_s, out=g)
         g += gx
@@ -166,9 +166,15 @@ class FusedRecurrence(_Recurrence):
         parallel.for_blocks(get_array_module(gx), gx.shape[0], block)
         return self.hbuf[t + 1]
 
-    def forward(self, E, hs_enc, h0):
+    def reorder(self, t, index):
+        """Rows of the state after step t taken in the order ``index`` (beam search)."""
+        self.hbuf[t + 1] = self.hbuf[t + 1][index]
+        if self.lstm:
+            self.cbuf[t + 1] = self.cbuf[t + 1][index]
+
+    def forward(self, E, hs_enc, h0, mask=None):
         N, T, D = E.shape
-        self.start(hs_enc, h0, T, train=True)
+        self.start(hs_enc, h0, T, train=True, mask=mask)
         gx = self.embedding_part(E)
 
         def steps(rows):
@@ -277,10 +283,10 @@ class FusedRecurrence(_Recurrence):
 class ReferenceRecurrence(_Recurrence):
     """The same recurrence from the per-step references, one step at a time."""
 
-    def start(self, hs_enc, h0, T, train):
+    def start(self, hs_enc, h0, T, train, mask=None):
         xp = get_array_module(hs_enc)
         N, T_enc, H = hs_enc.shape
-        self.hs_enc = hs_enc
+        self.hs_enc, self.mask = hs_enc, mask
         self.h = h0
         self.c = xp.zeros_like(h0)
         self.steps = []
@@ -293,7 +299,8 @@ class ReferenceRecurrence(_Recurrence):
         """Step t for the embeddings e (N, D) of its inputs -> s_{t+1} (N, H)."""
         W1, b1, W2, b2, W3, b3, Wx, Wh, b = self.params
         xp = get_array_module(e)
-        c, a, att = additive.forward_reference(self.hs_enc, self.h, W1, b1, W2, b2, W3, b3)
+        c, a, att = additive.forward_reference(self.hs_enc, self.h, W1, b1, W2, b2, W3, b3,
+                                               self.mask)
         self.attention_weights[:, t] = a
         x = xp.concatenate((c, e), axis=1)[:, None, :]
         h_prev = xp.zeros_like(self.h) if self.reset else self.h
@@ -306,9 +313,13 @@ class ReferenceRecurrence(_Recurrence):
         self.steps.append((att, cell))
         return self.h
 
-    def forward(self, E, hs_enc, h0):
+    def reorder(self, t, index):
+        self.h = self.h[index]
+        self.c = self.c[index]
+
+    def forward(self, E, hs_enc, h0, mask=None):
         N, T, D = E.shape
-        self.start(hs_enc, h0, T, train=True)
+        self.start(hs_enc, h0, T, train=True, mask=mask)
         xp = get_array_module(E)
         hs = xp.empty((N, T, h0.shape[1]), dtype=h0.dtype)
         for t in range(T):
@@ -356,37 +367,55 @@ class BahdanauDecoder:
         self.affine = TimeAffine(init.randn(H, V, scale=1 / numpy.sqrt(H)), init.zeros(V))
         self.layers = [self.embed, self.recurrence, self.affine]
         self.init_state = init_state
-        self.attention_weights = None
+        self.attention_weights = self.step_weights = None
+        self.lengths = None
 
-    def _initial_state(self, hs_enc):
-        return hs_enc.sum(axis=1) if self.init_state == "sum" else hs_enc[:, -1]
+    def _initial_state(self, hs_enc, lengths):
+        """s_0: the sum of the real encoder states, or the last of them."""
+        if self.init_state == "last":
+            return last_states(hs_enc, lengths)
+        if lengths is None:
+            return hs_enc.sum(axis=1)
+        real = real_steps(lengths, hs_enc.shape[1], hs_enc.dtype)
+        return (hs_enc * real[:, :, None]).sum(axis=1)
 
-    def forward(self, xs, hs_enc):
-        hs = self.recurrence.forward(self.embed.forward(xs), hs_enc, self._initial_state(hs_enc))
+    def forward(self, xs, hs_enc, lengths=None):
+        self.lengths = lengths
+        mask = padding_mask(lengths, hs_enc.shape[1], hs_enc.dtype)
+        hs = self.recurrence.forward(self.embed.forward(xs), hs_enc,
+                                     self._initial_state(hs_enc, lengths), mask)
         self.attention_weights = self.recurrence.attention_weights
         return self.affine.forward(hs)
 
     def backward(self, dscore):
         dE, dhs_enc = self.recurrence.backward(self.affine.backward(dscore))
         self.embed.backward(dE)
-        dh0 = self.recurrence.dh0
-        if self.init_state == "sum":
+        dh0, lengths = self.recurrence.dh0, self.lengths
+        if self.init_state == "last":
+            add_to_last_states(dhs_enc, dh0, lengths)
+        elif lengths is None:
             dhs_enc += dh0[:, None, :]
         else:
-            dhs_enc[:, -1] += dh0
+            dhs_enc += dh0[:, None, :] * real_steps(lengths, dhs_enc.shape[1], dhs_enc.dtype)[
+                :, :, None]
         return dhs_enc
 
-    def generate(self, hs_enc, start_id, sample_size):
+    def start(self, hs_enc, lengths, steps):
+        mask = padding_mask(lengths, hs_enc.shape[1], hs_enc.dtype)
+        self.recurrence.start(hs_enc, self._initial_state(hs_enc, lengths), steps, train=False,
+                              mask=mask)
+        self._t = -1
+
+    def step(self, ids, t):
         rec = self.recurrence
-        rec.start(hs_enc, self._initial_state(hs_enc), sample_size, train=False)
+        self._t = t
+        gx = rec.embedding_part(self.embed.forward(ids))[0]
+        score = self.affine.forward(rec.step(t, gx)[:, None, :])
+        self.step_weights = rec.attention_weights[:, t]
+        return score
 
-        def step(ids, t):
-            gx = rec.embedding_part(self.embed.forward(ids))[0]
-            return self.affine.forward(rec.step(t, gx)[:, None, :])
-
-        sampled = _greedy(step, get_array_module(hs_enc), hs_enc.shape[0], start_id, sample_size)
-        self.attention_weights = rec.attention_weights
-        return sampled
+    def reorder(self, index):
+        self.recurrence.reorder(self._t, index)
 
 
 class BahdanauSeq2seq(Seq2seqBase):
@@ -417,11 +446,11 @@ class BahdanauSeq2seq(Seq2seqBase):
     recipe = {"lr": 1e-2, "reverse": False, "max_grad": 5.0, "optimizer": "adam"}
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="gru", impl="fused", seed=None,
-                 init_state="sum", reset_state_each_step=False):
+                 init_state="sum", reset_state_each_step=False, pad_id=None):
         if init_state not in INIT_STATES:
             raise ValueError(f"unknown init_state {init_state!r}; choose one of "
                              f"{', '.join(INIT_STATES)}")
-        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed)
+        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id)
         reset = bool(reset_state_each_step)
         self.config.update(init_state=init_state, reset_state_each_step=reset)
         V, D, H = vocab_size, wordvec_size, hidden_size

@@ -6,7 +6,8 @@ import functools
 
 import numpy
 
-from .. import backend, parallel
+from .. import backend, decoding, parallel
+from ..backend import get_array_module
 from ..layers import CELLS, TimeEmbedding, TimeSoftmaxWithLoss
 
 
@@ -34,6 +35,39 @@ class Initializer:
         return layer(self.randn(D, gates * H, scale=1 / numpy.sqrt(D)),
                      self.randn(H, gates * H, scale=1 / numpy.sqrt(H)),
                      self.zeros(gates * H), stateful=stateful, impl=impl)
+
+
+def padding_mask(lengths, T, dtype):
+    """(N, T): 0 at each row's first lengths[n] steps and -inf after, for the attention scores;
+    None where ``lengths`` is None (no row is padded)."""
+    if lengths is None:
+        return None
+    xp = get_array_module(lengths)
+    real = xp.arange(T)[None, :] < lengths[:, None]
+    return xp.where(real, 0, -numpy.inf).astype(dtype)
+
+
+def real_steps(lengths, T, dtype):
+    """(N, T): 1 at each row's first lengths[n] steps and 0 after (padding)."""
+    xp = get_array_module(lengths)
+    return (xp.arange(T)[None, :] < lengths[:, None]).astype(dtype)
+
+
+def last_states(hs, lengths):
+    """The state of each row's last real step: hs (N, T, H) -> (N, H)."""
+    if lengths is None:
+        return hs[:, -1]
+    xp = get_array_module(hs)
+    return hs[xp.arange(hs.shape[0]), lengths - 1]
+
+
+def add_to_last_states(dhs, dh, lengths):
+    """The gradient of :func:`last_states`, added into dhs (N, T, H)."""
+    if lengths is None:
+        dhs[:, -1] += dh
+        return
+    xp = get_array_module(dhs)
+    dhs[xp.arange(dhs.shape[0]), lengths - 1] += dh
 
 
 def flatten(layers):
@@ -65,6 +99,12 @@ class Seq2seqBase:
     ``forward(xs, enc)`` / ``generate(enc, start_id, n)``); the decoder's ``backward`` returns the
     gradient of that for the encoder's ``backward``.
 
+    A model built with ``pad_id`` reads batches of sequences of different lengths, padded on the
+    right with that id: the loss ignores padded targets, the attention gives padded encoder steps
+    no weight, and the encoder's state is taken at each row's last real step, so that each row's
+    loss and gradients are those of the row alone, unpadded. Without ``pad_id`` (the book's
+    fixed-width data) every id is a real token.
+
     On a multi-core CPU a fused model splits a batch into one share of rows per thread
     (:mod:`s2sxp.parallel`): this model runs the first share and replicas of it the others, each
     replica the same model sharing this one's parameter arrays, with activations and gradients
@@ -88,12 +128,17 @@ class Seq2seqBase:
     recipe = {"lr": 0.001, "reverse": True, "max_grad": 5.0, "optimizer": "adam"}
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused",
-                 seed=None):
+                 seed=None, pad_id=None):
+        if pad_id is not None and not 0 <= int(pad_id) < int(vocab_size):
+            raise ValueError(f"pad_id {pad_id} is outside the vocabulary of {vocab_size}")
+        self.pad_id = None if pad_id is None else int(pad_id)
         self.config = dict(vocab_size=int(vocab_size), wordvec_size=int(wordvec_size),
                            hidden_size=int(hidden_size), cell=cell)
+        if self.pad_id is not None:
+            self.config["pad_id"] = self.pad_id
         self.impl = impl
         self.init = Initializer(seed)
-        self.loss_layer = TimeSoftmaxWithLoss()
+        self.loss_layer = TimeSoftmaxWithLoss(-1 if pad_id is None else self.pad_id)
         self._forward_kept = False          # what backward needs: kept by forward, until used
 
     def _finish(self, layers):
@@ -171,9 +216,35 @@ class Seq2seqBase:
                                  f"vocabulary of {V} (0 to {V - 1})")
         return self.xp.asarray(a)
 
+    def _source(self, xs):
+        """(xs on the device, lengths (N,) on the device or None where no row is padded), checked:
+        with ``pad_id``, padding may only follow a row's tokens, and no row may be empty."""
+        if not hasattr(xs, "shape"):
+            xs = numpy.asarray(xs)
+        host = xs if isinstance(xs, numpy.ndarray) else None
+        xs = self._ids(xs, "xs")
+        if self.pad_id is None:
+            return xs, None
+        if host is None:                            # on the GPU: no check, no synchronisation
+            return xs, (xs != self.pad_id).sum(axis=1)
+        real = host != self.pad_id
+        name = type(self).__name__
+        bad = numpy.flatnonzero(~real[:, 0])
+        if bad.size:
+            raise ValueError(f"{name}: xs row {bad[0]} is empty (it starts with the padding id "
+                             f"{self.pad_id})")
+        bad = numpy.flatnonzero((real[:, 1:] & ~real[:, :-1]).any(axis=1))
+        if bad.size:
+            raise ValueError(f"{name}: xs row {bad[0]} has a token after padding (the padding id "
+                             f"{self.pad_id} may only end a row)")
+        lengths = real.sum(axis=1)
+        if (lengths == host.shape[1]).all():
+            return xs, None
+        return xs, self.xp.asarray(lengths)
+
     def forward(self, xs, ts):
         """Mean cross-entropy of the decoder fed ts[:, :-1] against ts[:, 1:] (teacher forcing)."""
-        xs = self._ids(xs, "xs")
+        xs, lengths = self._source(xs)
         ts = self._ids(ts, "ts", min_length=2, ignore_label=self.loss_layer.ignore_label)
         if ts.shape[0] != xs.shape[0]:
             raise ValueError(f"{type(self).__name__}: xs and ts must hold the same number of "
@@ -182,19 +253,20 @@ class Seq2seqBase:
         self._shares = shares = self._split(xs.shape[0])
         if shares is None:
             with self._region():
-                loss = self._forward_share(xs, ts)
+                loss = self._forward_share(xs, ts, lengths)
         else:
-            losses = parallel.run_parts([functools.partial(m._forward_share, xs[rows], ts[rows])
-                                         for m, rows in shares])
+            losses = parallel.run_parts([
+                functools.partial(m._forward_share, xs[rows], ts[rows], _rows(lengths, rows))
+                for m, rows in shares])
             counts = [int(m.loss_layer.count) for m, _ in shares]    # targets in each mean
             loss = sum(l * c for l, c in zip(losses, counts)) / max(sum(counts), 1)
         self._forward_kept = True
         return loss
 
-    def _forward_share(self, xs, ts):
+    def _forward_share(self, xs, ts, lengths):
         with backend.flush_denormals():
-            enc = self.encoder.forward(xs)
-            score = self.decoder.forward(ts[:, :-1], enc)
+            enc = self.encoder.forward(xs, lengths)
+            score = self.decoder.forward(ts[:, :-1], enc, lengths)
             return self.loss_layer.forward(score, ts[:, 1:])
 
     def _backward_share(self, dout):
@@ -229,26 +301,67 @@ class Seq2seqBase:
 
         parallel.for_blocks(self.xp, grads.size, add, min_block=1 << 16)
 
-    def generate(self, xs, start_id, sample_size):
-        """Greedy decoding of every question in ``xs`` (N, T) at once -> ids (N, sample_size)."""
+    def generate(self, xs, start_id, sample_size, end_id=None):
+        """Greedy decoding of every question in ``xs`` (N, T) at once -> ids (N, sample_size).
+        With ``end_id``, a row stops at it (and is filled with the padding id, or ``end_id``,
+        after it), and decoding stops once every row has."""
+        return self._decode(xs, functools.partial(self._greedy_share, start_id=start_id,
+                                                  steps=sample_size, end_id=end_id))
+
+    def beam_search(self, xs, start_id, end_id, max_length, beam=5, length_penalty=1.0):
+        """Beam search over every question in ``xs`` (N, T) at once -> ids (N, max_length) of each
+        question's best hypothesis, which ends at ``end_id`` (filled with the padding id after it)
+        unless it ran out of steps. ``length_penalty``: see :mod:`s2sxp.decoding`.
+        ``attention_weights`` then holds the weights of those hypotheses, and ``beam_scores``
+        their normalised log-probabilities (N,)."""
+        if int(beam) < 1:
+            raise ValueError(f"beam width must be at least 1, got {beam}")
+        self.beam_scores = None
+        out = self._decode(xs, functools.partial(self._beam_share, start_id=start_id,
+                                                 end_id=end_id, steps=max_length, beam=int(beam),
+                                                 length_penalty=float(length_penalty)))
+        models = [self] if self._shares is None else [m for m, _ in self._shares]
+        scores = [m._scores for m in models]
+        self.beam_scores = scores[0] if len(scores) == 1 else self.xp.concatenate(scores)
+        return out
+
+    def _decode(self, xs, share):
         if not hasattr(xs, "ndim"):
             xs = numpy.asarray(xs)
         if xs.ndim == 1:
             xs = xs[None, :]                                   # one question, as in the book
-        xs = self._ids(xs, "xs")
+        xs, lengths = self._source(xs)
         self._forward_kept = False
         self._shares = shares = self._split(xs.shape[0])
         if shares is None:
             with self._region():
-                return self._generate_share(xs, start_id, sample_size)
-        outs = parallel.run_parts([
-            functools.partial(m._generate_share, xs[rows], start_id, sample_size)
-            for m, rows in shares])
+                return share(self, xs, lengths)
+        outs = parallel.run_parts([functools.partial(share, m, xs[rows], _rows(lengths, rows))
+                                   for m, rows in shares])
         return self.xp.concatenate(outs, axis=0)
 
-    def _generate_share(self, xs, start_id, sample_size):
+    @staticmethod
+    def _greedy_share(model, xs, lengths, start_id, steps, end_id):
         with backend.flush_denormals():
-            return self.decoder.generate(self.encoder.forward(xs), start_id, sample_size)
+            decoder = model.decoder
+            decoder.start(model.encoder.forward(xs, lengths), lengths, steps)
+            fill = model.pad_id if model.pad_id is not None else end_id
+            ids, decoder.attention_weights = decoding.greedy(
+                decoder, model.xp, xs.shape[0], start_id, steps, end_id, fill)
+            return ids
+
+    @staticmethod
+    def _beam_share(model, xs, lengths, start_id, end_id, steps, beam, length_penalty):
+        with backend.flush_denormals():
+            xp = model.xp
+            enc = xp.repeat(model.encoder.forward(xs, lengths), beam, axis=0)
+            lengths = None if lengths is None else xp.repeat(lengths, beam)
+            decoder = model.decoder
+            decoder.start(enc, lengths, steps)
+            fill = model.pad_id if model.pad_id is not None else end_id
+            ids, decoder.attention_weights, model._scores = decoding.beam_search(
+                decoder, xp, xs.shape[0], beam, start_id, end_id, steps, fill, length_penalty)
+            return ids
 
     @property
     def attention_weights(self):
@@ -258,3 +371,7 @@ class Seq2seqBase:
         if len(weights) == 1 or weights[0] is None:
             return weights[0]
         return self.xp.concatenate(weights, axis=0)
+
+
+def _rows(lengths, rows):
+    return None if lengths is None else lengths[rows]

@@ -4,37 +4,45 @@ import numpy
 
 from ..backend import get_array_module
 from ..layers import TimeAffine
-from .base import Seq2seqBase
+from .base import Seq2seqBase, last_states
 
 
 class Encoder:
-    """xs (N, T) -> the last hidden state (N, H)."""
+    """xs (N, T) -> the state of each row's last real step (N, H) (the last step unless
+    ``lengths`` says otherwise)."""
 
     def __init__(self, init, V, D, H, cell, impl):
         self.embed = init.embedding(V, D)
         self.rnn = init.rnn(cell, D, H, stateful=False, impl=impl)
         self.layers = [self.embed, self.rnn]
+        self.lengths = None
 
-    def forward(self, xs):
-        self.rnn.forward(self.embed.forward(xs))
-        return self.rnn.h
+    def forward(self, xs, lengths=None):
+        self.lengths = lengths
+        hs = self.rnn.forward(self.embed.forward(xs))
+        return self.rnn.h if lengths is None else last_states(hs, lengths)
 
     def backward(self, dh):
-        self.embed.backward(self.rnn.backward(None, dh))          # only h_T reached the decoder
+        if self.lengths is None:                                  # only h_T reached the decoder
+            self.embed.backward(self.rnn.backward(None, dh))
+            return
+        xp = get_array_module(dh)
+        dhs = xp.zeros(self.rnn.hs_shape, dtype=dh.dtype)
+        dhs[xp.arange(dh.shape[0]), self.lengths - 1] = dh
+        self.embed.backward(self.rnn.backward(dhs))
 
 
-def _greedy(step, xp, N, start_id, sample_size):
-    """Feed each step's argmax to the next: step(ids (N, 1), t) -> scores (N, 1, V)."""
-    ids = xp.full((N, 1), start_id, dtype=numpy.int32)
-    sampled = xp.empty((N, sample_size), dtype=numpy.int32)
-    for t in range(sample_size):
-        ids = step(ids, t).argmax(axis=2).astype(numpy.int32)
-        sampled[:, t] = ids[:, 0]
-    return sampled
+def reorder_state(rnn, index):
+    """Rows of a recurrent layer's state taken in the order ``index`` (beam search)."""
+    rnn.h = rnn.h[index]
+    if getattr(rnn, "c", None) is not None:
+        rnn.c = rnn.c[index]
 
 
 class Decoder:
     """(xs (N, T), h (N, H)) -> scores (N, T, V)."""
+
+    step_weights = None
 
     def __init__(self, init, V, D, H, cell, impl):
         self.embed = init.embedding(V, D)
@@ -42,7 +50,7 @@ class Decoder:
         self.affine = TimeAffine(init.randn(H, V, scale=1 / numpy.sqrt(H)), init.zeros(V))
         self.layers = [self.embed, self.rnn, self.affine]
 
-    def forward(self, xs, h):
+    def forward(self, xs, h, lengths=None):
         self.rnn.set_state(h)
         return self.affine.forward(self.rnn.forward(self.embed.forward(xs)))
 
@@ -50,13 +58,17 @@ class Decoder:
         self.embed.backward(self.rnn.backward(self.affine.backward(dscore)))
         return self.rnn.dh
 
-    def generate(self, h, start_id, sample_size):
+    def start(self, h, lengths, steps):
         self.rnn.set_state(h)
-        step = lambda ids, t: self.affine.forward(self.rnn.forward(self.embed.forward(ids)))
-        return _greedy(step, get_array_module(h), h.shape[0], start_id, sample_size)
+
+    def step(self, ids, t):
+        return self.affine.forward(self.rnn.forward(self.embed.forward(ids)))
+
+    def reorder(self, index):
+        reorder_state(self.rnn, index)
 
 
-class PeekyDecoder:
+class PeekyDecoder(Decoder):
     """Like Decoder, with the encoder state h concatenated to every step's input and output."""
 
     def __init__(self, init, V, D, H, cell, impl):
@@ -65,6 +77,7 @@ class PeekyDecoder:
         self.affine = TimeAffine(init.randn(H + H, V, scale=1 / numpy.sqrt(H + H)), init.zeros(V))
         self.layers = [self.embed, self.rnn, self.affine]
         self.H = H
+        self.h = None
 
     def _step(self, xs, h):
         xp = get_array_module(h)
@@ -73,7 +86,7 @@ class PeekyDecoder:
         out = self.rnn.forward(self.embed.forward(xs), peek=h)
         return self.affine.forward(xp.concatenate((hs, out), axis=2))
 
-    def forward(self, xs, h):
+    def forward(self, xs, h, lengths=None):
         self.rnn.set_state(h)
         return self._step(xs, h)
 
@@ -85,10 +98,12 @@ class PeekyDecoder:
         dhs += self.rnn.dpeek
         return self.rnn.dh + dhs
 
-    def generate(self, h, start_id, sample_size):
+    def start(self, h, lengths, steps):
         self.rnn.set_state(h)
-        return _greedy(lambda ids, t: self._step(ids, h), get_array_module(h), h.shape[0],
-                       start_id, sample_size)
+        self.h = h
+
+    def step(self, ids, t):
+        return self._step(ids, self.h)
 
 
 class Seq2seq(Seq2seqBase):
@@ -98,8 +113,9 @@ class Seq2seq(Seq2seqBase):
     kind = "seq2seq"
     decoder_class = Decoder
 
-    def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused", seed=None):
-        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed)
+    def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused", seed=None,
+                 pad_id=None):
+        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id)
         V, D, H = vocab_size, wordvec_size, hidden_size
         self.encoder = Encoder(self.init, V, D, H, cell, impl)
         self.decoder = self.decoder_class(self.init, V, D, H, cell, impl)

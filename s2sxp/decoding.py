@@ -1,0 +1,115 @@
+"""Decoding a whole batch at once: greedy, and beam search with length normalisation.
+
+Both drive a model's decoder through three calls, which every decoder in :mod:`s2sxp.models`
+has::
+
+    decoder.start(enc, lengths, steps)   ready to decode from the encoder's output
+    decoder.step(ids (N, 1), t)          -> scores (N, 1, V) of step t; ``step_weights``, the
+                                            step's attention weights (N, T_enc), or None
+    decoder.reorder(index (N,))          row n continues from row index[n]'s recurrent state
+
+``reorder`` moves only the recurrent state: row n and row index[n] must share their encoder
+input, as the beams of one source do.
+
+Beam search keeps the ``beam`` best hypotheses of each source by their summed log-probability.
+A hypothesis that has produced ``end_id`` is finished: it stays in its beam, continued by
+``fill_id`` at no cost, so that it competes with the unfinished ones on its score. When every
+beam has finished (or after ``steps`` steps) each source's answer is the beam with the best
+score / length ** length_penalty, the length counting the tokens up to and including
+``end_id`` (``length_penalty`` 0: the plain sum, 1: the mean log-probability per token).
+"""
+import numpy
+
+from .backend import get_array_module
+
+
+def greedy(decoder, xp, N, start_id, steps, end_id=None, fill_id=None):
+    """Each step's argmax fed to the next -> ids (N, steps), attention weights (N, t, T_enc) or
+    None. With ``end_id``, a row that has produced it is continued by ``fill_id`` (default:
+    ``end_id``), and decoding stops once every row has."""
+    fill = end_id if fill_id is None else fill_id
+    ids = xp.full((N, 1), start_id, dtype=numpy.int32)
+    sampled = xp.full((N, steps), -1 if end_id is None else fill, dtype=numpy.int32)
+    weights = None
+    done = None
+    t = -1
+    for t in range(steps):
+        ids = decoder.step(ids, t).argmax(axis=2).astype(numpy.int32)
+        if done is not None:
+            ids[done] = fill
+        sampled[:, t] = ids[:, 0]
+        weights = _keep_weights(weights, decoder.step_weights, t, N, steps)
+        if end_id is not None:
+            done = ids[:, 0] == end_id if done is None else done | (ids[:, 0] == end_id)
+            if bool(done.all()):
+                break
+    return sampled, None if weights is None else weights[:, :t + 1]
+
+
+def _keep_weights(weights, step_weights, t, N, steps):
+    if step_weights is None:
+        return None
+    if weights is None:
+        xp = get_array_module(step_weights)
+        weights = xp.empty((N, steps, step_weights.shape[-1]), dtype=step_weights.dtype)
+    weights[:, t] = step_weights
+    return weights
+
+
+def log_softmax(x):
+    """log softmax over the last axis, shifted by the maximum for stability."""
+    xp = get_array_module(x)
+    shift = x - x.max(axis=-1, keepdims=True)
+    return shift - xp.log(xp.exp(shift).sum(axis=-1, keepdims=True))
+
+
+def beam_search(decoder, xp, N, beam, start_id, end_id, steps, fill_id, length_penalty=1.0):
+    """The decoder started on N·beam rows, the beams of source n in rows n·beam .. n·beam + beam-1
+    -> ids (N, steps) of each source's best hypothesis (``fill_id`` after its ``end_id``), their
+    attention weights (N, t, T_enc) or None, and their normalised scores (N,)."""
+    k = beam
+    scores = xp.zeros((N, k), dtype=numpy.float64)
+    scores[:, 1:] = -numpy.inf                      # the k beams start as one hypothesis
+    tokens = xp.full((N, k, steps), fill_id, dtype=numpy.int32)
+    lengths = xp.zeros((N, k), dtype=numpy.int64)
+    finished = xp.zeros((N, k), dtype=bool)
+    history = None                                  # attention weights (N, k, steps, T_enc)
+    ids = xp.full((N * k, 1), start_id, dtype=numpy.int32)
+    rows = xp.arange(N)[:, None] * k
+    t = -1
+    for t in range(steps):
+        logp = log_softmax(decoder.step(ids, t)[:, 0, :].astype(numpy.float64))
+        V = logp.shape[1]
+        logp = logp.reshape(N, k, V)
+        logp[finished] = -numpy.inf
+        logp[finished, fill_id] = 0
+        candidates = (scores[:, :, None] + logp).reshape(N, k * V)
+        top = xp.argpartition(-candidates, k - 1, axis=1)[:, :k] if k < k * V else (
+            xp.broadcast_to(xp.arange(k * V), (N, k * V)))
+        values = xp.take_along_axis(candidates, top, axis=1)
+        order = xp.argsort(-values, axis=1, kind="stable")[:, :k]
+        top = xp.take_along_axis(top, order, axis=1)
+        scores = xp.take_along_axis(values, order, axis=1)
+        parent, token = top // V, (top % V).astype(numpy.int32)
+        tokens = xp.take_along_axis(tokens, parent[:, :, None], axis=1)
+        tokens[:, :, t] = token
+        was_finished = xp.take_along_axis(finished, parent, axis=1)
+        lengths = xp.take_along_axis(lengths, parent, axis=1) + ~was_finished
+        finished = was_finished | (token == end_id)
+        index = (rows + parent).reshape(-1)
+        step_weights = decoder.step_weights
+        if step_weights is not None:
+            if history is None:
+                history = xp.empty((N, k, steps, step_weights.shape[-1]),
+                                   dtype=step_weights.dtype)
+            history = xp.take_along_axis(history, parent[:, :, None, None], axis=1)
+            history[:, :, t] = step_weights[index].reshape(N, k, -1)
+        decoder.reorder(index)
+        ids = token.reshape(N * k, 1)
+        if bool(finished.all()):
+            break
+    normalised = scores / xp.maximum(lengths, 1) ** length_penalty
+    best = normalised.argmax(axis=1)
+    n = xp.arange(N)
+    weights = None if history is None else history[n, best, :t + 1]
+    return tokens[n, best], weights, normalised[n, best]
