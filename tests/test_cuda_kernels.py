@@ -3,6 +3,7 @@
 On the CPU each kernel's body is interpreted element by element (its restricted CUDA C read as
 Python), so that the kernels' indexing and arithmetic are checked on every machine; under
 ``S2S_BACKEND=cupy`` on a GPU the fused-kernel, gradient and model tests run the compiled kernels.
+test_cuda_compile.py compiles them for the H100 with NVRTC, which needs no GPU.
 """
 import math
 import re
