@@ -48,8 +48,22 @@ def model_meta(model, vocab=None, **extra):
     """The description of ``model`` that :func:`load` needs to rebuild it."""
     meta = {"format": FORMAT, "kind": model.kind, "config": model.config, **extra}
     if vocab is not None:
-        meta["vocab"] = "".join(vocab.chars)
+        meta["vocab"] = vocab.to_dict() if hasattr(vocab, "to_dict") else "".join(vocab.chars)
     return meta
+
+
+def vocab_from_meta(value):
+    """The vocabulary a saved model's metadata records: a :class:`~s2sxp.datasets.Vocab` of
+    characters (a string) or a :class:`~s2sxp.corpus.TokenVocab` (a dict); ValueError when it is
+    broken."""
+    if isinstance(value, dict):
+        from .corpus import TokenVocab
+
+        return TokenVocab.from_dict(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string of characters or a token list, got "
+                         f"{type(value).__name__}")
+    return Vocab(value)
 
 
 def save(model, path, vocab=None, **extra):
@@ -132,7 +146,7 @@ def load(path, **options):
                               f": {e}") from None
     set_params(model, params, path)
     try:
-        model.vocab = Vocab(meta["vocab"]) if "vocab" in meta else None
+        model.vocab = vocab_from_meta(meta["vocab"]) if "vocab" in meta else None
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path} holds a broken vocabulary: {e}") from None
     model.meta = meta
@@ -183,7 +197,8 @@ def save_checkpoint(path, model, optimizer, trainer, vocab=None, **extra):
 class Checkpoint:
     """What :func:`read_checkpoint` returns: ``meta`` (kind, config, vocab, extra metadata),
     ``params`` (host arrays), ``optimizer`` (its name), ``optimizer_state`` and ``trainer_state``
-    (as their ``state_dict`` gave them) and ``vocab`` (a :class:`Vocab` or None)."""
+    (as their ``state_dict`` gave them) and ``vocab`` (a :class:`Vocab`, a
+    :class:`~s2sxp.corpus.TokenVocab` or None)."""
 
     def __init__(self, path, meta, params, optimizer, optimizer_state, trainer_state, vocab):
         self.path, self.meta, self.params = path, meta, params
@@ -211,7 +226,7 @@ def read_checkpoint(path):
         optimizer_state = _unpack(meta["optimizer"]["state"], arrays)
         trainer_state = _unpack(meta["trainer"], arrays)
         int(trainer_state["epoch"])
-        vocab = Vocab(meta["vocab"]) if "vocab" in meta else None
+        vocab = vocab_from_meta(meta["vocab"]) if "vocab" in meta else None
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path} is an incomplete or corrupt checkpoint: {e!r}") from None
     return Checkpoint(path, meta, _params(arrays, path), optimizer, optimizer_state,

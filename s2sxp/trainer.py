@@ -1,4 +1,9 @@
-"""Training loop and exact-match evaluation (book, ch. 1 and 7).
+"""Training loop, batched decoding, and evaluation by exact match (book, ch. 1 and 7) or by BLEU
+and chrF (:mod:`s2sxp.metrics`).
+
+The training data is a pair of arrays of one width (the book's data) or of
+:class:`s2sxp.corpus.Sequences` of different lengths, which the trainer batches by length
+(:func:`s2sxp.corpus.bucket_order`) and pads batch by batch.
 
 Progress goes to a terminal as a bar redrawn in place, and anywhere else (a file, a CI log) as the
 book's lines ``| epoch 1 |  iter 21 / 351 | time 11[s] | loss 3.09``.
@@ -8,7 +13,7 @@ import time
 
 import numpy
 
-from . import backend
+from . import backend, corpus, metrics
 from .optim import clip_grads
 
 
@@ -113,7 +118,9 @@ class Trainer:
     def fit(self, x, t, max_epoch=10, batch_size=32, max_grad=None, eval_interval=20,
             on_iteration=None):
         """Train for ``max_epoch`` epochs of ``len(x) // batch_size`` shuffled mini-batches (the
-        first of them finishes an epoch left unfinished by :meth:`stop`).
+        first of them finishes an epoch left unfinished by :meth:`stop`). ``x`` and ``t`` are
+        arrays (N, T) or :class:`~s2sxp.corpus.Sequences`, whose batches are drawn from rows of
+        similar lengths and padded to their longest.
 
         Every ``eval_interval`` iterations, and at the end of each epoch, the mean loss since the
         last report is appended to ``loss_list`` and shown. ``on_iteration(epoch, iteration)``,
@@ -132,7 +139,7 @@ class Trainer:
         log = self.out
         for _ in range(max_epoch):
             if self._order is None:
-                self._order = self.rng.permutation(data_size)
+                self._order = self._epoch_order(x, t, batch_size)
                 self._next, self._total, self._count = 0, 0.0, 0
             epoch = self.current_epoch + 1
             bar = progress_bar(max_iters, f"epoch {epoch}", log)
@@ -165,6 +172,12 @@ class Trainer:
             self._order = None
             self.current_epoch += 1
         return self
+
+    def _epoch_order(self, x, t, batch_size):
+        """The rows of an epoch, batch after batch: shuffled, or bucketed by length."""
+        if isinstance(x, corpus.Sequences):
+            return corpus.bucket_order(self.rng, x.lengths, t.lengths, batch_size)
+        return self.rng.permutation(len(x))
 
     def _report(self, iters, max_iters, start, log):
         epoch = self.current_epoch + 1
@@ -208,18 +221,58 @@ class Trainer:
         self._stop = False
 
 
+def decode(model, x, start_id, max_length, end_id=None, beam=1, length_penalty=1.0,
+           batch_size=1000, progress=None):
+    """Answers (host ids, (N, max_length)) for every question in ``x`` (an array or
+    :class:`~s2sxp.corpus.Sequences`), decoded in batches of ``batch_size`` questions: greedy
+    (``beam`` 1) or by beam search, each answer ending at ``end_id`` when one is given. Sequences
+    are decoded shortest first, so that each batch carries little padding; the answers come back
+    in the order of ``x``. A progress bar is drawn on ``progress`` when it is a terminal."""
+    N = len(x)
+    lengths = getattr(x, "lengths", None)
+    order = numpy.arange(N) if lengths is None else numpy.argsort(lengths, kind="stable")
+    out = numpy.empty((N, max_length), dtype=numpy.int32)
+    bar = progress_bar(N, "eval" if beam == 1 else f"beam {beam}", progress)
+    for i in range(0, N, batch_size):
+        rows = order[i:i + batch_size]
+        if beam == 1:
+            ids = model.generate(x[rows], start_id, max_length, end_id=end_id)
+        else:
+            ids = model.beam_search(x[rows], start_id, end_id, max_length, beam=beam,
+                                    length_penalty=length_penalty)
+        out[rows] = backend.asnumpy(ids)
+        if bar is not None:
+            bar.update(min(i + batch_size, N))
+    if bar is not None:
+        bar.close(N)
+    return out
+
+
 def predict(model, x, sample_size, start_id, batch_size=1000, progress=None):
     """Greedy answers (host ids, (N, sample_size)) for every question in ``x``, decoded in batches.
     A progress bar is drawn on ``progress`` when it is a terminal."""
-    bar = progress_bar(len(x), "eval", progress)
-    out = []
-    for i in range(0, len(x), batch_size):
-        out.append(backend.asnumpy(model.generate(x[i:i + batch_size], start_id, sample_size)))
-        if bar is not None:
-            bar.update(min(i + batch_size, len(x)))
-    if bar is not None:
-        bar.close(len(x))
-    return numpy.concatenate(out) if out else numpy.empty((0, sample_size), dtype=numpy.int32)
+    return decode(model, x, start_id, sample_size, batch_size=batch_size, progress=progress)
+
+
+def translate(model, x, vocab, max_length, beam=1, length_penalty=1.0, batch_size=1000,
+              progress=None):
+    """The translations, as text, of the sources ``x`` (:class:`~s2sxp.corpus.Sequences` or ids
+    padded with the vocabulary's ``<pad>``) by a model trained on a corpus of ``vocab``."""
+    ids = decode(model, x, vocab.bos_id, max_length, end_id=vocab.eos_id, beam=beam,
+                 length_penalty=length_penalty, batch_size=batch_size, progress=progress)
+    return [vocab.decode_text(row) for row in ids]
+
+
+def evaluate_translations(model, x, references, vocab, max_length, beam=1, length_penalty=1.0,
+                          bleu_tokenize="13a", batch_size=1000, progress=None):
+    """Corpus BLEU and chrF (0-100, through sacrebleu) and exact match (0-1) of the translations
+    of ``x`` against ``references`` (one string each). Returns (scores dict, translations)."""
+    hypotheses = translate(model, x, vocab, max_length, beam, length_penalty, batch_size,
+                           progress)
+    scores = {"bleu": metrics.bleu(hypotheses, references, tokenize=bleu_tokenize),
+              "chrf": metrics.chrf(hypotheses, references),
+              "exact": metrics.exact_match(hypotheses, references)}
+    return scores, hypotheses
 
 
 def evaluate(model, x, t, batch_size=1000, progress=None):

@@ -5,6 +5,7 @@ import numpy
 import pytest
 
 from s2sxp import backend, io, models
+from s2sxp.corpus import TokenVocab
 from s2sxp.datasets import Vocab
 
 V, D, H = 6, 3, 4
@@ -148,3 +149,26 @@ def test_restoring_a_checkpoint_of_another_model_kind_is_refused(xp32, tmp_path)
     io.save_checkpoint(tmp_path / "c.npz", *_trained("attention"))
     with pytest.raises(io.CheckpointError, match="holds a model of kind 'attention', not 'peeky'"):
         io.restore(io.read_checkpoint(tmp_path / "c.npz"), *_fresh("peeky"))
+
+
+def test_a_token_vocabulary_and_the_padding_id_survive_save_and_load(xp32, tmp_path):
+    vocab = TokenVocab.build([["Go", "."], ["行け", "。"]], "word")
+    model = models.build("bahdanau", len(vocab), D, H, seed=0, pad_id=vocab.pad_id)
+    io.save(model, tmp_path / "m.npz", vocab=vocab)
+    loaded = io.load(tmp_path / "m.npz")
+    assert loaded.vocab == vocab and loaded.vocab.tokenizer == "word"
+    assert loaded.config["pad_id"] == vocab.pad_id
+    model, optimizer, trainer = _trained()
+    io.save_checkpoint(tmp_path / "c.npz", model, optimizer, trainer, vocab=vocab)
+    assert io.read_checkpoint(tmp_path / "c.npz").vocab == vocab
+
+
+class _BrokenTokens:
+    def to_dict(self):
+        return {"tokenizer": "word", "tokens": ["a", "b"]}
+
+
+def test_a_broken_token_vocabulary_is_reported(xp32, tmp_path):
+    io.save(models.build("seq2seq", V, D, H), tmp_path / "m.npz", vocab=_BrokenTokens())
+    with pytest.raises(io.CheckpointError, match="broken vocabulary: a token vocabulary starts"):
+        io.load(tmp_path / "m.npz")

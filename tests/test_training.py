@@ -2,7 +2,8 @@
 import pytest
 
 import s2sxp
-from s2sxp import datasets
+from s2sxp import corpus, datasets
+from s2sxp.trainer import evaluate_translations
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +52,31 @@ def test_bahdanau_model_learns_dates(xp32, small_dates, cell, epochs, floor):
         if accs[-1] >= floor:
             break
     assert max(accs) >= floor, f"bahdanau-{cell}: validation accuracy by epoch {accs}"
+
+
+@pytest.fixture(scope="module")
+def reversed_language():
+    """3,000 pairs of 2-8 words of a made-up language and its reversed word-for-word
+    translation: variable lengths, so every batch is padded."""
+    return corpus.load_pairs(corpus.synthetic_pairs(3000, seed=0), tokens="word")
+
+
+@pytest.mark.parametrize("kind, cell", [
+    # measured BLEU after epoch 12 (H=64, batches of 64): 99.7, 98.6, 100.0, 99.7
+    ("attention", "lstm"), ("attention", "gru"), ("bahdanau", "gru"), ("bahdanau", "lstm"),
+])
+def test_attention_models_learn_to_translate_a_variable_length_corpus(xp32, reversed_language,
+                                                                      kind, cell):
+    """Trained on padded, length-bucketed batches, greedy and beam-search translations of the 300
+    held-out sentences reach a corpus BLEU of 95."""
+    c = reversed_language
+    model = s2sxp.models.build(kind, len(c.vocab), 16, 64, cell=cell, seed=0,
+                               pad_id=c.vocab.pad_id)
+    trainer = s2sxp.Trainer(model, s2sxp.Adam(lr=0.01), seed=0, log=None)
+    trainer.fit(c.x_train, c.t_train, max_epoch=12, batch_size=64, max_grad=5.0)
+    max_length = 2 * c.t_train.max_length
+    for beam in (1, 3):
+        scores, hypotheses = evaluate_translations(model, c.x_test, c.ref_test, c.vocab,
+                                                   max_length, beam=beam)
+        assert scores["bleu"] >= 95, (f"{kind}-{cell}, beam {beam}: {scores}; e.g. "
+                                      f"{hypotheses[:3]} for {c.ref_test[:3]}")
