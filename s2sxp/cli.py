@@ -12,14 +12,17 @@ import os
 import sys
 import textwrap
 import time
+import warnings
 
 import numpy
 
-from . import backend, datasets, io, models, viz
+from . import backend, corpus, datasets, io, metrics, models, viz
 from .optim import OPTIMIZERS
-from .run import (COMPARE_FILE, MODEL_OPTIONS, Data, Run, TrainConfig, compared_models,
-                  plot_histories, read_histories, stop_on_interrupt, write_compared_models)
-from .trainer import NonFiniteLoss, TrainingInterrupted, evaluate, show_examples
+from .run import (COMPARE_FILE, CORPUS_OPTIONS, MODEL_OPTIONS, CorpusData, Run, TrainConfig,
+                  compared_models, load_data, plot_histories, read_histories, stop_on_interrupt,
+                  write_compared_models)
+from .trainer import (NonFiniteLoss, TrainingInterrupted, decode, evaluate,
+                      evaluate_translations, show_examples)
 
 DEFAULT_RUN = os.path.join("runs", "attention-date")
 BOOK_MODELS = ("seq2seq", "peeky", "attention")
@@ -57,8 +60,23 @@ def _training_flags(p):
     p.add_argument("--cell", default=None, choices=["lstm", "gru"],
                    help="recurrent cell [default: the model's, lstm for the book's three]")
     p.add_argument("--data", default=None, metavar="NAME|FILE",
-                   help="dataset name (date, addition) or the path of a text file in the book's "
-                   "question_answer format [default: date]")
+                   help="dataset name (date, addition), a text file in the book's "
+                   "question_answer format, or a parallel corpus: source<TAB>target per line "
+                   "(.tsv, as Tatoeba/Anki export it) [default: date]")
+    p.add_argument("--tokens", default=None, choices=list(corpus.TOKENIZERS),
+                   help="parallel corpus: split sentences into characters or whitespace words "
+                   "[default: char]")
+    p.add_argument("--min-freq", type=_positive, default=None, metavar="N",
+                   help="parallel corpus: tokens seen fewer times in training become <unk> "
+                   "[default: 1]")
+    p.add_argument("--max-vocab", type=_positive, default=None, metavar="N",
+                   help="parallel corpus: keep the N - 4 most frequent tokens [default: all]")
+    p.add_argument("--max-length", type=_positive, default=None, metavar="N",
+                   help="parallel corpus: a sentence of more tokens is an error (or skipped "
+                   "with --skip-bad) [default: no limit]")
+    p.add_argument("--skip-bad", action="store_true", default=None,
+                   help="parallel corpus: skip bad lines (no tab, empty, not UTF-8, too long) "
+                   "and say how many, instead of stopping at the first")
     p.add_argument("--examples", type=_positive, default=None, metavar="N",
                    help="lines to generate for date or addition [default: 50000]")
     p.add_argument("--epochs", type=_positive, default=None, metavar="N",
@@ -147,7 +165,8 @@ def _checkpoint_epoch(run):
 # -- train ---------------------------------------------------------------------------------------
 
 TRAIN_NAMES = ("model", "cell", "data", "examples", "epochs", "batch_size", "wordvec_size",
-               "hidden_size", "optimizer", "lr", "max_grad", "reverse", "seed") + MODEL_OPTIONS
+               "hidden_size", "optimizer", "lr", "max_grad", "reverse", "seed") + MODEL_OPTIONS + (
+    CORPUS_OPTIONS)
 
 
 def _train_parser(sub):
@@ -163,6 +182,8 @@ def _train_parser(sub):
                  "settings\n"
                  "  s2sxp train --model peeky --data addition --epochs 25\n"
                  "  s2sxp train --data my_pairs.txt --out runs/mine  # a question_answer file\n"
+                 "  s2sxp train --data jpn.tsv --tokens char --model bahdanau  # a parallel "
+                 "corpus\n"
                  "  s2sxp train --resume                          # after Ctrl-C, carry on\n")
     p.add_argument("--model", default=None, choices=list(models.MODELS),
                    help="model family [default: attention]")
@@ -190,28 +211,59 @@ def _run_folder(config):
         parts.append(config.init_state)
     if config.reset_state_each_step:
         parts.append("reset")
+    if config.tokens == "word":
+        parts.append("word")
     return os.path.join("runs", "-".join(parts + [_data_name(config.data)]))
 
 
 def _describe(run, device):
     d, c = run.data, run.config
-    print(f"{c.model} ({c.cell}) on {c.data}: {len(d.x_train)} train / {len(d.x_test)} test "
-          f"questions, vocabulary {len(d.vocab)}; backend {device}; folder {run.folder}")
+    if isinstance(d, CorpusData):
+        what = (f"{len(d.x_train)} train / {len(d.x_test)} test sentence pairs, vocabulary "
+                f"{len(d.vocab)} {'characters' if c.tokens == 'char' else 'words'}")
+    else:
+        what = (f"{len(d.x_train)} train / {len(d.x_test)} test questions, vocabulary "
+                f"{len(d.vocab)}")
+    print(f"{c.model} ({c.cell}) on {c.data}: {what}; backend {device}; folder {run.folder}")
     print("settings: " + json.dumps(c.as_dict()))
 
 
-def _report_epoch(run, acc, guesses, seconds, count=3):
+def _show_translations(sources, references, hypotheses, count, file=None):
+    for source, reference, hypothesis in list(zip(sources, references, hypotheses))[:count]:
+        mark = "O" if hypothesis == reference else "X"
+        print(f"S {source}\nR {reference}\n{mark} {hypothesis}\n---", file=file)
+
+
+def _scores_text(scores):
+    return (f"BLEU {scores['bleu']:.2f}, chrF {scores['chrf']:.2f}, exact "
+            f"{_pct(scores['exact'])}")
+
+
+def _report_epoch(run, result, seconds, count=3):
     d = run.data
+    if isinstance(d, CorpusData):
+        scores, hypotheses = result
+        _show_translations(d.src_test, d.ref_test, hypotheses, count)
+        print(f"val {_scores_text(scores)} (epoch {run.epoch}, {seconds:.1f}s)")
+        return
+    acc, guesses = result
     show_examples(d.x_test, d.t_test, guesses, d.vocab, count=count,
                   reversed_input=run.config.reverse)
     print(f"val acc {_pct(acc)} (epoch {run.epoch}, {seconds:.1f}s)")
+
+
+def _best(run):
+    scores = run.history[run.score_name]
+    best = max(scores)
+    shown = f"BLEU {best:.2f}" if run.score_name == "val_bleu" else f"acc {_pct(best)}"
+    return f"best val {shown} (epoch {1 + scores.index(best)})"
 
 
 def train(args):
     device = _use_backend(args)
     given = _given(args, TRAIN_NAMES)
     if args.resume:
-        naming = ("model", "cell", "data") + MODEL_OPTIONS
+        naming = ("model", "cell", "data", "tokens") + MODEL_OPTIONS
         folder = args.out or _run_folder(_config({k: v for k, v in given.items() if k in naming}))
         run = Run.resume(folder, given)
         print(f"s2sxp train: resuming {folder} {_position(run)}")
@@ -232,18 +284,16 @@ def train(args):
         try:
             while not run.finished:
                 start = time.time()
-                acc, guesses = run.train_epoch()
-                _report_epoch(run, acc, guesses, time.time() - start)
+                _report_epoch(run, run.train_epoch(), time.time() - start)
                 if run.trainer.stop_requested and not run.finished:
                     raise TrainingInterrupted
         except TrainingInterrupted:
             return _interrupted("train", [run])
         except NonFiniteLoss as e:
             return _non_finite("train", run, e)
-    accs = run.history["val_acc"]
-    print(f"best val acc {_pct(max(accs))} (epoch {1 + accs.index(max(accs))}); wrote "
-          f"{run.folder}: model.npz, best.npz, checkpoint.npz, history.json, accuracy.png, "
-          "loss.png")
+    print(f"{_best(run)}; wrote {run.folder}: model.npz, best.npz, checkpoint.npz, "
+          "history.json, accuracy.png, loss.png" + (", bleu.png" if "val_bleu" in run.history
+                                                   else ""))
     return 0
 
 
@@ -288,7 +338,7 @@ def compare(args):
               + ", ".join(f"{r.config.model} {_position(r)}" for r in runs))
     else:
         configs = [_config(dict(given, model=name)) for name in names]
-        raw = Data.load(configs[0].data, configs[0].examples)
+        raw = load_data(configs[0], reverse=False)
         os.makedirs(folder, exist_ok=True)
         write_compared_models(folder, names)
         for config in configs:
@@ -305,13 +355,14 @@ def compare(args):
                         continue
                     print(f"== {run.config.model}, epoch {run.epoch + 1} of {run.config.epochs}")
                     start = time.time()
-                    acc, guesses = run.train_epoch()
-                    _report_epoch(run, acc, guesses, time.time() - start, count=1)
+                    _report_epoch(run, run.train_epoch(), time.time() - start, count=1)
                     if run.trainer.stop_requested:
                         raise TrainingInterrupted
                 plot_histories({r.config.model: r.history_dict() for r in runs}, folder)
-                print("val acc " + "  ".join(f"{r.config.model} {_pct(r.history['val_acc'][-1])}"
-                                             for r in runs if r.history["val_acc"]))
+                scored = [r for r in runs if r.history["val_acc"]]
+                if scored:
+                    print(f"val {_score_label(scored[0])} "
+                          + "  ".join(f"{r.config.model} {_latest(r)}" for r in scored))
         except TrainingInterrupted:
             plot_histories({r.config.model: r.history_dict() for r in runs}, folder)
             active = [r for r in runs if r.trainer.iteration]
@@ -320,6 +371,16 @@ def compare(args):
             return _non_finite("compare", run, e)
     print(f"wrote {folder}: accuracy.png, loss.png and a run folder per model")
     return 0
+
+
+def _score_label(run):
+    return "BLEU" if run.score_name == "val_bleu" else "acc"
+
+
+def _latest(run):
+    if run.score_name == "val_bleu":
+        return f"{run.history['val_bleu'][-1]:.2f}"
+    return _pct(run.history["val_acc"][-1])
 
 
 # -- eval ----------------------------------------------------------------------------------------
@@ -357,13 +418,16 @@ def _in_model_vocab(ids, data_vocab, model, source):
 
 
 def _eval_parser(sub):
-    p = _command(sub, "eval", "accuracy of a saved model on a dataset",
+    p = _command(sub, "eval", "accuracy, or BLEU and chrF, of a saved model on a dataset",
                  "Decode the test split (the book's 10%) of a dataset with a saved model and "
                  "print its exact-match accuracy and the first few questions with their true "
-                 "and guessed answers. The data defaults to what the model was trained on.",
+                 "and guessed answers; for a model trained on a parallel corpus, the corpus "
+                 "BLEU and chrF of its translations (sacrebleu) too, greedy or with --beam. The "
+                 "data defaults to what the model was trained on.",
                  "  s2sxp eval                                    # runs/attention-date\n"
                  "  s2sxp eval --run runs/peeky-addition/best.npz --count 5\n"
-                 "  s2sxp eval --run runs/mine --data other_pairs.txt\n")
+                 "  s2sxp eval --run runs/mine --data other_pairs.txt\n"
+                 "  s2sxp eval --run runs/bahdanau-jpn --beam 5   # a parallel corpus\n")
     p.add_argument("--run", default=DEFAULT_RUN, metavar="DIR|FILE",
                    help="a run folder (its last model) or a model file (.npz) "
                    f"[default: {DEFAULT_RUN}]")
@@ -375,13 +439,62 @@ def _eval_parser(sub):
                    help="[default: test]")
     p.add_argument("--count", type=int, default=10, metavar="N",
                    help="questions to print [default: 10]")
+    _decoding_flags(p)
+    p.add_argument("--bleu-tokenize", default="13a", choices=list(metrics.BLEU_TOKENIZERS),
+                   help="how sacrebleu splits the text for BLEU (char: for Japanese or Chinese "
+                   "without a segmenter) [default: 13a]")
     _backend_flag(p)
     p.set_defaults(handler=eval_)
+
+
+def _decoding_flags(p):
+    p.add_argument("--beam", type=_positive, default=1, metavar="K",
+                   help="parallel corpus: beam search with K beams; 1 is greedy [default: 1]")
+    p.add_argument("--length-penalty", type=float, default=1.0, metavar="A",
+                   help="beam search: rank hypotheses by log-probability / length ** A "
+                   "[default: 1.0, the mean per token]")
+
+
+def _is_corpus_model(model):
+    return isinstance(model.vocab, corpus.TokenVocab)
+
+
+def _check_decoding(args, model, path):
+    if args.beam > 1 and not _is_corpus_model(model):
+        raise ValueError(f"--beam is for models trained on a parallel corpus; {path} answers "
+                         "fixed-width questions, decoded greedily")
+
+
+def _eval_corpus(args, model, path):
+    meta = model.meta
+    data_name = args.data or meta.get("data")
+    if data_name is None:
+        raise ValueError(f"{path} does not record its data; name it with --data")
+    options = {k: meta[k] for k in CORPUS_OPTIONS if meta.get(k) is not None}
+    config = TrainConfig(data=data_name, **dict(options, tokens=model.vocab.tokenizer))
+    data = CorpusData.load(config, reverse=bool(meta.get("reversed_input")), vocab=model.vocab)
+    if args.split == "test":
+        x, sources, references = data.x_test, data.src_test, data.ref_test
+    else:
+        x, sources, references = data.x_train, data.src_train, data.ref_train
+    max_length = meta.get("max_output_length") or data.max_output_length
+    scores, hypotheses = evaluate_translations(
+        model, x, references, model.vocab, max_length, beam=args.beam,
+        length_penalty=args.length_penalty, bleu_tokenize=args.bleu_tokenize,
+        progress=sys.stdout)
+    _show_translations(sources, references, hypotheses, args.count)
+    decoding = "greedy" if args.beam == 1 else f"beam {args.beam}"
+    print(f"{path} on {data_name} ({args.split}, {len(references)} sentences, {decoding}): "
+          f"{_scores_text(scores)}")
+    return 0
 
 
 def eval_(args):
     _use_backend(args)
     model, path = _load_model(args.run)
+    _check_decoding(args, model, path)
+    if _is_corpus_model(model):
+        return _eval_corpus(args, model, path)
     meta = model.meta
     data_name = args.data or meta.get("data")
     if data_name is None:
@@ -404,19 +517,23 @@ def eval_(args):
 # -- translate -----------------------------------------------------------------------------------
 
 def _translate_parser(sub):
-    p = _command(sub, "translate", "answer questions with a saved model",
-                 "Answer one or more questions with a saved model (greedy decoding) and print "
-                 "one answer per line. With --heatmap, also draw the attention map of the "
-                 "(single) question: its characters on x, the answer's on y.",
+    p = _command(sub, "translate", "answer questions or translate sentences with a saved model",
+                 "Answer one or more questions (or translate sentences, for a model trained on "
+                 "a parallel corpus) with a saved model and print one answer per line: greedy "
+                 "decoding, or beam search with --beam on a corpus model. With --heatmap, also "
+                 "draw the attention map of the (single) question: its characters or words on "
+                 "x, the answer's on y.",
                  "  s2sxp translate \"September 27, 1994\"\n"
                  "  s2sxp translate \"9/27/94\" --heatmap attention.png\n"
-                 "  s2sxp translate 12+345 --run runs/peeky-addition\n")
-    p.add_argument("text", nargs="+", help="question(s), as in the training data")
+                 "  s2sxp translate 12+345 --run runs/peeky-addition\n"
+                 "  s2sxp translate \"I am here.\" --run runs/attention-char-pairs --beam 5\n")
+    p.add_argument("text", nargs="+", help="question(s) or sentence(s), as in the training data")
     p.add_argument("--run", default=DEFAULT_RUN, metavar="DIR|FILE",
                    help="a run folder (its last model) or a model file (.npz) "
                    f"[default: {DEFAULT_RUN}]")
     p.add_argument("--heatmap", default=None, metavar="PNG",
                    help="draw the attention map of the question into this PNG")
+    _decoding_flags(p)
     _backend_flag(p)
     p.set_defaults(handler=translate)
 
@@ -443,11 +560,69 @@ def _encode_question(model, text, source="the model"):
     return ids[:, ::-1] if meta.get("reversed_input") else ids
 
 
+def _translate_corpus(args, model, path):
+    vocab, meta = model.vocab, model.meta
+    sources = []
+    for text in args.text:
+        tokens = corpus.tokenize(text, vocab.tokenizer)
+        if not tokens:
+            unit = "words" if vocab.tokenizer == "word" else "characters"
+            raise ValueError(f"{text!r} holds no {unit} to translate")
+        unknown = list(dict.fromkeys(t for t in tokens if t not in vocab.token_to_id))
+        if unknown:
+            print(f"s2sxp translate: note: not in the vocabulary of {path}, read as <unk>: "
+                  + ", ".join(map(repr, unknown)), file=sys.stderr)
+        sources.append(tokens)
+    ids = [vocab.encode(tokens) for tokens in sources]
+    if meta.get("reversed_input"):
+        ids = [row[::-1] for row in ids]
+    x = corpus.Sequences(ids, vocab.pad_id)
+    max_length = meta.get("max_output_length") or 2 * max(len(row) for row in ids) + 10
+    out = decode(model, x, vocab.bos_id, max_length, end_id=vocab.eos_id, beam=args.beam,
+                 length_penalty=args.length_penalty)
+    translations = [vocab.decode_text(row) for row in out]
+    for line in translations:
+        print(line)
+    if args.heatmap:                                 # one sentence: the weights are its own
+        weights = _heatmap_weights(model, path)
+        row = out[0].tolist()
+        answer = vocab.decode(row)
+        if vocab.eos_id in row:
+            answer.append(corpus.SPECIALS[vocab.eos_id])
+        weights = weights[:len(answer), :len(sources[0])]
+        if meta.get("reversed_input"):
+            weights = weights[:, ::-1]
+        _plot_attention(weights, sources[0], answer, args.heatmap,
+                        title=f"{model.kind}: {args.text[0].strip()} \u2192 {translations[0]}")
+        print(f"wrote {args.heatmap}")
+    return 0
+
+
+def _plot_attention(*args, **kwargs):
+    """viz.plot_attention, its warning (glyphs no installed font has) told as a note."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        viz.plot_attention(*args, **kwargs)
+    for w in caught:
+        print(f"s2sxp translate: note: {w.message}", file=sys.stderr)
+
+
+def _heatmap_weights(model, path):
+    weights = model.attention_weights
+    if weights is None:
+        raise ValueError(f"{path} holds a {model.kind} model, which has no attention to draw "
+                         "(--heatmap needs attention or another attention model)")
+    return backend.asnumpy(weights)[0]
+
+
 def translate(args):
     _use_backend(args)
     model, path = _load_model(args.run)
     if args.heatmap and len(args.text) > 1:
         raise ValueError("--heatmap draws one question; give one")
+    _check_decoding(args, model, path)
+    if _is_corpus_model(model):
+        return _translate_corpus(args, model, path)
     if "_" not in model.vocab.char_to_id:
         raise io.CheckpointError(f"{path}: the vocabulary has no start symbol '_'")
     start_id = model.vocab.char_to_id["_"]
@@ -457,16 +632,12 @@ def translate(args):
         answer = model.vocab.decode(ids)
         print(answer.rstrip())
     if args.heatmap:
-        weights = model.attention_weights
-        if weights is None:
-            raise ValueError(f"{path} holds a {model.kind} model, which has no attention to draw "
-                             "(--heatmap needs attention or another attention model)")
-        weights = backend.asnumpy(weights)[0]
+        weights = _heatmap_weights(model, path)
         if model.meta.get("reversed_input"):
             weights = weights[:, ::-1]
         question = args.text[0].ljust(model.meta["question_width"])
-        viz.plot_attention(weights, question, answer, args.heatmap,
-                           title=f"{model.kind}: {args.text[0].strip()} \u2192 {answer.strip()}")
+        _plot_attention(weights, question, answer, args.heatmap,
+                        title=f"{model.kind}: {args.text[0].strip()} \u2192 {answer.strip()}")
         print(f"wrote {args.heatmap}")
     return 0
 

@@ -296,11 +296,15 @@ def load_pairs(pairs, tokens="char", min_freq=1, max_vocab=None, max_length=None
     vocabulary built from the training split (or ``vocab``, given), targets ``<s> ... </s>``.
     ``src_*`` and ``ref_*`` are the sentences as text (``ref_test``: the references for BLEU)."""
     if isinstance(pairs, (list, tuple)):
-        pairs = pairs_from_lines(_as_lines(pairs), tokens, "<pairs>", max_length, skip_bad,
-                                 notice)
+        source = "<pairs>"
+        pairs = pairs_from_lines(_as_lines(pairs), tokens, source, max_length, skip_bad, notice)
     else:
+        source = os.fspath(pairs)
         pairs = read_pairs(pairs, tokens, max_length, skip_bad, notice)
     n = len(pairs)
+    if n < 2:
+        raise CorpusError(f"{source} holds 1 sentence pair; a corpus takes at least 2 (one to "
+                          "train on, one to test with)")
     indices = np.arange(n)
     np.random.RandomState(split_seed).shuffle(indices)
     n_test = max(int(n * test_fraction), 1 if n >= 2 else 0)

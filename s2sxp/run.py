@@ -4,9 +4,11 @@
     checkpoint.npz  parameters, optimizer state (Adam's m, v and step count), the trainer's
                     shuffling state, epoch and history: at the start, after every epoch, and
                     when Ctrl-C stops training
-    history.json    loss per report and validation accuracy per epoch
+    history.json    loss per report and validation accuracy per epoch (on a parallel corpus also
+                    BLEU and chrF)
     model.npz       the model after the last finished epoch; best.npz: the best validation accuracy
-    accuracy.png    validation accuracy per epoch; loss.png: the training loss
+                    (on a parallel corpus: the best BLEU)
+    accuracy.png    validation accuracy per epoch; loss.png: the training loss; bleu.png: BLEU
 
 Every file is written atomically (temporary file, then rename), so a crash or Ctrl-C never leaves
 a broken one. :meth:`Run.resume` carries on from the checkpoint with the very same batches, so the
@@ -21,12 +23,12 @@ import signal
 import threading
 from dataclasses import dataclass
 
-from . import datasets, io, models, viz
+from . import corpus, datasets, io, models, viz
 from .optim import OPTIMIZERS
-from .trainer import _STDOUT, Trainer, evaluate
+from .trainer import _STDOUT, Trainer, evaluate, evaluate_translations
 
 FILES = ("config.json", "checkpoint.npz", "history.json", "model.npz", "best.npz",
-         "accuracy.png", "loss.png")
+         "accuracy.png", "loss.png", "bleu.png")
 COMPARE_FILE = "compare.json"
 #: Constructor options of some model families that a run may set (BahdanauSeq2seq's).
 MODEL_OPTIONS = ("init_state", "reset_state_each_step")
@@ -40,7 +42,7 @@ class TrainConfig:
 
     model: str = "attention"
     cell: str = None  # "lstm" or "gru"; None: the model class's default
-    data: str = "date"  # "date", "addition" or the path of a question_answer file
+    data: str = "date"  # "date", "addition", a question_answer file or a pairs file (.tsv)
     examples: int = 50000  # lines generated for "date" and "addition"
     epochs: int = 10
     batch_size: int = 128
@@ -54,6 +56,12 @@ class TrainConfig:
     # BahdanauSeq2seq only; None: the model's default ("sum", False)
     init_state: str = None  # the decoder's initial state: "sum" or "last" of the encoder states
     reset_state_each_step: bool = None  # restart the decoder cell from zeros at every step
+    # a parallel corpus (source<TAB>target lines) only
+    tokens: str = None  # "char" or "word"; None: "char" for a pairs file
+    min_freq: int = 1  # tokens seen fewer times in the training split become <unk>
+    max_vocab: int = None  # at most this many tokens, the four special ones included
+    max_length: int = None  # a longer sentence (in tokens) is an error, or skipped with skip_bad
+    skip_bad: bool = False  # skip (and count) bad lines instead of stopping at the first
 
     def resolved(self):
         """A copy with the recipe's values where this one has None, and the model's defaults for
@@ -71,17 +79,34 @@ class TrainConfig:
                           if name in inspect.signature(cls).parameters]
                 raise ValueError(f"--{name.replace('_', '-')} is an option of "
                                  f"{', '.join(owners)} only, not of {self.model}")
+        if self.is_corpus() and self.tokens is None:
+            defaults["tokens"] = "char"
+        elif self.tokens is not None and self.tokens not in corpus.TOKENIZERS:
+            raise ValueError(f"unknown tokens {self.tokens!r}; choose one of "
+                             + ", ".join(corpus.TOKENIZERS))
         return dataclasses.replace(self, **{k: v for k, v in defaults.items()
                                             if getattr(self, k) is None})
+
+    def is_corpus(self):
+        """Whether ``data`` names a parallel corpus (or ``tokens`` says it is one)."""
+        return self.tokens is not None or (self.data not in datasets.DATASETS
+                                           and os.path.isfile(self.data)
+                                           and corpus.is_pairs_file(self.data))
 
     def model_options(self):
         """The model family's own options set in this config, for its constructor."""
         return {k: getattr(self, k) for k in MODEL_OPTIONS if getattr(self, k) is not None}
 
     def as_dict(self):
-        """The settings, without the options of other model families."""
+        """The settings, without the options of other model families, nor a corpus's where the
+        data is not one (nor, for a corpus, the number of generated examples)."""
+        other = ("examples",) if self.is_corpus() else CORPUS_OPTIONS
         return {k: v for k, v in dataclasses.asdict(self).items()
-                if k not in MODEL_OPTIONS or v is not None}
+                if (k not in MODEL_OPTIONS or v is not None) and k not in other}
+
+
+#: The settings of a run on a parallel corpus, which other runs do not have.
+CORPUS_OPTIONS = ("tokens", "min_freq", "max_vocab", "max_length", "skip_bad")
 
 
 @dataclass
@@ -106,6 +131,52 @@ class Data:
                     self.vocab)
 
 
+@dataclass
+class CorpusData:
+    """A parallel corpus split 90/10 (:func:`s2sxp.corpus.load_pairs`), the sources reversed when
+    asked (each sentence's own tokens; the padding stays at the end). ``src_*`` and ``ref_*``
+    hold each split's sentences as text, ``reversed_input`` says whether x_train and x_test are
+    reversed."""
+
+    x_train: corpus.Sequences
+    t_train: corpus.Sequences
+    x_test: corpus.Sequences
+    t_test: corpus.Sequences
+    vocab: corpus.TokenVocab
+    src_train: list
+    ref_train: list
+    src_test: list
+    ref_test: list
+    reversed_input: bool = False
+
+    @classmethod
+    def load(cls, config, reverse=False, vocab=None):
+        c = corpus.load_pairs(config.data, tokens=config.tokens, min_freq=config.min_freq,
+                              max_vocab=config.max_vocab, max_length=config.max_length,
+                              skip_bad=config.skip_bad, vocab=vocab)
+        data = cls(c.x_train, c.t_train, c.x_test, c.t_test, c.vocab,
+                   c.src_train, c.ref_train, c.src_test, c.ref_test)
+        return data.reversed() if reverse else data
+
+    def reversed(self):
+        return dataclasses.replace(self, x_train=self.x_train.reversed(),
+                                   x_test=self.x_test.reversed(),
+                                   reversed_input=not self.reversed_input)
+
+    @property
+    def max_output_length(self):
+        """The most tokens a translation may take: twice the longest training target."""
+        return 2 * int(self.t_train.max_length)
+
+
+def load_data(config, reverse=None):
+    """The data a (resolved) config names, reversed as it says (or as ``reverse`` says)."""
+    reverse = config.reverse if reverse is None else reverse
+    if config.is_corpus():
+        return CorpusData.load(config, reverse)
+    return Data.load(config.data, config.examples, reverse)
+
+
 class Run:
     """One model's training in ``folder``: build with :meth:`start` or :meth:`resume`, then call
     :meth:`train_epoch` until :attr:`finished`."""
@@ -121,13 +192,16 @@ class Run:
     @classmethod
     def _build(cls, folder, config, data, log):
         if data is None:
-            data = Data.load(config.data, config.examples, config.reverse)
+            data = load_data(config)
+        options = config.model_options()
+        if isinstance(data, CorpusData):
+            options["pad_id"] = data.vocab.pad_id
         model = models.build(config.model, len(data.vocab), config.wordvec_size,
-                             config.hidden_size, cell=config.cell, seed=config.seed,
-                             **config.model_options())
+                             config.hidden_size, cell=config.cell, seed=config.seed, **options)
         optimizer = OPTIMIZERS[config.optimizer](lr=config.lr)
         trainer = Trainer(model, optimizer, seed=config.seed, log=log)
-        return cls(folder, config, data, model, optimizer, trainer, {"val_acc": []})
+        history = {name: [] for name in HISTORIES[type(data)]}
+        return cls(folder, config, data, model, optimizer, trainer, history)
 
     @classmethod
     def start(cls, folder, config, data=None, log=_STDOUT):
@@ -178,7 +252,8 @@ class Run:
             raise io.CheckpointError(_vocab_mismatch(path, checkpoint.vocab, run.data.vocab,
                                                      config.data))
         io.restore(checkpoint, run.model, run.optimizer, run.trainer)
-        run.history = {"val_acc": list(checkpoint.meta.get("history", {}).get("val_acc", []))}
+        saved = checkpoint.meta.get("history", {})
+        run.history = {name: list(saved.get(name, [])) for name in run.history}
         return run
 
     @property
@@ -190,63 +265,97 @@ class Run:
     def finished(self):
         return self.epoch >= self.config.epochs
 
+    @property
+    def score_name(self):
+        """The history entry that picks best.npz: val_acc, or val_bleu on a parallel corpus."""
+        return "val_bleu" if isinstance(self.data, CorpusData) else "val_acc"
+
     def train_epoch(self, progress=_STDOUT):
         """Train one epoch (or the rest of one that was stopped), evaluate on the test split,
-        write every file. Returns (accuracy, guesses). TrainingInterrupted and NonFiniteLoss pass
-        through; the files of the last finished epoch stay as they were."""
+        write every file. Returns (accuracy, guesses), or on a parallel corpus (scores, the
+        translations of the test sources), scores being BLEU, chrF and exact match (greedy
+        decoding). TrainingInterrupted and NonFiniteLoss pass through; the files of the last
+        finished epoch stay as they were."""
         c, d = self.config, self.data
         self.trainer.fit(d.x_train, d.t_train, max_epoch=1, batch_size=c.batch_size,
                          max_grad=c.max_grad)
-        acc, guesses = evaluate(self.model, d.x_test, d.t_test,
-                                progress=self.trainer.out if progress == _STDOUT else progress)
-        self.history["val_acc"].append(acc)
+        progress = self.trainer.out if progress == _STDOUT else progress
+        if isinstance(d, CorpusData):
+            result = evaluate_translations(self.model, d.x_test, d.ref_test, d.vocab,
+                                           d.max_output_length, progress=progress)
+            scores = result[0]
+            for name in ("bleu", "chrf"):
+                self.history["val_" + name].append(scores[name])
+            self.history["val_acc"].append(scores["exact"])
+        else:
+            result = evaluate(self.model, d.x_test, d.t_test, progress=progress)
+            self.history["val_acc"].append(result[0])
         self.save()
-        return acc, guesses
+        return result
 
     def model_meta(self):
         """What a saved model of this run records besides its parameters and vocabulary."""
-        d = self.data
-        return {"data": self.config.data, "examples": self.config.examples,
-                "reversed_input": self.config.reverse, "question_width": int(d.x_test.shape[1]),
-                "answer_width": int(d.t_test.shape[1]), "epoch": self.epoch}
+        c, d = self.config, self.data
+        meta = {"data": c.data, "reversed_input": c.reverse, "epoch": self.epoch}
+        if isinstance(d, CorpusData):
+            meta.update({k: getattr(c, k) for k in CORPUS_OPTIONS},
+                        max_output_length=d.max_output_length)
+        else:
+            meta.update(examples=c.examples, question_width=int(d.x_test.shape[1]),
+                        answer_width=int(d.t_test.shape[1]))
+        return meta
 
     def save_checkpoint(self):
         io.save_checkpoint(self.path("checkpoint.npz"), self.model, self.optimizer, self.trainer,
                            vocab=self.data.vocab, run=self.config.as_dict(),
-                           history={"val_acc": self.history["val_acc"]}, **self.model_meta())
+                           history=self.history, **self.model_meta())
 
     def save(self):
         """Checkpoint first (it is what resume reads), then the model, history and plots."""
         self.save_checkpoint()
-        accs = self.history["val_acc"]
-        meta = dict(self.model_meta(), val_acc=accs[-1] if accs else None)
+        meta = dict(self.model_meta(), **{k: v[-1] if v else None
+                                          for k, v in self.history.items()})
         io.save(self.model, self.path("model.npz"), vocab=self.data.vocab, **meta)
-        if accs and accs[-1] >= max(accs):
+        scores = self.history[self.score_name]
+        if scores and scores[-1] >= max(scores):
             io.save(self.model, self.path("best.npz"), vocab=self.data.vocab, **meta)
         _write_json(self.path("history.json"), self.history_dict())
         plot_histories({self.config.model: self.history_dict()}, self.folder)
 
     def history_dict(self):
-        accs = self.history["val_acc"]
+        scores = self.history[self.score_name]
         return {"config": self.config.as_dict(), "loss": self.trainer.loss_list,
-                "loss_epochs": self.trainer.loss_epochs, "val_acc": accs,
-                "best_epoch": 1 + accs.index(max(accs)) if accs else None}
+                "loss_epochs": self.trainer.loss_epochs, **self.history,
+                "best_epoch": 1 + scores.index(max(scores)) if scores else None}
+
+
+#: What a run's history keeps per epoch, by the kind of its data.
+HISTORIES = {Data: ("val_acc",), CorpusData: ("val_acc", "val_bleu", "val_chrf")}
 
 
 def _vocab_mismatch(path, saved, now, data):
     if saved is None:
         return f"{path} holds no vocabulary"
-    only_saved = [c for c in saved.chars if c not in now.char_to_id]
-    only_now = [c for c in now.chars if c not in saved.char_to_id]
+    if type(saved) is not type(now):
+        return f"{path} was trained on another kind of data than {data}"
+    saved_entries, now_entries = _entries(saved), _entries(now)
+    saved_set, now_set = set(saved_entries), set(now_entries)
+    only_saved = [c for c in saved_entries if c not in now_set][:10]
+    only_now = [c for c in now_entries if c not in saved_set][:10]
     detail = []
     if only_saved:
         detail.append("only in the checkpoint: " + ", ".join(map(repr, only_saved)))
     if only_now:
         detail.append(f"only in {data}: " + ", ".join(map(repr, only_now)))
+    unit = "tokens" if isinstance(saved, corpus.TokenVocab) else "characters"
     if not detail:
-        detail.append("the same characters in another order")
+        detail.append(f"the same {unit} in another order")
     return (f"{path} was trained with another vocabulary than {data} gives "
-            f"({len(saved)} vs {len(now)} characters; {'; '.join(detail)})")
+            f"({len(saved)} vs {len(now)} {unit}; {'; '.join(detail)})")
+
+
+def _entries(vocab):
+    return vocab.tokens if isinstance(vocab, corpus.TokenVocab) else vocab.chars
 
 
 @contextlib.contextmanager
@@ -324,6 +433,10 @@ def plot_histories(histories, folder):
     accuracy, loss = os.path.join(folder, "accuracy.png"), os.path.join(folder, "loss.png")
     viz.plot_accuracy({k: h["val_acc"] for k, h in histories.items()}, accuracy,
                       title="validation accuracy")
+    bleu = {k: h["val_bleu"] for k, h in histories.items() if "val_bleu" in h}
+    if bleu:
+        viz.plot_accuracy(bleu, os.path.join(folder, "bleu.png"), title="validation BLEU",
+                          ylabel="BLEU", scale=1)
     curves = {}
     for label, h in histories.items():
         epochs = h.get("loss_epochs") or [(i + 1) / max(len(h["loss"]), 1) * len(h["val_acc"])

@@ -1,5 +1,9 @@
 """Pictures, drawn headless with matplotlib into PNG files: validation accuracy per epoch, the
 training loss, and an attention map in the style of the book's ``ch08/visualize_attention.py``."""
+import re
+import textwrap
+import warnings
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -7,18 +11,31 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy  # noqa: E402
 
 SPACE = "\u2423"  # ␣ stands for a space in tick labels
+#: Fonts with Chinese, Japanese and Korean glyphs that tick labels fall back to when installed.
+CJK_FONTS = ("Noto Sans CJK JP", "Noto Sans JP", "Source Han Sans JP", "IPAexGothic",
+             "IPAGothic", "TakaoGothic", "Hiragino Sans", "Yu Gothic", "MS Gothic",
+             "Noto Sans CJK SC", "WenQuanYi Zen Hei", "Noto Sans CJK KR")
 
 
-def plot_accuracy(curves, path, title="validation accuracy"):
+def _label_fonts():
+    """DejaVu Sans Mono, then every installed font of :data:`CJK_FONTS` (matplotlib takes a
+    glyph from the first font of the list that has it)."""
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans Mono", *(name for name in CJK_FONTS if name in installed)]
+
+
+def plot_accuracy(curves, path, title="validation accuracy", ylabel="accuracy (%)", scale=100):
     """Accuracy per epoch for one or several runs: ``curves`` maps a label to a list of
-    accuracies (0-1), one per epoch."""
+    accuracies (0-1), one per epoch, drawn times ``scale`` (a BLEU score: 0-100, ``scale=1``)."""
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     markers = "osD^v<>p*"
     for i, (label, accs) in enumerate(curves.items()):
         epochs = range(1, len(accs) + 1)
-        ax.plot(epochs, [100 * a for a in accs], marker=markers[i % len(markers)], label=label)
+        ax.plot(epochs, [scale * a for a in accs], marker=markers[i % len(markers)], label=label)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy (%)")
+    ax.set_ylabel(ylabel)
     ax.set_ylim(-2, 102)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_title(title)
@@ -51,29 +68,43 @@ def plot_loss(curves, path, title="training loss"):
 
 def plot_attention(weights, question, answer, path, title=None):
     """The attention map of one answer: ``weights`` (T_out, T_in), row i the weights over the
-    question's characters while the i-th answer character was produced; ``question`` (T_in) and
-    ``answer`` (T_out) are the characters, drawn as tick labels (input on x, output on y), in the
+    question's tokens while the i-th answer token was produced; ``question`` (T_in) and
+    ``answer`` (T_out) are the tokens (characters or words), drawn as tick labels (input on x, output on y), in the
     book's gray scale (white: weight 1, black: 0)."""
     weights = numpy.asarray(weights, dtype=float)
     T_out, T_in = weights.shape
     if len(question) != T_in or len(answer) != T_out:
         raise ValueError(f"weights are {T_out} x {T_in} but the question has {len(question)} "
-                         f"characters and the answer {len(answer)}")
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.32 * T_in + 1.6), max(3.0, 0.32 * T_out + 1.4)),
-                           dpi=120)
+                         f"tokens and the answer {len(answer)}")
+    longest_in = max((len(t) for t in question), default=1)
+    longest_out = max((len(t) for t in answer), default=1)
+    vertical = longest_in > 2                        # words: read upwards, one column each
+    width = max(4.0, 0.32 * T_in + 0.09 * longest_out + 1.5)
+    height = max(3.0, 0.32 * T_out + (0.09 * longest_in if vertical else 0) + 1.4)
+    fig, ax = plt.subplots(figsize=(width, height), dpi=120)
     image = ax.pcolormesh(weights, cmap="gray", vmin=0.0, vmax=1.0)
     ax.set_xticks(numpy.arange(T_in) + 0.5)
     ax.set_yticks(numpy.arange(T_out) + 0.5)
-    ax.set_xticklabels([c if c != " " else SPACE for c in question], family="monospace")
-    ax.set_yticklabels([c if c != " " else SPACE for c in answer], family="monospace")
+    fonts = _label_fonts()
+    ax.set_xticklabels([c if c != " " else SPACE for c in question], family=fonts,
+                       rotation=90 if vertical else 0)
+    ax.set_yticklabels([c if c != " " else SPACE for c in answer], family=fonts)
     ax.invert_yaxis()
     ax.xaxis.tick_top()
     ax.tick_params(length=0)
     ax.set_xlabel("input")
     ax.set_ylabel("output")
     if title:
-        ax.set_title(title, pad=18)
+        ax.set_title(textwrap.fill(title, max(24, int(width * 8))), pad=18, fontsize=10,
+                     family=["DejaVu Sans", *fonts[1:]])
     fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
-    fig.tight_layout()
-    fig.savefig(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.tight_layout()
+        fig.savefig(path)
     plt.close(fig)
+    missing = sorted({chr(int(m.group(1))) for w in caught
+                      if (m := re.search(r"Glyph (\d+) .*missing", str(w.message)))})
+    if missing:
+        warnings.warn(f"{path}: no installed font draws {' '.join(missing[:20])} (they show as "
+                      "boxes); install one of " + ", ".join(CJK_FONTS[:5]), stacklevel=2)

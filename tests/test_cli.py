@@ -9,7 +9,7 @@ import types
 import numpy
 import pytest
 
-from s2sxp import backend, cli, io, models
+from s2sxp import backend, cli, corpus, io, models
 from s2sxp.run import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("xp32")
@@ -382,3 +382,112 @@ def test_bench_without_the_benchmark_module_is_one_line(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "s2sxp.bench", None)
     code, _, err = run(capsys, "bench")
     assert_one_line_error(code, err, "s2sxp.bench")
+
+
+# -- parallel corpora ----------------------------------------------------------------------------
+
+CORPUS_TINY = ["--tokens", "word", "--model", "bahdanau", "--wordvec-size", "8",
+               "--hidden-size", "32", "--batch-size", "32", "--seed", "0"]
+
+
+@pytest.fixture(scope="module")
+def pairs_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "pairs.tsv"
+    corpus.write_pairs(path, corpus.synthetic_pairs(1000, seed=0, max_words=5))
+    return path
+
+
+@pytest.fixture(scope="module")
+def translator(tmp_path_factory, pairs_file):
+    """A small Bahdanau model trained on 900 pairs of the generated language, by words."""
+    folder = tmp_path_factory.mktemp("runs") / "bahdanau-words"
+    argv = ["train", "--data", str(pairs_file), "--epochs", "12", "--out", str(folder),
+            *CORPUS_TINY]
+    assert cli.main(argv) == 0
+    return folder
+
+
+def test_train_on_a_pairs_file_reports_bleu_and_keeps_the_best_by_it(capsys, translator):
+    history = json.loads((translator / "history.json").read_text())
+    assert len(history["val_bleu"]) == len(history["val_chrf"]) == 12
+    assert history["best_epoch"] == 1 + history["val_bleu"].index(max(history["val_bleu"]))
+    assert max(history["val_bleu"]) >= 80, history["val_bleu"]
+    assert history["config"]["tokens"] == "word" and "examples" not in history["config"]
+    for name in ("model.npz", "best.npz", "checkpoint.npz", "bleu.png", "accuracy.png"):
+        assert (translator / name).exists(), name
+    model = io.load(translator / "model.npz")
+    assert model.vocab.tokenizer == "word" and model.config["pad_id"] == model.vocab.pad_id
+
+
+def test_train_on_a_pairs_file_prints_pairs_vocabulary_and_scores(capsys, tmp_path, pairs_file):
+    code, out, _ = run(capsys, "train", "--data", pairs_file, "--epochs", "1", "--out", tmp_path,
+                       *CORPUS_TINY)
+    assert code == 0
+    assert "900 train / 100 test sentence pairs, vocabulary" in out and " words;" in out
+    assert "val BLEU " in out and "chrF " in out
+
+
+def test_eval_with_beam_search_prints_bleu_and_chrf(capsys, translator):
+    code, out, _ = run(capsys, "eval", "--run", translator, "--beam", "3", "--count", "2")
+    assert code == 0
+    last = out.strip().splitlines()[-1]
+    assert "(test, 100 sentences, beam 3): BLEU " in last and "chrF " in last
+    assert float(last.split("BLEU ")[1].split(",")[0]) >= 80, last
+    greedy = run(capsys, "eval", "--run", translator)[1].strip().splitlines()[-1]
+    assert "(test, 100 sentences, greedy): BLEU " in greedy
+
+
+def test_translate_a_sentence_with_beam_search_and_draw_its_heatmap(capsys, translator,
+                                                                     tmp_path):
+    source, target = corpus.synthetic_pairs(1, seed=99, min_words=4, max_words=4)[0]
+    code, out, err = run(capsys, "translate", source, "--run", translator, "--beam", "3",
+                         "--heatmap", tmp_path / "h.png")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == target and lines[1] == f"wrote {tmp_path / 'h.png'}"
+    assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_translate_reads_unknown_words_as_unk_with_a_note(capsys, translator):
+    code, out, err = run(capsys, "translate", "qqqq zzzz", "--run", translator)
+    assert code == 0 and len(out.splitlines()) == 1
+    assert "note: not in the vocabulary" in err and "'qqqq', 'zzzz'" in err
+
+
+def test_beam_on_a_fixed_width_model_is_one_line(capsys, trained):
+    code, _, err = run(capsys, "eval", "--run", trained, "--beam", "3")
+    assert_one_line_error(code, err, "--beam is for models trained on a parallel corpus")
+
+
+def test_resume_on_a_pairs_file_carries_on(capsys, tmp_path, pairs_file):
+    argv = ["train", "--data", pairs_file, "--out", tmp_path, *CORPUS_TINY]
+    assert run(capsys, *argv, "--epochs", "1")[0] == 0
+    code, out, _ = run(capsys, "train", "--resume", "--epochs", "2", "--out", tmp_path)
+    assert code == 0 and "val BLEU" in out
+    assert len(json.loads((tmp_path / "history.json").read_text())["val_bleu"]) == 2
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"Go.\t\xe8\xa1\x8c\n\nHi.\tx\n", "bad.tsv, line 2: empty"),
+    (b"Go.\tgo\nno tab\n", "bad.tsv, line 2: without a tab"),
+    (b"Go.\tgo\nHi.\t\xff\n", "bad.tsv, line 2: not UTF-8"),
+    (b"Go.\tgo\nHi.\tone two three four\n", "bad.tsv, line 2: longer than 3 tokens"),
+])
+def test_a_bad_pairs_file_is_one_line_naming_the_line_and_writes_nothing(capsys, tmp_path,
+                                                                        content, message):
+    path = tmp_path / "bad.tsv"
+    path.write_bytes(content)
+    code, _, err = run(capsys, "train", "--data", path, "--max-length", "3",
+                       "--out", tmp_path / "run", *CORPUS_TINY)
+    assert_one_line_error(code, err, message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_skip_bad_counts_the_skipped_lines_in_a_notice(capsys, tmp_path):
+    path = tmp_path / "some-bad.tsv"
+    path.write_text("".join(f"s{i} a\tt{i} b\n" for i in range(40)) + "no tab\n\n",
+                    encoding="utf-8")
+    code, _, err = run(capsys, "train", "--data", path, "--skip-bad", "--epochs", "1",
+                       "--out", tmp_path / "run", *CORPUS_TINY)
+    assert code == 0
+    assert "skipped 2 of 42 lines of" in err and "1 without a tab (first: line 41)" in err

@@ -1,4 +1,6 @@
 """Pictures: each function writes a PNG that reads back as an image."""
+import warnings
+
 import matplotlib.image
 import numpy
 import pytest
@@ -38,3 +40,19 @@ def test_plot_attention_grows_with_the_question_and_answer(tmp_path):
 def test_plot_attention_refuses_labels_that_do_not_fit_the_weights(tmp_path):
     with pytest.raises(ValueError, match="weights are 2 x 3 but the question has 4"):
         viz.plot_attention(numpy.zeros((2, 3)), "abcd", "xy", tmp_path / "a.png")
+
+
+def test_plot_attention_draws_words_and_names_glyphs_no_installed_font_has(tmp_path):
+    words = ["watashi", "wa", "gakusei", "desu"]
+    viz.plot_attention(numpy.eye(4), words, ["I", "am", "a", "student"], tmp_path / "w.png")
+    assert matplotlib.image.imread(tmp_path / "w.png").shape[0] > 0
+    has_cjk = len(viz._label_fonts()) > 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        viz.plot_attention(numpy.eye(3), list("行け。"), ["Go", ".", "</s>"],
+                           tmp_path / "j.png")
+    told = [str(w.message) for w in caught]
+    if has_cjk:
+        assert told == []
+    else:
+        assert len(told) == 1 and "no installed font draws 。 け 行" in told[0]
