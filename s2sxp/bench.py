@@ -1039,6 +1039,7 @@ EXAMPLES = """examples:
   s2sxp bench --models attention --devices cpu --iterations 10 --no-reference
   s2sxp bench --quick --out /tmp/bench       # a smoke test in seconds (tiny models)
   s2sxp bench --profile --models seq2seq     # adds cProfile's top 10 of one iteration
+  s2sxp bench padded                         # variable-length sentences, per token (--help)
 
 Writes DATE-DEVICE.json (every figure, the machine, versions), DATE-DEVICE.md (the table printed)
 and DATE-DEVICE.png (bar chart) into --out, one set per device; --quick runs end in -quick.
@@ -1143,6 +1144,10 @@ def _import_torch(settings):
 def main(argv=None):
     """``s2sxp bench``: run, print the Markdown report and write it as JSON, MD and PNG."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["padded"]:
+        from . import bench_padded
+
+        return bench_padded.main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     settings, rows = _settings(args, parser)

@@ -8,7 +8,7 @@ import sys
 import numpy
 import pytest
 
-from s2sxp import bench, models
+from s2sxp import bench, bench_padded, corpus, models
 
 BOOK = bench.Sizes(N=128, T_enc=29, T_dec=10, V=59, D=16, H=256)
 QUICK_ARGS = ["--quick", "--devices", "cpu", "--iterations", "2", "--warmup", "0",
@@ -173,3 +173,37 @@ def test_split_overhead_script_prints_both_settings_for_each_size():
     assert [line.split(",")[0] for line in lines if line.startswith("H=")] == ["H=4", "H=8"]
     assert sum("1 thread, 64 rows" in line for line in lines) == 2
     assert sum("2 threads, 128 rows" in line for line in lines) == 2
+
+
+def test_padded_quick_run_reports_every_layout_per_token(tmp_path, capsys):
+    args = ["padded", "--quick", "--no-torch", "--models", "attention,bahdanau-gru",
+            "--out", str(tmp_path)]
+    assert bench.main(args) == 0
+    (report_path,) = tmp_path.glob("*-cpu-padded-quick.json")
+    report = json.loads(report_path.read_text())
+    for row in report["result"]["rows"]:
+        assert list(row["layouts"]) == list(bench_padded.LAYOUTS)
+        layouts = row["layouts"]
+        assert layouts["date"]["padding"] == 0
+        assert layouts["bucketed"]["padding"] < layouts["shuffled"]["padding"]
+        assert layouts["shuffled"]["padding"] < layouts["fixed"]["padding"] < 1
+        assert {"ours: bucketed/date", "ours: bucketed/shuffled"} <= set(row["ratios"])
+        assert layouts["bucketed"]["ours"]["median"] > 0
+    assert "| attention | bucketed |" in capsys.readouterr().out
+
+
+def test_padded_torch_twins_skip_padding_exactly(xp32):
+    """The PyTorch twins' loss on a padded batch is the token-weighted mean of the rows' own."""
+    torch = pytest.importorskip("torch")
+    settings = bench_padded.Settings(wordvec_size=4, hidden_size=8, seed=0)
+    rng = numpy.random.default_rng(0)
+    rows_x = [rng.integers(4, 12, n) for n in (5, 2, 4)]
+    rows_t = [numpy.r_[1, rng.integers(4, 12, n - 2), 2] for n in (3, 6, 4)]
+    x, t = corpus.Sequences(rows_x).padded(), corpus.Sequences(rows_t).padded()
+    for kind, cell in bench_padded.ROWS.values():
+        twin = bench_padded.Torch(torch, kind, cell, 12, settings, pad_id=0)
+        with torch.no_grad():
+            padded = float(twin.loss(x, t))
+            alone = [float(twin.loss(a[None], b[None])) for a, b in zip(rows_x, rows_t)]
+        weights = [len(b) - 1 for b in rows_t]
+        assert padded == pytest.approx(numpy.average(alone, weights=weights), rel=1e-5), kind
