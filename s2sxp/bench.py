@@ -12,7 +12,9 @@ data, V=59, D=16, H=256, batch 128, Adam, gradients clipped at 5.0), these varia
 
 After a warm-up, one training iteration of every (model, variant) is timed in turn, round-robin,
 each repeat on the next batch of the same seeded sequence and starting one place further along,
-so that the load of other processes falls on all of them alike. Medians give the epoch cost
+so that the load of other processes falls on all of them alike; with no pause between them by
+default, so that each variant runs after the other variants' BLAS work, as a model does in a
+user's process (``--settle`` pauses instead). Medians give the epoch cost
 (``len(train) // batch`` iterations) and the ratios; batched greedy evaluation of the test
 questions is timed the same way. Results go to stdout (Markdown) and to ``--out`` as
 DATE-DEVICE.json, .md and .png.
@@ -74,7 +76,7 @@ class Settings:
     torch_threads: int = 0
     reference: bool = True
     eval_reference: bool = False
-    settle: float = 0.2
+    settle: float = 0.0
     profile: bool = False
     quick: bool = False
     seed: int = 0
@@ -1084,7 +1086,8 @@ def _parser():
     p.add_argument("--settle", type=float, default=None,
                    help="seconds of pause between one timed task and the next on the CPU, so "
                    "that the threads a variant leaves spinning are idle when the next starts "
-                   "(default 0.2; 0 with --quick)")
+                   "(default 0: the variants interleave with no pause, as other BLAS work "
+                   "does in a user's process)")
     p.add_argument("--profile", action="store_true",
                    help="add cProfile's top 10 of one training iteration of each of our models")
     p.add_argument("--quick", action="store_true",

@@ -15,8 +15,15 @@ thread's wake-up (50-150 µs on a virtual machine whose idle cores halt) and wai
 share, so one split per forward and one per backward beat one per layer: 3-6% off a training
 iteration of every model on a 2-core Xeon.
 
-``S2S_THREADS`` sets the number of shares: ``1`` turns the split off; unset, it is the number of
-cores this process may use. Only NumPy arrays are split, and only batches of at least
+``S2S_THREADS`` sets the number of shares: ``1`` turns the split off. Unset, decoding
+(:func:`decoding`: a model's generate and beam search) splits over the cores this process may
+use, and training does not split: its GEMMs run on BLAS's own threads. A multi-threaded BLAS call
+leaves OpenBLAS's threads spinning for a tenth of a second or so, and a split that starts while
+they spin shares its cores with them: where other BLAS work runs between training iterations (a
+second model, the user's own NumPy), a split iteration took 1.25-1.6 times as long as it does
+back to back, and 1.3-1.5 times as long as the same iteration unsplit (2-core Xeon; see
+benchmarks/results). Decoding, many small steps each with more Python and elementwise work than
+GEMM, gains from the split even so. Only NumPy arrays are split, and only batches of at least
 ``2 * MIN_ROWS`` rows. Where BLAS is not an OpenBLAS whose thread count can be set (a different
 BLAS, or a build without the symbol), the split is not made.
 """
@@ -43,10 +50,11 @@ _OPENBLAS_SYMBOLS = [  # (set, get): NumPy 2.x wheels (scipy-openblas), then pla
 
 
 def threads():
-    """The number of threads a batch may be split over (``S2S_THREADS``, default: usable cores)."""
+    """The number of threads a batch may be split over: ``S2S_THREADS``; unset, the usable cores
+    while :func:`decoding`, else 1."""
     value = os.environ.get("S2S_THREADS", "").strip()
     if not value:
-        return _usable_cores()
+        return _usable_cores() if getattr(_local, "decoding", False) else 1
     try:
         n = int(value)
     except ValueError:
@@ -113,6 +121,18 @@ def blas_threads(n):
         yield
     finally:
         set_threads(before)
+
+
+@contextlib.contextmanager
+def decoding():
+    """Mark the body as decoding, which splits over the cores unless ``S2S_THREADS`` says
+    otherwise (see the module docstring)."""
+    outer = getattr(_local, "decoding", False)
+    _local.decoding = True
+    try:
+        yield
+    finally:
+        _local.decoding = outer
 
 
 @functools.cache

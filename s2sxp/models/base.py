@@ -105,8 +105,9 @@ class Seq2seqBase:
     loss and gradients are those of the row alone, unpadded. Without ``pad_id`` (the book's
     fixed-width data) every id is a real token.
 
-    On a multi-core CPU a fused model splits a batch into one share of rows per thread
-    (:mod:`s2sxp.parallel`): this model runs the first share and replicas of it the others, each
+    On a multi-core CPU a fused model splits a batch it decodes (and, where ``S2S_THREADS`` asks
+    for it, a batch it trains on) into one share of rows per thread (:mod:`s2sxp.parallel`; in
+    training, unsplit, BLAS's own threads share the work): this model runs the first share and replicas of it the others, each
     replica the same model sharing this one's parameter arrays, with activations and gradients
     of its own. forward returns the mean loss over the whole batch, backward sums the replicas'
     gradients into this model's, and generate joins their outputs: the results are those of one
@@ -332,12 +333,13 @@ class Seq2seqBase:
             xs = xs[None, :]                                   # one question, as in the book
         xs, lengths = self._source(xs)
         self._forward_kept = False
-        self._shares = shares = self._split(xs.shape[0])
-        if shares is None:
-            with self._region():
-                return share(self, xs, lengths)
-        outs = parallel.run_parts([functools.partial(share, m, xs[rows], _rows(lengths, rows))
-                                   for m, rows in shares])
+        with parallel.decoding():
+            self._shares = shares = self._split(xs.shape[0])
+            if shares is None:
+                with self._region():
+                    return share(self, xs, lengths)
+            outs = parallel.run_parts([functools.partial(share, m, xs[rows], _rows(lengths, rows))
+                                       for m, rows in shares])
         return self.xp.concatenate(outs, axis=0)
 
     @staticmethod
