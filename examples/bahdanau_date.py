@@ -1,6 +1,7 @@
 """Bahdanau (additive) attention on the date data: train BahdanauSeq2seq with its recipe (no
-input reversal, Adam lr 1e-2, gradients clipped at 5.0), print the validation accuracy after every
-epoch, then save the model and the attention map of one test question.
+input reversal, Adam from lr 1e-2 halved every 350 iterations, gradients clipped at 5.0), print
+the validation accuracy after every epoch, then save the model and the attention map of one test
+question.
 
     python examples/bahdanau_date.py                         # GRU, H=256, D=16, 3 epochs
     python examples/bahdanau_date.py --cell lstm --reset-state-each-step
@@ -11,7 +12,7 @@ import os
 
 from s2sxp import Trainer, backend, datasets, evaluate, io, viz
 from s2sxp.models import BahdanauSeq2seq
-from s2sxp.optim import OPTIMIZERS
+from s2sxp.optim import OPTIMIZERS, halving
 
 
 def main():
@@ -37,9 +38,15 @@ def main():
     optimizer = OPTIMIZERS[recipe["optimizer"]](lr=recipe["lr"])
     trainer = Trainer(model, optimizer, seed=args.seed)
     print(f"{model.kind} {model.config}, {recipe}; {len(x_train)} train / {len(x_test)} test")
+    per_epoch = len(x_train) // args.batch_size
+
+    def schedule(epoch, iteration):                  # the rate of the next iteration
+        optimizer.lr = halving(recipe["lr"], recipe["lr_half_life"],
+                               epoch * per_epoch + iteration + 1)
+
     for epoch in range(args.epochs):
         trainer.fit(x_train, t_train, max_epoch=1, batch_size=args.batch_size,
-                    max_grad=recipe["max_grad"], eval_interval=50)
+                    max_grad=recipe["max_grad"], eval_interval=50, on_iteration=schedule)
         acc, _ = evaluate(model, x_test, t_test)
         print(f"epoch {epoch + 1}: validation accuracy {100 * acc:.2f}%", flush=True)
 

@@ -91,6 +91,10 @@ def _training_flags(p):
                    help="[default: the model's recipe]")
     p.add_argument("--lr", type=float, default=None, metavar="RATE",
                    help="learning rate [default: the model's recipe]")
+    p.add_argument("--lr-half-life", type=int, default=None, metavar="N",
+                   help="halve the learning rate every N iterations (smoothly: lr * 0.5 ** "
+                   "(iteration / N)); 0 keeps it constant [default: the model's recipe: 0, "
+                   "bahdanau 350]")
     p.add_argument("--max-grad", "--clip", dest="max_grad", type=float, default=None,
                    metavar="NORM",
                    help="clip gradients to this global norm, 0 for none "
@@ -165,8 +169,8 @@ def _checkpoint_epoch(run):
 # -- train ---------------------------------------------------------------------------------------
 
 TRAIN_NAMES = ("model", "cell", "data", "examples", "epochs", "batch_size", "wordvec_size",
-               "hidden_size", "optimizer", "lr", "max_grad", "reverse", "seed") + MODEL_OPTIONS + (
-    CORPUS_OPTIONS)
+               "hidden_size", "optimizer", "lr", "lr_half_life", "max_grad", "reverse",
+               "seed") + MODEL_OPTIONS + CORPUS_OPTIONS
 
 
 def _train_parser(sub):
@@ -240,16 +244,18 @@ def _scores_text(scores):
 
 
 def _report_epoch(run, result, seconds, count=3):
-    d = run.data
+    d, c = run.data, run.config
+    when = f"epoch {run.epoch}"
+    if c.lr_half_life:
+        when += f", lr now {run.optimizer.lr:.3g}"
     if isinstance(d, CorpusData):
         scores, hypotheses = result
         _show_translations(d.src_test, d.ref_test, hypotheses, count)
-        print(f"val {_scores_text(scores)} (epoch {run.epoch}, {seconds:.1f}s)")
+        print(f"val {_scores_text(scores)} ({when}, {seconds:.1f}s)")
         return
     acc, guesses = result
-    show_examples(d.x_test, d.t_test, guesses, d.vocab, count=count,
-                  reversed_input=run.config.reverse)
-    print(f"val acc {_pct(acc)} (epoch {run.epoch}, {seconds:.1f}s)")
+    show_examples(d.x_test, d.t_test, guesses, d.vocab, count=count, reversed_input=c.reverse)
+    print(f"val acc {_pct(acc)} ({when}, {seconds:.1f}s)")
 
 
 def _best(run):

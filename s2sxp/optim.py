@@ -109,3 +109,9 @@ class Adam:
 
 
 OPTIMIZERS = {"adam": Adam, "sgd": SGD}
+
+
+def halving(lr, half_life, iteration):
+    """The learning rate of ``iteration`` (0: the first) when ``lr`` halves every ``half_life``
+    iterations, smoothly: ``lr * 0.5 ** (iteration / half_life)``; ``lr`` where half_life is 0."""
+    return lr * 0.5 ** (iteration / half_life) if half_life else lr

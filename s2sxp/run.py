@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 
 from . import corpus, datasets, io, models, viz
-from .optim import OPTIMIZERS
+from .optim import OPTIMIZERS, halving
 from .trainer import _STDOUT, Trainer, evaluate, evaluate_translations
 
 FILES = ("config.json", "checkpoint.npz", "history.json", "model.npz", "best.npz",
@@ -50,6 +50,7 @@ class TrainConfig:
     hidden_size: int = 256
     optimizer: str = None
     lr: float = None
+    lr_half_life: int = None  # iterations over which the learning rate halves; 0: constant
     max_grad: float = None  # gradient norm clipping; 0 for none
     reverse: bool = None  # feed the questions reversed
     seed: int = 0
@@ -79,6 +80,9 @@ class TrainConfig:
                           if name in inspect.signature(cls).parameters]
                 raise ValueError(f"--{name.replace('_', '-')} is an option of "
                                  f"{', '.join(owners)} only, not of {self.model}")
+        if self.lr_half_life is not None and self.lr_half_life < 0:
+            raise ValueError(f"--lr-half-life must be 0 (a constant rate) or more, got "
+                             f"{self.lr_half_life}")
         if self.is_corpus() and self.tokens is None:
             defaults["tokens"] = "char"
         elif self.tokens is not None and self.tokens not in corpus.TOKENIZERS:
@@ -231,7 +235,8 @@ class Run:
                                     "--resume to start a run there)")
         checkpoint = io.read_checkpoint(path)
         try:
-            config = TrainConfig(**checkpoint.meta["run"]).resolved()
+            # a run saved before learning-rate schedules trained at a constant rate
+            config = TrainConfig(**dict({"lr_half_life": 0}, **checkpoint.meta["run"])).resolved()
         except (KeyError, TypeError, ValueError) as e:
             raise io.CheckpointError(f"{path} does not hold the settings of an s2sxp run "
                                      f"({e!r})") from None
@@ -261,6 +266,11 @@ class Run:
         """Epochs finished."""
         return self.trainer.current_epoch
 
+    def lr_at(self, iteration):
+        """The learning rate of an iteration (0: the first of the run): ``lr`` halved every
+        ``lr_half_life`` iterations, smoothly, or ``lr`` throughout where that is 0."""
+        return halving(self.config.lr, self.config.lr_half_life, iteration)
+
     @property
     def finished(self):
         return self.epoch >= self.config.epochs
@@ -277,8 +287,14 @@ class Run:
         decoding). TrainingInterrupted and NonFiniteLoss pass through; the files of the last
         finished epoch stay as they were."""
         c, d = self.config, self.data
+        per_epoch = len(d.x_train) // c.batch_size
+
+        def schedule(epoch, iteration):             # the rate of the next iteration
+            self.optimizer.lr = self.lr_at(epoch * per_epoch + iteration + 1)
+
+        schedule(self.epoch, self.trainer.iteration - 1)
         self.trainer.fit(d.x_train, d.t_train, max_epoch=1, batch_size=c.batch_size,
-                         max_grad=c.max_grad)
+                         max_grad=c.max_grad, on_iteration=schedule)
         progress = self.trainer.out if progress == _STDOUT else progress
         if isinstance(d, CorpusData):
             result = evaluate_translations(self.model, d.x_test, d.ref_test, d.vocab,

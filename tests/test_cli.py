@@ -9,8 +9,9 @@ import types
 import numpy
 import pytest
 
+import s2sxp
 from s2sxp import backend, cli, corpus, io, models
-from s2sxp.run import TrainConfig
+from s2sxp.run import Run, TrainConfig
 
 pytestmark = pytest.mark.usefixtures("xp32")
 
@@ -491,3 +492,52 @@ def test_skip_bad_counts_the_skipped_lines_in_a_notice(capsys, tmp_path):
                        "--out", tmp_path / "run", *CORPUS_TINY)
     assert code == 0
     assert "skipped 2 of 42 lines of" in err and "1 without a tab (first: line 41)" in err
+
+
+def test_the_learning_rate_halves_every_half_life_and_resume_keeps_the_schedule(
+        capsys, tmp_path, monkeypatch):
+    rates = []
+    step = s2sxp.Adam.step
+
+    def record(self, model):
+        rates.append(self.lr)
+        return step(self, model)
+
+    monkeypatch.setattr(s2sxp.Adam, "step", record)
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    argv = ["train", "--epochs", "2", "--lr-half-life", "4", *TINY]
+    code, out, _ = run(capsys, *argv, "--out", straight)
+    assert code == 0 and '"lr_half_life": 4' in out
+    assert rates == pytest.approx([0.001 * 0.5 ** (i / 4) for i in range(22)], rel=1e-12)
+    assert f"(epoch 2, lr now {0.001 * 0.5 ** (22 / 4):.3g}, " in out
+
+    calls = []
+    backward = models.AttentionSeq2seq.backward
+
+    def press_ctrl_c_in_epoch_2(self, *args):
+        calls.append(1)
+        if len(calls) == 11 + 4:
+            signal.raise_signal(signal.SIGINT)
+        return backward(self, *args)
+
+    monkeypatch.setattr(models.AttentionSeq2seq, "backward", press_ctrl_c_in_epoch_2)
+    assert run(capsys, *argv, "--out", stopped)[0] == 130
+    monkeypatch.setattr(models.AttentionSeq2seq, "backward", backward)
+    rates.clear()
+    assert run(capsys, "train", "--resume", "--out", stopped)[0] == 0
+    assert rates == pytest.approx([0.001 * 0.5 ** (i / 4) for i in range(15, 22)], rel=1e-12)
+    assert_same_training(straight, stopped)
+
+
+def test_a_run_saved_without_a_schedule_resumes_at_a_constant_rate(capsys, tmp_path):
+    assert run(capsys, "train", "--epochs", "1", "--out", tmp_path, "--model", "bahdanau",
+               *TINY)[0] == 0
+    saved = Run.resume(tmp_path)
+    assert saved.config.lr_half_life == 350
+    settings = saved.config.as_dict()
+    del settings["lr_half_life"]                      # as a checkpoint of an older s2sxp
+    io.save_checkpoint(tmp_path / "checkpoint.npz", saved.model, saved.optimizer, saved.trainer,
+                       vocab=saved.data.vocab, run=settings, history=saved.history,
+                       **saved.model_meta())
+    resumed = Run.resume(tmp_path)
+    assert resumed.config.lr_half_life == 0 and resumed.lr_at(10_000) == resumed.config.lr

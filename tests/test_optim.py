@@ -5,7 +5,7 @@ import numpy
 import pytest
 
 from s2sxp import backend, models
-from s2sxp.optim import SGD, Adam, clip_grads
+from s2sxp.optim import SGD, Adam, clip_grads, halving
 
 
 def _book_adam(params, grads, steps, lr=0.001, beta1=0.9, beta2=0.999):
@@ -72,3 +72,11 @@ def test_adam_split_over_threads_equals_books_update(xp, rng, monkeypatch):
     for _ in range(3):
         opt.update([param], [xp.asarray(g)])
     numpy.testing.assert_allclose(backend.asnumpy(param), want, rtol=1e-10, atol=1e-12)
+
+
+def test_halving_halves_the_rate_every_half_life_and_zero_keeps_it():
+    assert halving(0.01, 350, 0) == 0.01
+    assert halving(0.01, 350, 350) == pytest.approx(0.005)
+    assert halving(0.01, 350, 700) == pytest.approx(0.0025)
+    assert halving(0.01, 350, 175) == pytest.approx(0.01 / 2 ** 0.5)
+    assert halving(0.01, 0, 10_000) == 0.01

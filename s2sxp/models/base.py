@@ -126,7 +126,9 @@ class Seq2seqBase:
     #: per-step references never split, so they keep BLAS's own threads.
     splits_batch = False
     #: The training settings this family is published with (the book's for its three models).
-    recipe = {"lr": 0.001, "reverse": True, "max_grad": 5.0, "optimizer": "adam"}
+    #: ``lr_half_life``: the learning rate halves every that many iterations (0: constant).
+    recipe = {"lr": 0.001, "lr_half_life": 0, "reverse": True, "max_grad": 5.0,
+              "optimizer": "adam"}
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused",
                  seed=None, pad_id=None):
