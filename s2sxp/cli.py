@@ -95,6 +95,10 @@ def _training_flags(p):
                    help="halve the learning rate every N iterations (smoothly: lr * 0.5 ** "
                    "(iteration / N)); 0 keeps it constant [default: the model's recipe: 0, "
                    "bahdanau 350]")
+    p.add_argument("--anneal-at", type=float, default=None, metavar="ACC",
+                   help="once the validation accuracy (exact match, 0-1) has reached ACC, halve "
+                   "the learning rate after every epoch; 0: never [default: the model's "
+                   "recipe: 0.99]")
     p.add_argument("--max-grad", "--clip", dest="max_grad", type=float, default=None,
                    metavar="NORM",
                    help="clip gradients to this global norm, 0 for none "
@@ -169,7 +173,7 @@ def _checkpoint_epoch(run):
 # -- train ---------------------------------------------------------------------------------------
 
 TRAIN_NAMES = ("model", "cell", "data", "examples", "epochs", "batch_size", "wordvec_size",
-               "hidden_size", "optimizer", "lr", "lr_half_life", "max_grad", "reverse",
+               "hidden_size", "optimizer", "lr", "lr_half_life", "anneal_at", "max_grad", "reverse",
                "seed") + MODEL_OPTIONS + CORPUS_OPTIONS
 
 
@@ -246,8 +250,8 @@ def _scores_text(scores):
 def _report_epoch(run, result, seconds, count=3):
     d, c = run.data, run.config
     when = f"epoch {run.epoch}"
-    if c.lr_half_life:
-        when += f", lr now {run.optimizer.lr:.3g}"
+    if run.optimizer.lr != c.lr:
+        when += f", lr now {run.lr_at(run.epoch * (len(d.x_train) // c.batch_size)):.3g}"
     if isinstance(d, CorpusData):
         scores, hypotheses = result
         _show_translations(d.src_test, d.ref_test, hypotheses, count)

@@ -51,6 +51,7 @@ class TrainConfig:
     optimizer: str = None
     lr: float = None
     lr_half_life: int = None  # iterations over which the learning rate halves; 0: constant
+    anneal_at: float = None  # once validation accuracy reaches it, halve the rate every epoch
     max_grad: float = None  # gradient norm clipping; 0 for none
     reverse: bool = None  # feed the questions reversed
     seed: int = 0
@@ -83,6 +84,9 @@ class TrainConfig:
         if self.lr_half_life is not None and self.lr_half_life < 0:
             raise ValueError(f"--lr-half-life must be 0 (a constant rate) or more, got "
                              f"{self.lr_half_life}")
+        if self.anneal_at is not None and not 0 <= self.anneal_at <= 1:
+            raise ValueError(f"--anneal-at must be an accuracy from 0 to 1 (0: never), got "
+                             f"{self.anneal_at}")
         if self.is_corpus() and self.tokens is None:
             defaults["tokens"] = "char"
         elif self.tokens is not None and self.tokens not in corpus.TOKENIZERS:
@@ -236,7 +240,8 @@ class Run:
         checkpoint = io.read_checkpoint(path)
         try:
             # a run saved before learning-rate schedules trained at a constant rate
-            config = TrainConfig(**dict({"lr_half_life": 0}, **checkpoint.meta["run"])).resolved()
+            config = TrainConfig(**dict({"lr_half_life": 0, "anneal_at": 0},
+                                        **checkpoint.meta["run"])).resolved()
         except (KeyError, TypeError, ValueError) as e:
             raise io.CheckpointError(f"{path} does not hold the settings of an s2sxp run "
                                      f"({e!r})") from None
@@ -267,9 +272,15 @@ class Run:
         return self.trainer.current_epoch
 
     def lr_at(self, iteration):
-        """The learning rate of an iteration (0: the first of the run): ``lr`` halved every
-        ``lr_half_life`` iterations, smoothly, or ``lr`` throughout where that is 0."""
-        return halving(self.config.lr, self.config.lr_half_life, iteration)
+        """The learning rate of an iteration (0: the first of the run) in the epoch being
+        trained: ``lr`` halved every ``lr_half_life`` iterations, smoothly (0: never), and halved
+        again for every finished epoch from the first whose validation accuracy reached
+        ``anneal_at`` (0: never)."""
+        c = self.config
+        accs = self.history["val_acc"][:self.epoch]
+        reached = next((e for e, a in enumerate(accs) if c.anneal_at and a >= c.anneal_at), None)
+        annealed = 0 if reached is None else len(accs) - reached
+        return halving(c.lr, c.lr_half_life, iteration) * 0.5 ** annealed
 
     @property
     def finished(self):

@@ -178,7 +178,7 @@ def test_params_are_in_the_documented_order(xp):
 
 
 def test_recipe_and_bad_options(xp):
-    assert BahdanauSeq2seq.recipe == {"lr": 1e-2, "lr_half_life": 350, "reverse": False,
+    assert BahdanauSeq2seq.recipe == {"lr": 1e-2, "lr_half_life": 350, "anneal_at": 0.99, "reverse": False,
                                       "max_grad": 5.0, "optimizer": "adam"}
     assert models.MODELS["bahdanau"] is BahdanauSeq2seq
     with pytest.raises(ValueError, match="sum, last"):

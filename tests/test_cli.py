@@ -1,5 +1,6 @@
 """The command line, run in-process on tiny models and data: every command, resume, Ctrl-C, and
 one line (never a traceback) for each kind of user error."""
+import dataclasses
 import json
 import signal
 import subprocess
@@ -541,3 +542,17 @@ def test_a_run_saved_without_a_schedule_resumes_at_a_constant_rate(capsys, tmp_p
                        **saved.model_meta())
     resumed = Run.resume(tmp_path)
     assert resumed.config.lr_half_life == 0 and resumed.lr_at(10_000) == resumed.config.lr
+
+
+def test_the_rate_halves_after_every_epoch_from_the_first_that_reached_anneal_at(tmp_path):
+    config = TrainConfig(examples=200, wordvec_size=4, hidden_size=8, batch_size=16,
+                         anneal_at=0.99)
+    run_ = Run.start(tmp_path, config, log=None)
+    run_.history["val_acc"] = [0.5, 0.995, 0.98, 0.2]
+    for finished, halvings in ((0, 0), (1, 0), (2, 1), (3, 2), (4, 3)):
+        run_.trainer.current_epoch = finished
+        assert run_.lr_at(7) == pytest.approx(0.001 * 0.5 ** halvings), finished
+    run_.config = dataclasses.replace(run_.config, anneal_at=0.0)
+    assert run_.lr_at(7) == 0.001
+    with pytest.raises(ValueError, match="--anneal-at must be an accuracy from 0 to 1"):
+        TrainConfig(anneal_at=99).resolved()

@@ -447,8 +447,8 @@ class BahdanauSeq2seq(Seq2seqBase):
     #: 1e-2 the GRU model, once its loss is near zero, takes steps of about lr while its
     #: gradients shrink, and can fall from 99% to 0% within an epoch
     #: (benchmarks/results/convergence.md).
-    recipe = {"lr": 1e-2, "lr_half_life": 350, "reverse": False, "max_grad": 5.0,
-              "optimizer": "adam"}
+    recipe = {"lr": 1e-2, "lr_half_life": 350, "anneal_at": 0.99, "reverse": False,
+              "max_grad": 5.0, "optimizer": "adam"}
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="gru", impl="fused", seed=None,
                  init_state="sum", reset_state_each_step=False, pad_id=None):

@@ -126,9 +126,12 @@ class Seq2seqBase:
     #: per-step references never split, so they keep BLAS's own threads.
     splits_batch = False
     #: The training settings this family is published with (the book's for its three models).
-    #: ``lr_half_life``: the learning rate halves every that many iterations (0: constant).
-    recipe = {"lr": 0.001, "lr_half_life": 0, "reverse": True, "max_grad": 5.0,
-              "optimizer": "adam"}
+    #: ``lr_half_life``: the learning rate halves every that many iterations (0: constant);
+    #: ``anneal_at``: once the validation accuracy has reached it, the rate halves after every
+    #: epoch (0: never). At the book's constant lr 1e-3, AttentionSeq2seq (seed 0) went
+    #: 99.84 / 99.88 / 99.96 / 99.38% in epochs 3-6.
+    recipe = {"lr": 0.001, "lr_half_life": 0, "anneal_at": 0.99, "reverse": True,
+              "max_grad": 5.0, "optimizer": "adam"}
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused",
                  seed=None, pad_id=None):
