@@ -2,18 +2,21 @@
 # One command for a machine with an NVIDIA GPU (no network needed: CuPy, NumPy, PyTorch,
 # matplotlib and pytest installed beforehand). From the repository root:
 #
-#     bash benchmarks/gpu_check.sh
+#     bash benchmarks/gpu_check.sh [OUTDIR]
 #
 # Prints the GPU and CuPy's version, runs the test suite with CuPy as the default backend (the
-# CPU/GPU matrix: every "cupy" case runs), then the per-epoch benchmark on the CPU and the GPU
-# with the PyTorch peer. Everything it prints goes to benchmarks/results/DATE-gpu-check.log too;
-# the benchmark writes its DATE-DEVICE.json/.md/.png beside it. Exit status: that of the tests,
-# else that of the benchmark.
+# CPU/GPU matrix: every "cupy" case runs; stops at the first failure), then the per-epoch
+# benchmark's GPU rows for every model beside PyTorch (cuDNN) on the same GPU. Everything it
+# prints goes to OUTDIR/DATE-gpu-check.log (OUTDIR: the argument, else $OUT, else
+# benchmarks/results); the benchmark writes its DATE-gpu.json/.md/.png beside it. Each part has
+# a time limit, so that the whole stays under 8 minutes. Exit status: that of the tests, else
+# that of the benchmark.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-mkdir -p benchmarks/results
-log="benchmarks/results/$(date +%F)-gpu-check.log"
+out="${1:-${OUT:-benchmarks/results}}"
+mkdir -p "$out"
+log="$out/$(date +%F)-gpu-check.log"
 
 {
     echo "# s2sxp GPU check, $(date -u '+%F %T UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
@@ -24,15 +27,15 @@ log="benchmarks/results/$(date +%F)-gpu-check.log"
 print("CUDA runtime", cupy.cuda.runtime.runtimeGetVersion()); \
 print("device", cupy.cuda.runtime.getDeviceProperties(0)["name"].decode())' \
         || echo "CuPy does not work here"
-    python -c 'import torch; print("PyTorch", torch.__version__, "CUDA", torch.version.cuda)' \
-        || echo "no PyTorch"
+    python -c 'import torch; print("PyTorch", torch.__version__, "CUDA", torch.version.cuda, \
+"cuDNN", torch.backends.cudnn.version())' || echo "no PyTorch"
 
-    echo "## tests, S2S_BACKEND=cupy"
-    S2S_BACKEND=cupy python -m pytest -q -rs --durations=10
+    echo "## tests, S2S_BACKEND=cupy (at most 240 s)"
+    S2S_BACKEND=cupy timeout 240 python -m pytest -x -q -rs --durations=15
     tests=$?
 
-    echo "## benchmark, CPU and GPU"
-    OMP_WAIT_POLICY=PASSIVE python benchmarks/epoch_cost.py --devices cpu,gpu
+    echo "## benchmark, GPU rows beside PyTorch (at most 180 s)"
+    timeout 180 python benchmarks/epoch_cost.py --devices gpu --iterations 10 --eval-repeats 2 --out "$out"
     bench=$?
     echo "## exit: tests $tests, benchmark $bench"
     [ "$tests" -ne 0 ] && exit "$tests"
