@@ -58,6 +58,22 @@ def assert_one_line_error(code, err, *fragments):
         assert fragment in err, err
 
 
+def press_ctrl_c_at_backward(monkeypatch, n):
+    """Make the n-th AttentionSeq2seq.backward from now raise SIGINT, as Ctrl-C would, before it
+    runs; returns the function that puts backward back."""
+    backward = models.AttentionSeq2seq.backward
+    calls = []
+
+    def press_ctrl_c(self, *args):
+        calls.append(1)
+        if len(calls) == n:
+            signal.raise_signal(signal.SIGINT)
+        return backward(self, *args)
+
+    monkeypatch.setattr(models.AttentionSeq2seq, "backward", press_ctrl_c)
+    return lambda: monkeypatch.setattr(models.AttentionSeq2seq, "backward", backward)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny attention run on dates, two epochs."""
@@ -155,16 +171,7 @@ def test_ctrl_c_saves_a_checkpoint_mid_epoch_and_resume_carries_on_exactly(
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     assert run(capsys, "train", "--epochs", "2", "--out", straight, *TINY)[0] == 0
 
-    calls = []
-    backward = models.AttentionSeq2seq.backward
-
-    def press_ctrl_c_in_epoch_2(self, *args):
-        calls.append(1)
-        if len(calls) == 11 + 4:
-            signal.raise_signal(signal.SIGINT)
-        return backward(self, *args)
-
-    monkeypatch.setattr(models.AttentionSeq2seq, "backward", press_ctrl_c_in_epoch_2)
+    press_ctrl_c_at_backward(monkeypatch, 11 + 4)                # epoch 2, iteration 5
     code, _, err = run(capsys, "train", "--epochs", "2", "--out", stopped, *TINY)
     assert code == 130
     assert f"interrupted in epoch 2 after iteration 4; checkpoint saved in {stopped}" in err
@@ -334,16 +341,7 @@ def test_ctrl_c_in_compare_saves_every_run_and_resume_finishes_them(capsys, tmp_
                                                                     monkeypatch):
     argv = ["compare", "--models", "seq2seq", "attention", "--epochs", "2", "--out", tmp_path,
             *TINY]
-    backward = models.AttentionSeq2seq.backward
-    calls = []
-
-    def press_ctrl_c(self, *args):
-        calls.append(1)
-        if len(calls) == 3:
-            signal.raise_signal(signal.SIGINT)
-        return backward(self, *args)
-
-    monkeypatch.setattr(models.AttentionSeq2seq, "backward", press_ctrl_c)
+    press_ctrl_c_at_backward(monkeypatch, 3)
     code, _, err = run(capsys, *argv)
     assert code == 130 and "interrupted in epoch 1 after iteration 3" in err
     assert f"s2sxp compare --resume --out {tmp_path}" in err
@@ -512,18 +510,9 @@ def test_the_learning_rate_halves_every_half_life_and_resume_keeps_the_schedule(
     assert rates == pytest.approx([0.001 * 0.5 ** (i / 4) for i in range(22)], rel=1e-12)
     assert f"(epoch 2, lr now {0.001 * 0.5 ** (22 / 4):.3g}, " in out
 
-    calls = []
-    backward = models.AttentionSeq2seq.backward
-
-    def press_ctrl_c_in_epoch_2(self, *args):
-        calls.append(1)
-        if len(calls) == 11 + 4:
-            signal.raise_signal(signal.SIGINT)
-        return backward(self, *args)
-
-    monkeypatch.setattr(models.AttentionSeq2seq, "backward", press_ctrl_c_in_epoch_2)
+    restore = press_ctrl_c_at_backward(monkeypatch, 11 + 4)
     assert run(capsys, *argv, "--out", stopped)[0] == 130
-    monkeypatch.setattr(models.AttentionSeq2seq, "backward", backward)
+    restore()
     rates.clear()
     assert run(capsys, "train", "--resume", "--out", stopped)[0] == 0
     assert rates == pytest.approx([0.001 * 0.5 ** (i / 4) for i in range(15, 22)], rel=1e-12)
