@@ -59,7 +59,7 @@ def measure(kind, data, rounds=14, warmup=2):
 
 def main():
     backend.use("numpy", "float32")
-    data = _load_data(Settings(questions=5000, eval_questions=1000))
+    data = _load_data(Settings(questions=5000, eval_questions=500))
     for kind in sys.argv[1:] or ["seq2seq", "peeky", "attention"]:
         measure(kind, data)
 
