@@ -35,7 +35,7 @@ print("device", cupy.cuda.runtime.getDeviceProperties(0)["name"].decode())' \
     tests=$?
 
     echo "## benchmark, GPU rows beside PyTorch (at most 180 s)"
-    timeout 180 python benchmarks/epoch_cost.py --devices gpu --iterations 10 --eval-repeats 2 --out "$out"
+    timeout 180 python -m benchmarks.epoch_cost --devices gpu --iterations 10 --eval-repeats 2 --out "$out"
     bench=$?
     echo "## exit: tests $tests, benchmark $bench"
     [ "$tests" -ne 0 ] && exit "$tests"

@@ -3,7 +3,7 @@
 book's code, multi-threaded BLAS), alternating in one process; then batched greedy evaluation of
 the 500 held-out questions of 5,000 the same way.
 
-    python benchmarks/split_interleaved.py seq2seq peeky attention
+    python -m benchmarks.split_interleaved seq2seq peeky attention
 
 Prints, per model, the median ms per iteration of the reference and of both settings, their
 ratios to the reference, and the best evaluation time of each setting.
@@ -16,16 +16,17 @@ import time
 import numpy
 
 from s2sxp import backend
-from s2sxp.bench import Ours, Settings, Sizes, _load_data
+
+from .epoch_cost import Settings, load_data
+from .harness import Ours
 
 SETTINGS = {"split": "2", "unsplit": "1"}
 
 
 def measure(kind, data, rounds=14, warmup=2):
     (x, t), (x_eval, t_eval), vocab = data
-    s = Sizes(N=128, T_enc=x.shape[1], T_dec=t.shape[1] - 1, V=len(vocab), D=16, H=256)
-    reference = Ours(kind, "lstm", "reference", s, 5.0, 0)
-    ours = {name: Ours(kind, "lstm", "fused", s, 5.0, 0) for name in SETTINGS}
+    reference = Ours(kind, "lstm", len(vocab), 16, 256, impl="reference")
+    ours = {name: Ours(kind, "lstm", len(vocab), 16, 256) for name in SETTINGS}
     rng = numpy.random.default_rng(0)
     train = {name: [] for name in ["reference", *SETTINGS]}
     for r in range(rounds):
@@ -59,7 +60,7 @@ def measure(kind, data, rounds=14, warmup=2):
 
 def main():
     backend.use("numpy", "float32")
-    data = _load_data(Settings(questions=5000, eval_questions=500))
+    data = load_data(Settings(questions=5000, eval_questions=500))
     for kind in sys.argv[1:] or ["seq2seq", "peeky", "attention"]:
         measure(kind, data)
 

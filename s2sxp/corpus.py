@@ -6,9 +6,9 @@ by a tab; further columns (the attribution of the Tatoeba/Anki export) are ignor
     Go.<TAB>行け。<TAB>CC-BY 2.0 (France) Attribution: tatoeba.org ...
 
 Sentences are split into characters (any script; runs of whitespace become one space) or into
-whitespace-separated words. One vocabulary serves both sides: the four special tokens
-:data:`SPECIALS` (ids 0-3), then the tokens of the training split by descending count. Sources are
-their tokens; targets are ``<s> tokens </s>``. A batch pads its rows on the right with ``<pad>`` to
+whitespace-separated words. One vocabulary (:class:`~s2sxp.vocab.TokenVocab`) serves both sides:
+the four special tokens (ids 0-3), then the tokens of the training split by descending count.
+Sources are their tokens; targets are ``<s> tokens </s>``. A batch pads its rows on the right with ``<pad>`` to
 its longest (:class:`Sequences`), and :func:`bucket_order` draws batches of rows of similar
 lengths so that little of a batch is padding.
 
@@ -18,127 +18,19 @@ in one notice.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 
-from .datasets import DatasetError, _show
-
-SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
-PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
-TOKENIZERS = ("char", "word")
-
+from .datasets import DatasetError, show_line
+from .files import atomic_write
+from .vocab import PAD_ID, TokenVocab, check_tokenizer, detokenize, tokenize
 
 class CorpusError(DatasetError):
     """A pairs file or list of lines that cannot be read as a parallel corpus."""
-
-
-def _check_tokens(tokens):
-    if tokens not in TOKENIZERS:
-        raise ValueError(f"unknown tokens {tokens!r}; choose one of {', '.join(TOKENIZERS)}")
-
-
-def tokenize(text, tokens):
-    """The tokens of ``text``: its characters (whitespace runs as one space) or its words."""
-    _check_tokens(tokens)
-    if tokens == "word":
-        return text.split()
-    return list(" ".join(text.split()))
-
-
-def detokenize(token_list, tokens):
-    _check_tokens(tokens)
-    return ("" if tokens == "char" else " ").join(token_list)
-
-
-class TokenVocab:
-    """Tokens and their ids: the four :data:`SPECIALS` first, then the corpus's tokens."""
-
-    pad_id, bos_id, eos_id, unk_id = PAD_ID, BOS_ID, EOS_ID, UNK_ID
-
-    def __init__(self, tokens, tokenizer):
-        _check_tokens(tokenizer)
-        tokens = list(tokens)
-        if tuple(tokens[:4]) != SPECIALS:
-            raise ValueError(f"a token vocabulary starts with {', '.join(SPECIALS)}")
-        if len(set(tokens)) != len(tokens):
-            seen, repeated = set(), []
-            for t in tokens:
-                if t in seen:
-                    repeated.append(t)
-                seen.add(t)
-            raise ValueError("tokens listed more than once in the vocabulary: "
-                             + ", ".join(map(repr, repeated[:10])))
-        self.tokens, self.tokenizer = tokens, tokenizer
-        self.token_to_id = {t: i for i, t in enumerate(tokens)}
-
-    @classmethod
-    def build(cls, sentences, tokenizer, min_freq=1, max_size=None):
-        """From token lists: tokens by descending count (ties: first seen), those seen fewer than
-        ``min_freq`` times left out, at most ``max_size`` entries with the specials."""
-        if min_freq < 1:
-            raise ValueError(f"min_freq must be at least 1, got {min_freq}")
-        if max_size is not None and max_size < len(SPECIALS) + 1:
-            raise ValueError(f"max_size must be at least {len(SPECIALS) + 1}, got {max_size}")
-        counts = {}
-        for sentence in sentences:
-            for t in sentence:
-                counts[t] = counts.get(t, 0) + 1
-        ranked = sorted((t for t, c in counts.items() if c >= min_freq and t not in SPECIALS),
-                        key=lambda t: -counts[t])           # stable: ties keep first appearance
-        if max_size is not None:
-            ranked = ranked[:max_size - len(SPECIALS)]
-        return cls(SPECIALS + tuple(ranked), tokenizer)
-
-    def __len__(self):
-        return len(self.tokens)
-
-    def __eq__(self, other):
-        if not isinstance(other, TokenVocab):
-            return NotImplemented
-        return self.tokens == other.tokens and self.tokenizer == other.tokenizer
-
-    def __repr__(self):
-        return f"TokenVocab({len(self)} {self.tokenizer} tokens)"
-
-    def encode(self, token_list, bos=False, eos=False):
-        """ids (int32) of the tokens; a token not in the vocabulary is ``<unk>``."""
-        ids = [self.token_to_id.get(t, UNK_ID) for t in token_list]
-        return np.array([BOS_ID] * bos + ids + [EOS_ID] * eos, dtype=np.int32)
-
-    def encode_text(self, text, bos=False, eos=False):
-        return self.encode(tokenize(text, self.tokenizer), bos, eos)
-
-    def decode(self, ids):
-        """Tokens of ids, a leading ``<s>`` skipped, up to the first ``</s>``, no ``<pad>``."""
-        ids = np.asarray(ids).reshape(-1).tolist()
-        bad = [i for i in ids if not 0 <= i < len(self)]
-        if bad:
-            raise ValueError(f"ids outside 0..{len(self) - 1} of this vocabulary: "
-                             + ", ".join(map(str, bad[:10])))
-        if ids[:1] == [BOS_ID]:
-            ids = ids[1:]
-        if EOS_ID in ids:
-            ids = ids[:ids.index(EOS_ID)]
-        return [self.tokens[i] for i in ids if i != PAD_ID]
-
-    def decode_text(self, ids):
-        return detokenize(self.decode(ids), self.tokenizer)
-
-    def to_dict(self):
-        return {"tokenizer": self.tokenizer, "tokens": list(self.tokens)}
-
-    @classmethod
-    def from_dict(cls, d):
-        try:
-            tokens, tokenizer = d["tokens"], d["tokenizer"]
-        except (KeyError, TypeError):
-            raise ValueError("a token vocabulary needs 'tokens' and 'tokenizer'") from None
-        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-            raise ValueError("a token vocabulary's 'tokens' must be a list of strings")
-        return cls(tokens, tokenizer)
 
 
 class Sequences:
@@ -201,7 +93,7 @@ def pairs_from_lines(lines, tokens="char", source="<lines>", max_length=None, sk
     """[(source tokens, target tokens)] from ``source<TAB>target`` lines (see the module
     docstring for what makes a line bad). A line may be a str or, for undecodable bytes, an
     exception to report at its place."""
-    _check_tokens(tokens)
+    check_tokenizer(tokens)
     pairs, skipped, total = [], {}, 0
     for number, line in enumerate(lines, start=first_line):
         total += 1
@@ -210,7 +102,7 @@ def pairs_from_lines(lines, tokens="char", source="<lines>", max_length=None, sk
             problem, shown = "not UTF-8", f"({line})"
         else:
             line = line.rstrip("\r\n")
-            shown = _show(line)
+            shown = show_line(line)
             if number == first_line:
                 line = line.lstrip("\ufeff")
             if not line.strip():
@@ -274,7 +166,9 @@ def is_pairs_file(path):
 
 @dataclass
 class Corpus:
-    """A parallel corpus split for training: see :func:`load_pairs`."""
+    """A parallel corpus split for training (see :func:`load_pairs`): ``x_*`` and ``t_*`` the ids,
+    ``src_*`` and ``ref_*`` the sentences as text; the sources reversed where ``reversed_input``
+    (each sentence's own tokens; the padding stays at the end)."""
 
     vocab: TokenVocab
     x_train: Sequences
@@ -286,6 +180,17 @@ class Corpus:
     src_test: list
     ref_test: list
     tokens: str
+    reversed_input: bool = False
+
+    def reversed(self):
+        return dataclasses.replace(self, x_train=self.x_train.reversed(),
+                                   x_test=self.x_test.reversed(),
+                                   reversed_input=not self.reversed_input)
+
+    @property
+    def max_output_length(self):
+        """The most tokens a translation may take: twice the longest training target."""
+        return 2 * int(self.t_train.max_length)
 
 
 def load_pairs(pairs, tokens="char", min_freq=1, max_vocab=None, max_length=None,
@@ -332,10 +237,10 @@ def _as_lines(pairs):
         if (not isinstance(pair, (list, tuple)) or len(pair) != 2
                 or not all(isinstance(side, str) for side in pair)):
             raise CorpusError(f"<pairs>, item {number}: expected a (source, target) pair of "
-                              f"strings, got {_show(repr(pair))}")
+                              f"strings, got {show_line(repr(pair))}")
         if "\t" in pair[0] or "\n" in pair[0] + pair[1]:
             raise CorpusError(f"<pairs>, item {number}: a tab or line break inside the source "
-                              f"or a line break inside the target: {_show(repr(pair))}")
+                              f"or a line break inside the target: {show_line(repr(pair))}")
         lines.append(f"{pair[0]}\t{pair[1]}")
     return lines
 
@@ -369,7 +274,5 @@ def synthetic_pairs(n, seed=0, min_words=2, max_words=8):
 
 def write_pairs(path, pairs):
     """A pairs file of (source, target) texts, written atomically."""
-    from .io import atomic_write
-
     text = "".join(f"{s}\t{t}\n" for s, t in pairs)
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))

@@ -21,14 +21,18 @@ Two datasets are generated here, deterministically from a seed and without downl
 
 Any other file in the same format loads with :func:`load_text`. Loaders return host NumPy int32
 arrays ``x: (N, question width)`` and ``t: (N, answer width)`` split 90/10 as the book's
-``dataset/sequence.py`` does, and the :class:`Vocab` that maps characters to ids.
+``dataset/sequence.py`` does, and the :class:`~s2sxp.vocab.Vocab` that maps characters to ids;
+:class:`Data` holds such a split, the questions reversed when asked.
 """
 from __future__ import annotations
 
 import datetime
 import os
+from dataclasses import dataclass
 
 import numpy as np
+
+from .vocab import Vocab, strip_newline
 
 DATASETS = ("date", "addition")
 
@@ -57,68 +61,6 @@ _SHOWN_CHARS = 60
 
 class DatasetError(ValueError):
     """A data file or list of lines is not in the ``question_answer`` format."""
-
-
-class Vocab:
-    """Character vocabulary: ids in order of first appearance."""
-
-    def __init__(self, chars):
-        chars = list(chars)
-        for c in chars:
-            if not isinstance(c, str) or len(c) != 1:
-                raise ValueError(f"vocabulary entries must be single characters, got {c!r}")
-        repeated = [c for c, count in _counts(chars).items() if count > 1]
-        if repeated:
-            raise ValueError("characters listed more than once in the vocabulary: "
-                             + ", ".join(map(repr, repeated)))
-        self.chars = chars
-        self.char_to_id = {c: i for i, c in enumerate(chars)}
-        self.id_to_char = dict(enumerate(chars))
-
-    @classmethod
-    def from_lines(cls, lines):
-        """The book's rule: each line's question, then its answer, in file order.
-
-        The answer follows the question on its line, so this is the order in which characters
-        first appear when the lines are read left to right, top to bottom.
-        """
-        first_seen = {}
-        for line in lines:
-            first_seen.update(dict.fromkeys(_strip_newline(line)))
-        return cls(first_seen)
-
-    def __len__(self):
-        return len(self.chars)
-
-    def __eq__(self, other):
-        if not isinstance(other, Vocab):
-            return NotImplemented
-        return self.chars == other.chars
-
-    def __repr__(self):
-        return f"Vocab({''.join(self.chars)!r})"
-
-    def encode(self, text):
-        """ids: (len(text),) int32."""
-        ids = [self.char_to_id.get(c, -1) for c in text]
-        if -1 in ids:
-            unknown = _counts(c for c in text if c not in self.char_to_id)
-            raise ValueError("characters not in the vocabulary: " + ", ".join(map(repr, unknown)))
-        return np.array(ids, dtype=np.int32)
-
-    def decode(self, ids):
-        ids = np.asarray(ids)
-        if ids.ndim != 1:
-            raise ValueError(f"decode takes a 1-D sequence of ids, got shape {ids.shape}")
-        if ids.size == 0:
-            return ""
-        if not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"decode takes integer ids, got dtype {ids.dtype}")
-        bad = ids[(ids < 0) | (ids >= len(self))]
-        if bad.size:
-            raise ValueError(f"ids outside 0..{len(self) - 1} of this vocabulary: "
-                             + ", ".join(map(str, _counts(bad.tolist()))))
-        return "".join(self.chars[i] for i in ids.tolist())
 
 
 def date_lines(n=50000, seed=0):
@@ -170,7 +112,7 @@ def load_text(path, seed=1984):
             lines.append(raw.decode("utf-8"))
         except UnicodeDecodeError as e:
             raise DatasetError(f"{os.fspath(path)}, line {number}: not UTF-8 ({e.reason}): "
-                               f"{_show(raw)}") from None
+                               f"{show_line(raw)}") from None
     return from_lines(lines, seed=seed, source=os.fspath(path))
 
 
@@ -185,6 +127,54 @@ def load(name, n=50000, seed=0, split_seed=1984):
     raise ValueError(f"unknown dataset {name!r}: expected one of "
                      + ", ".join(map(repr, DATASETS))
                      + " or the path of an existing question_answer text file")
+
+
+@dataclass
+class Data:
+    """A dataset split as the book splits it, the questions reversed where ``reversed_input``."""
+
+    x_train: object
+    t_train: object
+    x_test: object
+    t_test: object
+    vocab: Vocab
+    reversed_input: bool = False
+
+    @classmethod
+    def load(cls, name, examples=50000, reverse=False):
+        (x_train, t_train), (x_test, t_test), vocab = load(name, n=examples)
+        data = cls(x_train, t_train, x_test, t_test, vocab)
+        return data.reversed() if reverse else data
+
+    def reversed(self):
+        return Data(self.x_train[:, ::-1], self.t_train, self.x_test[:, ::-1], self.t_test,
+                    self.vocab, not self.reversed_input)
+
+    def in_vocab(self, vocab, source):
+        """This data in ``vocab``, whose ids for the same characters may differ (ValueError
+        lists the characters ``vocab`` lacks)."""
+        if vocab == self.vocab:
+            return self
+        ids = [self.vocab.translate_ids(a, vocab, source)
+               for a in (self.x_train, self.t_train, self.x_test, self.t_test)]
+        return Data(*ids, vocab, self.reversed_input)
+
+
+def encode_question(text, vocab, width, reverse=False, source="the model"):
+    """ids (1, width) of ``text`` padded with spaces to ``width``, reversed where the model was
+    trained so. ValueError names unknown characters or a too long question."""
+    unknown = list(dict.fromkeys(c for c in text if c not in vocab.char_to_id))
+    if unknown:
+        raise ValueError(f"{text!r} has characters not in the vocabulary of {source}: "
+                         + ", ".join(map(repr, unknown)))
+    if len(text) > width:
+        raise ValueError(f"{text!r} is {len(text)} characters long; {source} reads questions of "
+                         f"at most {width}")
+    if len(text) < width and " " not in vocab.char_to_id:
+        raise ValueError(f"{text!r} is {len(text)} characters long; {source} reads questions of "
+                         f"exactly {width} (its vocabulary has no space to pad with)")
+    ids = vocab.encode(text.ljust(width))[None, :]
+    return ids[:, ::-1] if reverse else ids
 
 
 def _write_date(date, fmt):
@@ -203,23 +193,26 @@ def _parse(lines, source):
         where = f"{source}, line {number}"
         if not isinstance(line, str):
             raise DatasetError(f"{where}: expected a str, got {type(line).__name__}")
-        line = _strip_newline(line)
+        line = strip_newline(line)
         if not line:
             continue
         cut = line.find("_")
         if cut < 0:
-            raise DatasetError(f"{where}: no '_' marks where the answer starts: {_show(line)}")
+            raise DatasetError(f"{where}: no '_' marks where the answer starts: "
+                               f"{show_line(line)}")
         question, answer = line[:cut], line[cut:]
         if first is None:
             first = (number, len(question), len(answer))
         elif len(question) != first[1]:
             raise DatasetError(
                 f"{where}: question is {len(question)} characters wide but line {first[0]}'s is "
-                f"{first[1]} (pad questions with trailing spaces to one width): {_show(line)}")
+                f"{first[1]} (pad questions with trailing spaces to one width): "
+                f"{show_line(line)}")
         elif len(answer) != first[2]:
             raise DatasetError(
                 f"{where}: answer is {len(answer)} characters wide but line {first[0]}'s is "
-                f"{first[2]} (pad answers with trailing spaces to one width): {_show(line)}")
+                f"{first[2]} (pad answers with trailing spaces to one width): "
+                f"{show_line(line)}")
         questions.append(question)
         answers.append(answer)
         kept.append(line)
@@ -237,26 +230,15 @@ def _split(x, t, seed):
     return (x[:split_at], t[:split_at]), (x[split_at:], t[split_at:])
 
 
-def _strip_newline(line):
-    if line.endswith("\r\n"):
-        return line[:-2]
-    if line.endswith("\n"):
-        return line[:-1]
-    return line
 
 
-def _show(line):
+def show_line(line):
+    """``line`` as repr, cut after a few dozen characters, for an error message."""
     if len(line) <= _SHOWN_CHARS:
         return repr(line)
     return repr(line[:_SHOWN_CHARS]) + "..."
 
 
-def _counts(items):
-    """Occurrences of each item, in order of first appearance."""
-    counts = {}
-    for item in items:
-        counts[item] = counts.get(item, 0) + 1
-    return counts
 
 
 def _check_count(n):

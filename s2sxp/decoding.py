@@ -1,6 +1,7 @@
-"""Decoding a whole batch at once: greedy, and beam search with length normalisation.
+"""Decoding: greedy and beam search over a whole batch at once, with length normalisation, and
+over many questions or sentences in batches (:func:`decode`).
 
-Both drive a model's decoder through three calls, which every decoder in :mod:`s2sxp.models`
+Greedy decoding and beam search drive a model's decoder through three calls, which every decoder in :mod:`s2sxp.models`
 has::
 
     decoder.start(enc, lengths, steps)   ready to decode from the encoder's output
@@ -20,7 +21,8 @@ score / length ** length_penalty, the length counting the tokens up to and inclu
 """
 import numpy
 
-from .backend import get_array_module
+from .backend import asnumpy, get_array_module
+from .progress import progress_bar
 
 
 def greedy(decoder, xp, N, start_id, steps, end_id=None, fill_id=None):
@@ -113,3 +115,31 @@ def beam_search(decoder, xp, N, beam, start_id, end_id, steps, fill_id, length_p
     n = xp.arange(N)
     weights = None if history is None else history[n, best, :t + 1]
     return tokens[n, best], weights, normalised[n, best]
+
+
+def decode(model, x, start_id, max_length, end_id=None, beam=1, length_penalty=1.0,
+           batch_size=1000, progress=None):
+    """Answers (host ids, (N, max_length)) for every question in ``x`` (an array or
+    :class:`~s2sxp.corpus.Sequences`), decoded in batches of ``batch_size`` questions: greedy
+    (``beam`` 1) or by beam search, each answer ending at ``end_id`` when one is given. Sequences
+    are decoded shortest first, so that each batch carries little padding; the answers come back
+    in the order of ``x``. A progress bar is drawn on ``progress`` when it is a terminal."""
+    N = len(x)
+    lengths = getattr(x, "lengths", None)
+    order = numpy.arange(N) if lengths is None else numpy.argsort(lengths, kind="stable")
+    out = numpy.empty((N, max_length), dtype=numpy.int32)
+    bar = progress_bar(N, "eval" if beam == 1 else f"beam {beam}", progress)
+    for i in range(0, N, batch_size):
+        rows = order[i:i + batch_size]
+        if beam == 1:
+            ids = model.generate(x[rows], start_id, max_length, end_id=end_id)
+        else:
+            ids = model.beam_search(x[rows], start_id, end_id, max_length, beam=beam,
+                                    length_penalty=length_penalty)
+        out[rows] = asnumpy(ids)
+        if bar is not None:
+            bar.update(min(i + batch_size, N))
+    if bar is not None:
+        bar.close(N)
+    return out
+

@@ -5,19 +5,21 @@ A saved model holds its parameters in the book's order, the model kind, sizes an
 vocabulary, and any extra metadata (for example whether the inputs were reversed). A checkpoint
 holds the same and, beside it, the optimizer's state (Adam's m, v and step count) and the
 trainer's (epoch, shuffling generator, loss history), so that training carries on exactly where it
-stopped; :func:`load` reads a checkpoint as a model too. Files are written atomically: to a
-temporary file beside the target, then renamed over it.
+stopped; :func:`load` reads a checkpoint as a model too. Files are written atomically
+(:func:`s2sxp.files.atomic_write`).
 """
 import json
 import os
 import pickle
-import tempfile
 import zipfile
 
 import numpy
 
-from . import backend
-from .datasets import Vocab
+from . import backend, vocab as vocabs
+from .backend import get_array_module
+from .files import atomic_write
+from .models import MODELS
+from .optim import OPTIMIZERS
 
 FORMAT = "s2sxp-model/1"
 CHECKPOINT_FORMAT = "s2sxp-checkpoint/1"
@@ -27,43 +29,12 @@ class CheckpointError(ValueError):
     """A saved model or parameter file that cannot be used: corrupt, truncated or mismatched."""
 
 
-def atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def model_meta(model, vocab=None, **extra):
     """The description of ``model`` that :func:`load` needs to rebuild it."""
     meta = {"format": FORMAT, "kind": model.kind, "config": model.config, **extra}
     if vocab is not None:
-        meta["vocab"] = vocab.to_dict() if hasattr(vocab, "to_dict") else "".join(vocab.chars)
+        meta["vocab"] = vocab.to_dict() if hasattr(vocab, "to_dict") else "".join(vocab.tokens)
     return meta
-
-
-def vocab_from_meta(value):
-    """The vocabulary a saved model's metadata records: a :class:`~s2sxp.datasets.Vocab` of
-    characters (a string) or a :class:`~s2sxp.corpus.TokenVocab` (a dict); ValueError when it is
-    broken."""
-    if isinstance(value, dict):
-        from .corpus import TokenVocab
-
-        return TokenVocab.from_dict(value)
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string of characters or a token list, got "
-                         f"{type(value).__name__}")
-    return Vocab(value)
 
 
 def save(model, path, vocab=None, **extra):
@@ -127,14 +98,12 @@ def set_params(model, params, source):
             raise CheckpointError(f"{source}: parameter {i} has shape {tuple(new.shape)}, the "
                                   f"{model.kind} model expects {tuple(p.shape)}")
     for p, new in zip(model.params, params):
-        p[...] = backend.to_device(new, p.dtype)
+        p[...] = get_array_module(p).asarray(new, dtype=p.dtype)
 
 
 def load(path, **options):
     """The model saved at ``path``, on the active backend; ``model.vocab`` and ``model.meta`` hold
     the saved vocabulary (or None) and metadata. ``options`` go to the model's constructor."""
-    from .models import MODELS
-
     meta, params = read(path)
     kind = meta.get("kind")
     if kind not in MODELS:
@@ -146,7 +115,7 @@ def load(path, **options):
                               f": {e}") from None
     set_params(model, params, path)
     try:
-        model.vocab = vocab_from_meta(meta["vocab"]) if "vocab" in meta else None
+        model.vocab = vocabs.from_meta(meta["vocab"]) if "vocab" in meta else None
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path} holds a broken vocabulary: {e}") from None
     model.meta = meta
@@ -180,8 +149,6 @@ def _unpack(state, arrays):
 def save_checkpoint(path, model, optimizer, trainer, vocab=None, **extra):
     """Write the model (as :func:`save` does), ``optimizer.state_dict()`` and
     ``trainer.state_dict()`` to ``path`` (.npz), atomically."""
-    from .optim import OPTIMIZERS
-
     names = [k for k, cls in OPTIMIZERS.items() if type(optimizer) is cls]
     vocab = vocab if vocab is not None else getattr(model, "vocab", None)
     arrays = {f"param_{i}": backend.asnumpy(p) for i, p in enumerate(model.params)}
@@ -197,8 +164,8 @@ def save_checkpoint(path, model, optimizer, trainer, vocab=None, **extra):
 class Checkpoint:
     """What :func:`read_checkpoint` returns: ``meta`` (kind, config, vocab, extra metadata),
     ``params`` (host arrays), ``optimizer`` (its name), ``optimizer_state`` and ``trainer_state``
-    (as their ``state_dict`` gave them) and ``vocab`` (a :class:`Vocab`, a
-    :class:`~s2sxp.corpus.TokenVocab` or None)."""
+    (as their ``state_dict`` gave them) and ``vocab`` (a :class:`~s2sxp.vocab.Vocab`, a
+    :class:`~s2sxp.vocab.TokenVocab` or None)."""
 
     def __init__(self, path, meta, params, optimizer, optimizer_state, trainer_state, vocab):
         self.path, self.meta, self.params = path, meta, params
@@ -226,7 +193,7 @@ def read_checkpoint(path):
         optimizer_state = _unpack(meta["optimizer"]["state"], arrays)
         trainer_state = _unpack(meta["trainer"], arrays)
         int(trainer_state["epoch"])
-        vocab = vocab_from_meta(meta["vocab"]) if "vocab" in meta else None
+        vocab = vocabs.from_meta(meta["vocab"]) if "vocab" in meta else None
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path} is an incomplete or corrupt checkpoint: {e!r}") from None
     return Checkpoint(path, meta, _params(arrays, path), optimizer, optimizer_state,

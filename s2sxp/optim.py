@@ -1,13 +1,16 @@
-"""Optimisers and gradient clipping (book, ch. 1 and 6).
+"""Optimisers, gradient clipping (book, ch. 1 and 6) and learning-rate schedules.
 
 Each optimiser's ``update(params, grads)`` takes the lists a model exposes. When the model keeps
 its parameters in one flat buffer (``model.flat_params``/``flat_grads``), ``step(model)`` updates
-that buffer in a few whole-model passes instead of one set of passes per parameter.
+that buffer in a few whole-model passes instead of one set of passes per parameter. An optimiser's
+state lives on the device of the parameters it updates.
 """
 import math
 
+import numpy
+
 from . import parallel
-from .backend import get_array_module, to_device
+from .backend import get_array_module
 
 
 def grad_norm(grads):
@@ -64,6 +67,9 @@ class Adam:
         if self.m is None:
             self.m = [xp.zeros_like(p) for p in params]
             self.v = [xp.zeros_like(p) for p in params]
+        elif get_array_module(self.m[0]) is not xp:            # loaded from a file
+            self.m = [xp.asarray(a) for a in self.m]
+            self.v = [xp.asarray(a) for a in self.v]
         self.iter += 1
         lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
         for arrays in zip(params, grads, self.m, self.v):
@@ -104,8 +110,8 @@ class Adam:
         self.lr, self.beta1, self.beta2 = (float(state[k]) for k in ("lr", "beta1", "beta2"))
         self.iter = int(state["iter"])
         if "m" in state:
-            self.m = [to_device(a).copy() for a in state["m"]]
-            self.v = [to_device(a).copy() for a in state["v"]]
+            self.m = [numpy.array(a) for a in state["m"]]       # moved to the device at update
+            self.v = [numpy.array(a) for a in state["v"]]
 
 
 OPTIMIZERS = {"adam": Adam, "sgd": SGD}
@@ -115,3 +121,13 @@ def halving(lr, half_life, iteration):
     """The learning rate of ``iteration`` (0: the first) when ``lr`` halves every ``half_life``
     iterations, smoothly: ``lr * 0.5 ** (iteration / half_life)``; ``lr`` where half_life is 0."""
     return lr * 0.5 ** (iteration / half_life) if half_life else lr
+
+
+def scheduled_rate(lr, half_life, anneal_at, iteration, accuracies):
+    """The learning rate of ``iteration`` (0: the first of the run) in the epoch that follows the
+    finished epochs whose validation accuracies are ``accuracies``: ``lr`` halved every
+    ``half_life`` iterations, smoothly (0: never), and halved again for every finished epoch from
+    the first whose accuracy reached ``anneal_at`` (0: never)."""
+    reached = next((e for e, a in enumerate(accuracies) if anneal_at and a >= anneal_at), None)
+    annealed = 0 if reached is None else len(accuracies) - reached
+    return halving(lr, half_life, iteration) * 0.5 ** annealed

@@ -54,7 +54,7 @@ def threads():
     while :func:`decoding`, else 1."""
     value = os.environ.get("S2S_THREADS", "").strip()
     if not value:
-        return _usable_cores() if getattr(_local, "decoding", False) else 1
+        return usable_cores() if getattr(_local, "decoding", False) else 1
     try:
         n = int(value)
     except ValueError:
@@ -65,7 +65,8 @@ def threads():
     return n
 
 
-def _usable_cores():
+def usable_cores():
+    """The cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:

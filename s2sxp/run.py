@@ -10,28 +10,36 @@
                     (on a parallel corpus: the best BLEU)
     accuracy.png    validation accuracy per epoch; loss.png: the training loss; bleu.png: BLEU
 
-Every file is written atomically (temporary file, then rename), so a crash or Ctrl-C never leaves
-a broken one. :meth:`Run.resume` carries on from the checkpoint with the very same batches, so the
-losses and parameters equal those of an uninterrupted run.
+Every file but the pictures is written atomically (temporary file, then rename), so a crash or
+Ctrl-C never leaves a broken one. :meth:`Run.resume` carries on from the checkpoint with the very
+same batches, so the losses and parameters equal those of an uninterrupted run. A model saved by a
+run is read back, with the data it was trained on, by :func:`load_model` and
+:func:`load_model_data`, and scored by :func:`s2sxp.metrics.evaluate_split`, the route
+validation takes too.
 """
 import contextlib
 import dataclasses
 import inspect
 import json
 import os
-import signal
-import threading
+import time
 from dataclasses import dataclass
 
 from . import corpus, datasets, io, models, viz
-from .optim import OPTIMIZERS, halving
-from .trainer import _STDOUT, Trainer, evaluate, evaluate_translations
+from .files import atomic_write
+from .metrics import evaluate_split
+from .optim import OPTIMIZERS, scheduled_rate
+from .progress import STDOUT
+from .trainer import Trainer, TrainingInterrupted
+from .vocab import TOKENIZERS, Vocab, mismatch
 
 FILES = ("config.json", "checkpoint.npz", "history.json", "model.npz", "best.npz",
          "accuracy.png", "loss.png", "bleu.png")
 COMPARE_FILE = "compare.json"
 #: Constructor options of some model families that a run may set (BahdanauSeq2seq's).
 MODEL_OPTIONS = ("init_state", "reset_state_each_step")
+#: The settings of a run on a parallel corpus, which other runs do not have.
+CORPUS_OPTIONS = ("tokens", "min_freq", "max_vocab", "max_length", "skip_bad")
 
 
 @dataclass
@@ -89,9 +97,9 @@ class TrainConfig:
                              f"{self.anneal_at}")
         if self.is_corpus() and self.tokens is None:
             defaults["tokens"] = "char"
-        elif self.tokens is not None and self.tokens not in corpus.TOKENIZERS:
+        elif self.tokens is not None and self.tokens not in TOKENIZERS:
             raise ValueError(f"unknown tokens {self.tokens!r}; choose one of "
-                             + ", ".join(corpus.TOKENIZERS))
+                             + ", ".join(TOKENIZERS))
         return dataclasses.replace(self, **{k: v for k, v in defaults.items()
                                             if getattr(self, k) is None})
 
@@ -112,82 +120,44 @@ class TrainConfig:
         return {k: v for k, v in dataclasses.asdict(self).items()
                 if (k not in MODEL_OPTIONS or v is not None) and k not in other}
 
-
-#: The settings of a run on a parallel corpus, which other runs do not have.
-CORPUS_OPTIONS = ("tokens", "min_freq", "max_vocab", "max_length", "skip_bad")
-
-
-@dataclass
-class Data:
-    """A dataset split as the book splits it, with the questions reversed when asked."""
-
-    x_train: object
-    t_train: object
-    x_test: object
-    t_test: object
-    vocab: datasets.Vocab
-
-    @classmethod
-    def load(cls, name, examples=50000, reverse=False):
-        (x_train, t_train), (x_test, t_test), vocab = datasets.load(name, n=examples)
-        if reverse:
-            x_train, x_test = x_train[:, ::-1], x_test[:, ::-1]
-        return cls(x_train, t_train, x_test, t_test, vocab)
-
-    def reversed(self):
-        return Data(self.x_train[:, ::-1], self.t_train, self.x_test[:, ::-1], self.t_test,
-                    self.vocab)
+    def default_folder(self):
+        """runs/MODEL-DATA, with the cell and the model's options where they are not the
+        defaults, and ``word`` for a corpus read by words (of a resolved config)."""
+        default = TrainConfig(model=self.model).resolved()
+        parts = [self.model]
+        if self.cell != default.cell:
+            parts.append(self.cell)
+        if self.init_state != default.init_state:
+            parts.append(self.init_state)
+        if self.reset_state_each_step:
+            parts.append("reset")
+        if self.tokens == "word":
+            parts.append("word")
+        return os.path.join("runs", "-".join(parts + [data_name(self.data)]))
 
 
-@dataclass
-class CorpusData:
-    """A parallel corpus split 90/10 (:func:`s2sxp.corpus.load_pairs`), the sources reversed when
-    asked (each sentence's own tokens; the padding stays at the end). ``src_*`` and ``ref_*``
-    hold each split's sentences as text, ``reversed_input`` says whether x_train and x_test are
-    reversed."""
-
-    x_train: corpus.Sequences
-    t_train: corpus.Sequences
-    x_test: corpus.Sequences
-    t_test: corpus.Sequences
-    vocab: corpus.TokenVocab
-    src_train: list
-    ref_train: list
-    src_test: list
-    ref_test: list
-    reversed_input: bool = False
-
-    @classmethod
-    def load(cls, config, reverse=False, vocab=None):
-        c = corpus.load_pairs(config.data, tokens=config.tokens, min_freq=config.min_freq,
-                              max_vocab=config.max_vocab, max_length=config.max_length,
-                              skip_bad=config.skip_bad, vocab=vocab)
-        data = cls(c.x_train, c.t_train, c.x_test, c.t_test, c.vocab,
-                   c.src_train, c.ref_train, c.src_test, c.ref_test)
-        return data.reversed() if reverse else data
-
-    def reversed(self):
-        return dataclasses.replace(self, x_train=self.x_train.reversed(),
-                                   x_test=self.x_test.reversed(),
-                                   reversed_input=not self.reversed_input)
-
-    @property
-    def max_output_length(self):
-        """The most tokens a translation may take: twice the longest training target."""
-        return 2 * int(self.t_train.max_length)
+def data_name(data):
+    """The name a run folder gives its data: a dataset's name, or a file's without folder and
+    extension."""
+    return os.path.splitext(os.path.basename(data))[0]
 
 
-def load_data(config, reverse=None):
-    """The data a (resolved) config names, reversed as it says (or as ``reverse`` says)."""
+def load_data(config, reverse=None, vocab=None):
+    """The data a (resolved) config names: a :class:`~s2sxp.datasets.Data` or a
+    :class:`~s2sxp.corpus.Corpus`, reversed as the config (or ``reverse``) says; a corpus in
+    ``vocab`` where one is given."""
     reverse = config.reverse if reverse is None else reverse
-    if config.is_corpus():
-        return CorpusData.load(config, reverse)
-    return Data.load(config.data, config.examples, reverse)
+    if not config.is_corpus():
+        return datasets.Data.load(config.data, config.examples, reverse)
+    data = corpus.load_pairs(config.data, tokens=config.tokens, min_freq=config.min_freq,
+                             max_vocab=config.max_vocab, max_length=config.max_length,
+                             skip_bad=config.skip_bad, vocab=vocab)
+    return data.reversed() if reverse else data
 
 
 class Run:
-    """One model's training in ``folder``: build with :meth:`start` or :meth:`resume`, then call
-    :meth:`train_epoch` until :attr:`finished`."""
+    """One model's training in ``folder``: build with :meth:`start` or :meth:`resume`, then
+    :meth:`train` (or :meth:`train_epoch` until :attr:`finished`)."""
 
     def __init__(self, folder, config, data, model, optimizer, trainer, history):
         self.folder, self.config, self.data = folder, config, data
@@ -197,12 +167,16 @@ class Run:
     def path(self, name):
         return os.path.join(self.folder, name)
 
+    @property
+    def is_corpus(self):
+        return isinstance(self.data, corpus.Corpus)
+
     @classmethod
     def _build(cls, folder, config, data, log):
         if data is None:
             data = load_data(config)
         options = config.model_options()
-        if isinstance(data, CorpusData):
+        if isinstance(data, corpus.Corpus):
             options["pad_id"] = data.vocab.pad_id
         model = models.build(config.model, len(data.vocab), config.wordvec_size,
                              config.hidden_size, cell=config.cell, seed=config.seed, **options)
@@ -212,7 +186,7 @@ class Run:
         return cls(folder, config, data, model, optimizer, trainer, history)
 
     @classmethod
-    def start(cls, folder, config, data=None, log=_STDOUT):
+    def start(cls, folder, config, data=None, log=STDOUT):
         """A new run in ``folder`` (made if missing; the files of an earlier run there are
         removed). ``data``, when given, must already be reversed if ``config.reverse``."""
         config = config.resolved()
@@ -229,7 +203,7 @@ class Run:
         return run
 
     @classmethod
-    def resume(cls, folder, given=None, data=None, log=_STDOUT):
+    def resume(cls, folder, given=None, data=None, log=STDOUT):
         """The run in ``folder``, as its checkpoint left it. ``given`` holds settings asked for
         now (None: not asked); they must match the run's, except ``epochs``, which may extend it.
         CheckpointError when the checkpoint is unreadable or holds another model or vocabulary."""
@@ -259,8 +233,8 @@ class Run:
         config = dataclasses.replace(config, epochs=given.get("epochs", config.epochs))
         run = cls._build(folder, config, data, log)
         if checkpoint.vocab != run.data.vocab:
-            raise io.CheckpointError(_vocab_mismatch(path, checkpoint.vocab, run.data.vocab,
-                                                     config.data))
+            raise io.CheckpointError(mismatch(path, checkpoint.vocab, run.data.vocab,
+                                              config.data))
         io.restore(checkpoint, run.model, run.optimizer, run.trainer)
         saved = checkpoint.meta.get("history", {})
         run.history = {name: list(saved.get(name, [])) for name in run.history}
@@ -271,16 +245,37 @@ class Run:
         """Epochs finished."""
         return self.trainer.current_epoch
 
+    @property
+    def position(self):
+        """Where training stands, in words: ``after epoch N`` or ``in epoch N after iteration
+        I``."""
+        if self.trainer.iteration:
+            return f"in epoch {self.epoch + 1} after iteration {self.trainer.iteration}"
+        return f"after epoch {self.epoch}"
+
+    def saved_position(self):
+        """Where the checkpoint in the folder stands, in words (``none`` where it cannot be
+        read)."""
+        try:
+            checkpoint = io.read_checkpoint(self.path("checkpoint.npz"))
+        except (io.CheckpointError, OSError):
+            return "none"
+        epoch, state = checkpoint.epoch, checkpoint.trainer_state
+        if state.get("order") is not None:
+            return f"in epoch {epoch + 1} after iteration {state['next']}"
+        return f"after epoch {epoch}" if epoch else "the initial weights"
+
+    @property
+    def iterations_per_epoch(self):
+        return len(self.data.x_train) // self.config.batch_size
+
     def lr_at(self, iteration):
         """The learning rate of an iteration (0: the first of the run) in the epoch being
-        trained: ``lr`` halved every ``lr_half_life`` iterations, smoothly (0: never), and halved
-        again for every finished epoch from the first whose validation accuracy reached
-        ``anneal_at`` (0: never)."""
+        trained (:func:`s2sxp.optim.scheduled_rate` of the config's ``lr``, ``lr_half_life``
+        and ``anneal_at``)."""
         c = self.config
-        accs = self.history["val_acc"][:self.epoch]
-        reached = next((e for e, a in enumerate(accs) if c.anneal_at and a >= c.anneal_at), None)
-        annealed = 0 if reached is None else len(accs) - reached
-        return halving(c.lr, c.lr_half_life, iteration) * 0.5 ** annealed
+        return scheduled_rate(c.lr, c.lr_half_life, c.anneal_at, iteration,
+                              self.history["val_acc"][:self.epoch])
 
     @property
     def finished(self):
@@ -289,16 +284,22 @@ class Run:
     @property
     def score_name(self):
         """The history entry that picks best.npz: val_acc, or val_bleu on a parallel corpus."""
-        return "val_bleu" if isinstance(self.data, CorpusData) else "val_acc"
+        return "val_bleu" if self.is_corpus else "val_acc"
 
-    def train_epoch(self, progress=_STDOUT):
-        """Train one epoch (or the rest of one that was stopped), evaluate on the test split,
-        write every file. Returns (accuracy, guesses), or on a parallel corpus (scores, the
-        translations of the test sources), scores being BLEU, chrF and exact match (greedy
-        decoding). TrainingInterrupted and NonFiniteLoss pass through; the files of the last
-        finished epoch stay as they were."""
+    @property
+    def best(self):
+        """(the best score of :attr:`score_name`, the epoch that reached it, from 1)."""
+        scores = self.history[self.score_name]
+        return max(scores), 1 + scores.index(max(scores))
+
+    def train_epoch(self, progress=STDOUT):
+        """Train one epoch (or the rest of one that was stopped), evaluate on the test split
+        (:func:`evaluate_split`), write every file. Returns (scores, guesses): exact match and,
+        on a parallel corpus, BLEU and chrF, with the translations of the test sources.
+        TrainingInterrupted and NonFiniteLoss pass through; the files of the last finished epoch
+        stay as they were."""
         c, d = self.config, self.data
-        per_epoch = len(d.x_train) // c.batch_size
+        per_epoch = self.iterations_per_epoch
 
         def schedule(epoch, iteration):             # the rate of the next iteration
             self.optimizer.lr = self.lr_at(epoch * per_epoch + iteration + 1)
@@ -306,25 +307,36 @@ class Run:
         schedule(self.epoch, self.trainer.iteration - 1)
         self.trainer.fit(d.x_train, d.t_train, max_epoch=1, batch_size=c.batch_size,
                          max_grad=c.max_grad, on_iteration=schedule)
-        progress = self.trainer.out if progress == _STDOUT else progress
-        if isinstance(d, CorpusData):
-            result = evaluate_translations(self.model, d.x_test, d.ref_test, d.vocab,
-                                           d.max_output_length, progress=progress)
-            scores = result[0]
+        progress = self.trainer.out if progress == STDOUT else progress
+        scores, guesses = evaluate_split(self.model, d, progress=progress)
+        self.history["val_acc"].append(scores["exact"])
+        if self.is_corpus:
             for name in ("bleu", "chrf"):
                 self.history["val_" + name].append(scores[name])
-            self.history["val_acc"].append(scores["exact"])
-        else:
-            result = evaluate(self.model, d.x_test, d.t_test, progress=progress)
-            self.history["val_acc"].append(result[0])
         self.save()
-        return result
+        return scores, guesses
+
+    def train(self, on_epoch=None):
+        """Train epoch after epoch until :attr:`finished`, calling ``on_epoch(run, scores,
+        guesses, seconds)`` after each. When the trainer is stopped (:meth:`Trainer.stop`),
+        writes a checkpoint and raises TrainingInterrupted; NonFiniteLoss passes through."""
+        try:
+            while not self.finished:
+                start = time.time()
+                scores, guesses = self.train_epoch()
+                if on_epoch is not None:
+                    on_epoch(self, scores, guesses, time.time() - start)
+                if self.trainer.stop_requested and not self.finished:
+                    raise TrainingInterrupted
+        except TrainingInterrupted:
+            self.save_checkpoint()
+            raise
 
     def model_meta(self):
         """What a saved model of this run records besides its parameters and vocabulary."""
         c, d = self.config, self.data
         meta = {"data": c.data, "reversed_input": c.reverse, "epoch": self.epoch}
-        if isinstance(d, CorpusData):
+        if self.is_corpus:
             meta.update({k: getattr(c, k) for k in CORPUS_OPTIONS},
                         max_output_length=d.max_output_length)
         else:
@@ -347,7 +359,7 @@ class Run:
         if scores and scores[-1] >= max(scores):
             io.save(self.model, self.path("best.npz"), vocab=self.data.vocab, **meta)
         _write_json(self.path("history.json"), self.history_dict())
-        plot_histories({self.config.model: self.history_dict()}, self.folder)
+        viz.plot_histories({self.config.model: self.history_dict()}, self.folder)
 
     def history_dict(self):
         scores = self.history[self.score_name]
@@ -357,56 +369,107 @@ class Run:
 
 
 #: What a run's history keeps per epoch, by the kind of its data.
-HISTORIES = {Data: ("val_acc",), CorpusData: ("val_acc", "val_bleu", "val_chrf")}
+HISTORIES = {datasets.Data: ("val_acc",), corpus.Corpus: ("val_acc", "val_bleu", "val_chrf")}
 
 
-def _vocab_mismatch(path, saved, now, data):
-    if saved is None:
-        return f"{path} holds no vocabulary"
-    if type(saved) is not type(now):
-        return f"{path} was trained on another kind of data than {data}"
-    saved_entries, now_entries = _entries(saved), _entries(now)
-    saved_set, now_set = set(saved_entries), set(now_entries)
-    only_saved = [c for c in saved_entries if c not in now_set][:10]
-    only_now = [c for c in now_entries if c not in saved_set][:10]
-    detail = []
-    if only_saved:
-        detail.append("only in the checkpoint: " + ", ".join(map(repr, only_saved)))
-    if only_now:
-        detail.append(f"only in {data}: " + ", ".join(map(repr, only_now)))
-    unit = "tokens" if isinstance(saved, corpus.TokenVocab) else "characters"
-    if not detail:
-        detail.append(f"the same {unit} in another order")
-    return (f"{path} was trained with another vocabulary than {data} gives "
-            f"({len(saved)} vs {len(now)} {unit}; {'; '.join(detail)})")
+# -- several runs side by side (s2sxp compare) ------------------------------------------------
+
+def compare_folder(data):
+    """The folder ``s2sxp compare`` keeps its runs in for ``data``: runs/compare-DATA."""
+    return os.path.join("runs", f"compare-{data_name(data)}")
 
 
-def _entries(vocab):
-    return vocab.tokens if isinstance(vocab, corpus.TokenVocab) else vocab.chars
+def start_comparison(folder, configs):
+    """New runs of the (resolved) ``configs`` in ``folder``/MODEL, on data loaded once; the
+    models' order recorded in ``folder``."""
+    raw = load_data(configs[0], reverse=False)
+    os.makedirs(folder, exist_ok=True)
+    write_compared_models(folder, [c.model for c in configs])
+    return [Run.start(os.path.join(folder, c.model), c, raw.reversed() if c.reverse else raw)
+            for c in configs]
 
 
-@contextlib.contextmanager
-def stop_on_interrupt(*trainers):
-    """While inside, the first Ctrl-C asks the trainers to stop after the iteration in progress
-    (so that a checkpoint can be written); a second one interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+def resume_comparison(folder, names, given):
+    """The runs of ``names`` (None: those recorded in ``folder``) as their checkpoints left
+    them."""
+    if names is None:
+        names = compared_models(folder)
+        if names is None:
+            raise FileNotFoundError(f"{folder} holds no {COMPARE_FILE} (start the comparison "
+                                    "with s2sxp compare, without --resume)")
+    return [Run.resume(os.path.join(folder, name), dict(given, model=name)) for name in names]
 
-    def handler(signum, frame):
-        signal.signal(signal.SIGINT, previous)
-        for trainer in trainers:
-            trainer.stop()
 
-    previous = signal.signal(signal.SIGINT, handler)
+def train_together(runs, folder, before_epoch=None, on_epoch=None, on_round=None):
+    """Train ``runs`` one epoch of each at a time until all have finished, drawing their
+    histories together into ``folder`` after every round. Calls ``before_epoch(run)`` and
+    ``on_epoch(run, scores, guesses, seconds)`` around each epoch and ``on_round(runs)`` after
+    each round. When a trainer is stopped, writes every run's checkpoint and raises
+    TrainingInterrupted; NonFiniteLoss passes through."""
     try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        while not all(r.finished for r in runs):
+            for run in runs:
+                if run.finished:
+                    continue
+                if before_epoch is not None:
+                    before_epoch(run)
+                start = time.time()
+                scores, guesses = run.train_epoch()
+                if on_epoch is not None:
+                    on_epoch(run, scores, guesses, time.time() - start)
+                if run.trainer.stop_requested:
+                    raise TrainingInterrupted
+            viz.plot_histories({r.config.model: r.history_dict() for r in runs}, folder)
+            if on_round is not None:
+                on_round(runs)
+    except TrainingInterrupted:
+        viz.plot_histories({r.config.model: r.history_dict() for r in runs}, folder)
+        for run in runs:
+            run.save_checkpoint()
+        raise
 
+
+# -- saved models ----------------------------------------------------------------------------
+
+def load_model(run):
+    """(model, path) of a run folder's last model (model.npz) or of a model file; the model must
+    carry its vocabulary."""
+    path = run
+    if os.path.isdir(run):
+        path = os.path.join(run, "model.npz")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{run} holds no model.npz (has a run there finished an "
+                                    "epoch?)")
+    elif not os.path.exists(run):
+        raise FileNotFoundError(f"no run folder or model file at {run} (train one with "
+                                "s2sxp train, or name it with --run)")
+    model = io.load(path)
+    if model.vocab is None:
+        raise io.CheckpointError(f"{path} holds no vocabulary (save it with io.save(model, path, "
+                                 "vocab=vocab))")
+    return model, path
+
+
+def load_model_data(model, data=None, examples=None, source="the model"):
+    """The data a saved model was trained on (or ``data`` instead), split as in training, in the
+    model's vocabulary, its sources reversed as they were in training."""
+    meta = model.meta
+    name = data or meta.get("data")
+    if name is None:
+        raise ValueError(f"{source} does not record its data; name it with --data")
+    reverse = bool(meta.get("reversed_input"))
+    if isinstance(model.vocab, Vocab):
+        loaded = datasets.Data.load(name, examples or meta.get("examples", 50000), reverse)
+        return loaded.in_vocab(model.vocab, name)
+    options = {k: meta[k] for k in CORPUS_OPTIONS if meta.get(k) is not None}
+    config = TrainConfig(data=name, **dict(options, tokens=model.vocab.tokenizer))
+    return load_data(config, reverse=reverse, vocab=model.vocab)
+
+
+# -- histories ---------------------------------------------------------------------------------
 
 def _write_json(path, value):
-    io.atomic_write(path, lambda f: f.write((json.dumps(value, indent=1) + "\n").encode()))
+    atomic_write(path, lambda f: f.write((json.dumps(value, indent=1) + "\n").encode()))
 
 
 def read_history(folder):
@@ -453,21 +516,3 @@ def read_histories(folder):
         raise FileNotFoundError(f"{folder} holds no history.json, nor runs that have one (is it "
                                 "a folder written by s2sxp train or s2sxp compare?)")
     return histories
-
-
-def plot_histories(histories, folder):
-    """accuracy.png and loss.png in ``folder`` from {label: history}; returns their paths."""
-    accuracy, loss = os.path.join(folder, "accuracy.png"), os.path.join(folder, "loss.png")
-    viz.plot_accuracy({k: h["val_acc"] for k, h in histories.items()}, accuracy,
-                      title="validation accuracy")
-    bleu = {k: h["val_bleu"] for k, h in histories.items() if "val_bleu" in h}
-    if bleu:
-        viz.plot_accuracy(bleu, os.path.join(folder, "bleu.png"), title="validation BLEU",
-                          ylabel="BLEU", scale=1)
-    curves = {}
-    for label, h in histories.items():
-        epochs = h.get("loss_epochs") or [(i + 1) / max(len(h["loss"]), 1) * len(h["val_acc"])
-                                          for i in range(len(h["loss"]))]
-        curves[label] = (epochs, h["loss"])
-    viz.plot_loss(curves, loss, title="training loss")
-    return accuracy, loss

@@ -1,5 +1,5 @@
-"""Training loop, batched decoding, and evaluation by exact match (book, ch. 1 and 7) or by BLEU
-and chrF (:mod:`s2sxp.metrics`).
+"""The training loop (book, ch. 1 and 7): shuffled mini-batches, clipping, the optimiser's step, a
+loss history, and stopping between two iterations (Ctrl-C) so that training carries on exactly.
 
 The training data is a pair of arrays of one width (the book's data) or of
 :class:`s2sxp.corpus.Sequences` of different lengths, which the trainer batches by length
@@ -8,13 +8,17 @@ The training data is a pair of arrays of one width (the book's data) or of
 Progress goes to a terminal as a bar redrawn in place, and anywhere else (a file, a CI log) as the
 book's lines ``| epoch 1 |  iter 21 / 351 | time 11[s] | loss 3.09``.
 """
-import sys
+import contextlib
+import signal
+import threading
 import time
 
 import numpy
 
-from . import backend, corpus, metrics
+from .backend import asnumpy, get_array_module
+from .corpus import Sequences, bucket_order
 from .optim import clip_grads
+from .progress import STDOUT, progress_bar, stream
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -24,52 +28,6 @@ class NonFiniteLoss(FloatingPointError):
 class TrainingInterrupted(Exception):
     """:meth:`Trainer.stop` was called; the trainer stopped between two iterations, and its
     :meth:`Trainer.state_dict` carries on from there."""
-
-
-def is_terminal(file):
-    """True when ``file`` is an interactive terminal (progress bars), False for files and pipes."""
-    try:
-        return bool(file.isatty())
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-class ProgressBar:
-    """``label [########..........] 120/351 12s<23s note``, redrawn in place with ``\\r`` at most
-    every ``interval`` seconds; ``close`` draws the final state and ends the line."""
-
-    def __init__(self, total, label, file, width=30, interval=0.1):
-        self.total, self.label, self.file = total, label, file
-        self.width, self.interval = width, interval
-        self.start = self.drawn = time.time()
-        self.shown = 0
-
-    def update(self, done, note="", force=False):
-        now = time.time()
-        if not force and now - self.drawn < self.interval:
-            return
-        self.drawn = now
-        filled = self.width * done // max(self.total, 1)
-        elapsed = now - self.start
-        left = elapsed / done * (self.total - done) if done else 0.0
-        line = (f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} "
-                f"{elapsed:.0f}s<{left:.0f}s {note}").rstrip()
-        self.file.write("\r" + line.ljust(self.shown))
-        self.file.flush()
-        self.shown = len(line)
-
-    def close(self, done, note=""):
-        self.update(done, note, force=True)
-        self.file.write("\n")
-        self.file.flush()
-
-
-def progress_bar(total, label, file):
-    """A :class:`ProgressBar` on ``file`` when it is a terminal, else None."""
-    return ProgressBar(total, label, file) if file is not None and is_terminal(file) else None
-
-
-_STDOUT = "stdout"
 
 
 class Trainer:
@@ -85,7 +43,7 @@ class Trainer:
     terminal, the book's log lines elsewhere.
     """
 
-    def __init__(self, model, optimizer, seed=0, log=_STDOUT):
+    def __init__(self, model, optimizer, seed=0, log=STDOUT):
         self.model, self.optimizer = model, optimizer
         self.rng = numpy.random.default_rng(seed)
         self.log = log
@@ -100,7 +58,7 @@ class Trainer:
     @property
     def out(self):
         """The stream progress goes to (None when silent)."""
-        return sys.stdout if self.log == _STDOUT else self.log
+        return stream(self.log)
 
     @property
     def iteration(self):
@@ -175,8 +133,8 @@ class Trainer:
 
     def _epoch_order(self, x, t, batch_size):
         """The rows of an epoch, batch after batch: shuffled, or bucketed by length."""
-        if isinstance(x, corpus.Sequences):
-            return corpus.bucket_order(self.rng, x.lengths, t.lengths, batch_size)
+        if isinstance(x, Sequences):
+            return bucket_order(self.rng, x.lengths, t.lengths, batch_size)
         return self.rng.permutation(len(x))
 
     def _report(self, iters, max_iters, start, log):
@@ -204,7 +162,7 @@ class Trainer:
             state.update(order=numpy.asarray(self._order), next=self._next, count=self._count)
             if self._count:
                 # kept as an array so that the sum resumes in the loss's own dtype
-                state["total"] = backend.asnumpy(self._total)
+                state["total"] = asnumpy(self._total)
         return state
 
     def load_state_dict(self, state):
@@ -217,80 +175,26 @@ class Trainer:
             self._order = numpy.asarray(state["order"])
             self._next, self._count = int(state["next"]), int(state["count"])
             if self._count:
-                self._total = backend.to_device(state["total"])
+                self._total = get_array_module(self.model.flat_params).asarray(state["total"])
         self._stop = False
 
 
-def decode(model, x, start_id, max_length, end_id=None, beam=1, length_penalty=1.0,
-           batch_size=1000, progress=None):
-    """Answers (host ids, (N, max_length)) for every question in ``x`` (an array or
-    :class:`~s2sxp.corpus.Sequences`), decoded in batches of ``batch_size`` questions: greedy
-    (``beam`` 1) or by beam search, each answer ending at ``end_id`` when one is given. Sequences
-    are decoded shortest first, so that each batch carries little padding; the answers come back
-    in the order of ``x``. A progress bar is drawn on ``progress`` when it is a terminal."""
-    N = len(x)
-    lengths = getattr(x, "lengths", None)
-    order = numpy.arange(N) if lengths is None else numpy.argsort(lengths, kind="stable")
-    out = numpy.empty((N, max_length), dtype=numpy.int32)
-    bar = progress_bar(N, "eval" if beam == 1 else f"beam {beam}", progress)
-    for i in range(0, N, batch_size):
-        rows = order[i:i + batch_size]
-        if beam == 1:
-            ids = model.generate(x[rows], start_id, max_length, end_id=end_id)
-        else:
-            ids = model.beam_search(x[rows], start_id, end_id, max_length, beam=beam,
-                                    length_penalty=length_penalty)
-        out[rows] = backend.asnumpy(ids)
-        if bar is not None:
-            bar.update(min(i + batch_size, N))
-    if bar is not None:
-        bar.close(N)
-    return out
 
+@contextlib.contextmanager
+def stop_on_interrupt(*trainers):
+    """While inside, the first Ctrl-C asks the trainers to stop after the iteration in progress
+    (so that a checkpoint can be written); a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
-def predict(model, x, sample_size, start_id, batch_size=1000, progress=None):
-    """Greedy answers (host ids, (N, sample_size)) for every question in ``x``, decoded in batches.
-    A progress bar is drawn on ``progress`` when it is a terminal."""
-    return decode(model, x, start_id, sample_size, batch_size=batch_size, progress=progress)
+    def handler(signum, frame):
+        signal.signal(signal.SIGINT, previous)
+        for trainer in trainers:
+            trainer.stop()
 
-
-def translate(model, x, vocab, max_length, beam=1, length_penalty=1.0, batch_size=1000,
-              progress=None):
-    """The translations, as text, of the sources ``x`` (:class:`~s2sxp.corpus.Sequences` or ids
-    padded with the vocabulary's ``<pad>``) by a model trained on a corpus of ``vocab``."""
-    ids = decode(model, x, vocab.bos_id, max_length, end_id=vocab.eos_id, beam=beam,
-                 length_penalty=length_penalty, batch_size=batch_size, progress=progress)
-    return [vocab.decode_text(row) for row in ids]
-
-
-def evaluate_translations(model, x, references, vocab, max_length, beam=1, length_penalty=1.0,
-                          bleu_tokenize="13a", batch_size=1000, progress=None):
-    """Corpus BLEU and chrF (0-100, through sacrebleu) and exact match (0-1) of the translations
-    of ``x`` against ``references`` (one string each). Returns (scores dict, translations)."""
-    hypotheses = translate(model, x, vocab, max_length, beam, length_penalty, batch_size,
-                           progress)
-    scores = {"bleu": metrics.bleu(hypotheses, references, tokenize=bleu_tokenize),
-              "chrf": metrics.chrf(hypotheses, references),
-              "exact": metrics.exact_match(hypotheses, references)}
-    return scores, hypotheses
-
-
-def evaluate(model, x, t, batch_size=1000, progress=None):
-    """Exact-match accuracy of greedy decoding: t[:, 0] is the start symbol, t[:, 1:] the answer.
-    Returns (accuracy, guesses (N, T_ans - 1))."""
-    t = numpy.asarray(t)
-    guesses = predict(model, x, t.shape[1] - 1, int(t[0, 0]), batch_size, progress)
-    correct = (guesses == t[:, 1:]).all(axis=1)
-    return float(correct.mean()), guesses
-
-
-def show_examples(x, t, guesses, vocab, count=10, reversed_input=False, file=None):
-    """The book's print-out: question, truth and guess with a mark, for the first ``count``."""
-    file = sys.stdout if file is None else file
-    for question, answer, guess in zip(x[:count], t[:count], guesses[:count]):
-        if reversed_input:
-            question = question[::-1]
-        truth = vocab.decode(answer[1:])
-        said = vocab.decode(guess)
-        mark = "O" if said == truth else "X"
-        print(f"Q {vocab.decode(question)}\nT {truth}\n{mark} {said}\n---", file=file)
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

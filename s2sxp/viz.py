@@ -1,14 +1,17 @@
-"""Pictures, drawn headless with matplotlib into PNG files: validation accuracy per epoch, the
-training loss, and an attention map in the style of the book's ``ch08/visualize_attention.py``."""
+"""Pictures, drawn into PNG files: validation accuracy per epoch, the training loss, a run's
+history (:func:`plot_histories`), and an attention map in the style of the book's
+``ch08/visualize_attention.py``.
+
+Figures are matplotlib's :class:`~matplotlib.figure.Figure` objects, saved without pyplot, so that
+drawing needs no display and leaves the process's matplotlib backend as the user set it.
+"""
+import os
 import re
 import textwrap
 import warnings
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy  # noqa: E402
+import numpy
+from matplotlib.figure import Figure
 
 SPACE = "\u2423"  # ␣ stands for a space in tick labels
 #: Fonts with Chinese, Japanese and Korean glyphs that tick labels fall back to when installed.
@@ -29,7 +32,8 @@ def _label_fonts():
 def plot_accuracy(curves, path, title="validation accuracy", ylabel="accuracy (%)", scale=100):
     """Accuracy per epoch for one or several runs: ``curves`` maps a label to a list of
     accuracies (0-1), one per epoch, drawn times ``scale`` (a BLEU score: 0-100, ``scale=1``)."""
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    fig = Figure(figsize=(6, 4), dpi=120)
+    ax = fig.subplots()
     markers = "osD^v<>p*"
     for i, (label, accs) in enumerate(curves.items()):
         epochs = range(1, len(accs) + 1)
@@ -44,13 +48,13 @@ def plot_accuracy(curves, path, title="validation accuracy", ylabel="accuracy (%
         ax.legend(loc="best")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def plot_loss(curves, path, title="training loss"):
     """Training loss for one or several runs: ``curves`` maps a label to ``(epochs, losses)``,
     where ``epochs[i]`` is where ``losses[i]`` was taken (1.0 = the end of the first epoch)."""
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    fig = Figure(figsize=(6, 4), dpi=120)
+    ax = fig.subplots()
     for label, (epochs, losses) in curves.items():
         ax.plot(epochs, losses, label=label)
     ax.set_xlabel("epoch")
@@ -63,14 +67,13 @@ def plot_loss(curves, path, title="training loss"):
         ax.legend(loc="upper right")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def plot_attention(weights, question, answer, path, title=None):
     """The attention map of one answer: ``weights`` (T_out, T_in), row i the weights over the
     question's tokens while the i-th answer token was produced; ``question`` (T_in) and
-    ``answer`` (T_out) are the tokens (characters or words), drawn as tick labels (input on x, output on y), in the
-    book's gray scale (white: weight 1, black: 0)."""
+    ``answer`` (T_out) are the tokens (characters or words), drawn as tick labels (input on x,
+    output on y), in the book's gray scale (white: weight 1, black: 0)."""
     weights = numpy.asarray(weights, dtype=float)
     T_out, T_in = weights.shape
     if len(question) != T_in or len(answer) != T_out:
@@ -81,7 +84,8 @@ def plot_attention(weights, question, answer, path, title=None):
     vertical = longest_in > 2                        # words: read upwards, one column each
     width = max(4.0, 0.32 * T_in + 0.09 * longest_out + 1.5)
     height = max(3.0, 0.32 * T_out + (0.09 * longest_in if vertical else 0) + 1.4)
-    fig, ax = plt.subplots(figsize=(width, height), dpi=120)
+    fig = Figure(figsize=(width, height), dpi=120)
+    ax = fig.subplots()
     image = ax.pcolormesh(weights, cmap="gray", vmin=0.0, vmax=1.0)
     ax.set_xticks(numpy.arange(T_in) + 0.5)
     ax.set_yticks(numpy.arange(T_out) + 0.5)
@@ -102,9 +106,28 @@ def plot_attention(weights, question, answer, path, title=None):
         warnings.simplefilter("always")
         fig.tight_layout()
         fig.savefig(path)
-    plt.close(fig)
     missing = sorted({chr(int(m.group(1))) for w in caught
                       if (m := re.search(r"Glyph (\d+) .*missing", str(w.message)))})
     if missing:
         warnings.warn(f"{path}: no installed font draws {' '.join(missing[:20])} (they show as "
                       "boxes); install one of " + ", ".join(CJK_FONTS[:5]), stacklevel=2)
+
+
+def plot_histories(histories, folder):
+    """accuracy.png and loss.png (and, where a history has BLEU, bleu.png) in ``folder`` from
+    {label: history} as a run keeps it (``val_acc`` per epoch, ``loss`` per report and where each
+    was taken, ``loss_epochs``); returns the paths of the first two."""
+    accuracy, loss = os.path.join(folder, "accuracy.png"), os.path.join(folder, "loss.png")
+    plot_accuracy({k: h["val_acc"] for k, h in histories.items()}, accuracy,
+                  title="validation accuracy")
+    bleu = {k: h["val_bleu"] for k, h in histories.items() if "val_bleu" in h}
+    if bleu:
+        plot_accuracy(bleu, os.path.join(folder, "bleu.png"), title="validation BLEU",
+                      ylabel="BLEU", scale=1)
+    curves = {}
+    for label, h in histories.items():
+        epochs = h.get("loss_epochs") or [(i + 1) / max(len(h["loss"]), 1) * len(h["val_acc"])
+                                          for i in range(len(h["loss"]))]
+        curves[label] = (epochs, h["loss"])
+    plot_loss(curves, loss, title="training loss")
+    return accuracy, loss

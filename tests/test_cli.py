@@ -5,7 +5,6 @@ import json
 import signal
 import subprocess
 import sys
-import types
 
 import numpy
 import pytest
@@ -104,7 +103,7 @@ def test_train_defaults_are_the_books_and_the_models_recipe():
     assert (book.model, book.cell, book.data, book.epochs, book.batch_size, book.wordvec_size,
             book.hidden_size) == ("attention", "lstm", "date", 10, 128, 16, 256)
     assert (book.optimizer, book.lr, book.max_grad, book.reverse) == ("adam", 0.001, 5.0, True)
-    assert cli._run_folder(book) == "runs/attention-date"
+    assert book.default_folder() == "runs/attention-date"
     for kind, cls in models.MODELS.items():
         config = TrainConfig(model=kind).resolved()
         assert (config.lr, config.reverse, config.max_grad) == (
@@ -119,10 +118,10 @@ def test_bahdanau_trains_with_its_own_recipe():
 
 
 def test_bahdanau_options_reach_the_model_and_name_the_run_folder(capsys, tmp_path):
-    assert cli._run_folder(TrainConfig(model="bahdanau").resolved()) == "runs/bahdanau-date"
+    assert TrainConfig(model="bahdanau").resolved().default_folder() == "runs/bahdanau-date"
     config = TrainConfig(model="bahdanau", cell="lstm", init_state="last",
                          reset_state_each_step=True).resolved()
-    assert cli._run_folder(config) == "runs/bahdanau-lstm-last-reset-date"
+    assert config.default_folder() == "runs/bahdanau-lstm-last-reset-date"
     assert "init_state" not in TrainConfig().resolved().as_dict()
     code, out, _ = run(capsys, "train", "--model", "bahdanau", "--init-state", "last",
                        "--reset-state-each-step", "--epochs", "1", "--out", tmp_path, *TINY)
@@ -274,7 +273,7 @@ def test_translate_states_both_lengths_of_a_too_long_question(capsys, trained):
 
 def test_translate_heatmap_is_drawn_in_reading_order(capsys, trained, tmp_path, monkeypatch):
     drawn = {}
-    monkeypatch.setattr(cli.viz, "plot_attention",
+    monkeypatch.setattr(s2sxp.viz, "plot_attention",
                         lambda w, q, a, path, title: drawn.update(w=w, q=q, a=a, path=path))
     code, out, _ = run(capsys, "translate", "9/27/94", "--run", trained,
                        "--heatmap", tmp_path / "a.png")
@@ -369,19 +368,31 @@ def test_auto_backend_falls_back_to_numpy_with_a_notice(capsys, trained):
     assert code == 0 and "using NumPy" in err and len(out.splitlines()) == 1
 
 
-def test_bench_hands_its_arguments_to_the_benchmark(capsys, monkeypatch):
-    seen = []
-    fake = types.ModuleType("s2sxp.bench")
-    fake.main = lambda argv=None: seen.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "s2sxp.bench", fake)
+def test_bench_hands_its_arguments_to_the_benchmark(capsys, monkeypatch, tmp_path):
+    """``s2sxp bench [padded] ARGS`` runs the checkout's benchmark module with ARGS."""
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "__init__.py").write_text("")
+    for name in ("epoch_cost", "padded_epoch"):
+        (tmp_path / "benchmarks" / f"{name}.py").write_text(
+            "import json, pathlib, sys\n"
+            f"with open(pathlib.Path(__file__).parent / 'seen.jsonl', 'a') as f:\n"
+            f"    f.write(json.dumps([{name!r}, sys.argv[1:]]) + '\\n')\n")
+    monkeypatch.setattr(cli, "checkout", lambda: str(tmp_path))
     assert cli.main(["bench", "--quick", "--help"]) == 0
-    assert seen == [["--quick", "--help"]]
+    assert cli.main(["bench", "padded", "--quick"]) == 0
+    seen = [json.loads(line) for line in (tmp_path / "benchmarks" / "seen.jsonl").open()]
+    assert seen == [["epoch_cost", ["--quick", "--help"]], ["padded_epoch", ["--quick"]]]
 
 
-def test_bench_without_the_benchmark_module_is_one_line(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "s2sxp.bench", None)
+def test_bench_runs_the_benchmarks_of_this_checkout(capfd):
+    assert cli.main(["bench", "--help"]) == 0
+    assert "usage: s2sxp bench" in capfd.readouterr().out
+
+
+def test_bench_without_the_benchmarks_is_one_line(capsys, monkeypatch):
+    monkeypatch.setattr(cli, "checkout", lambda: None)
     code, _, err = run(capsys, "bench")
-    assert_one_line_error(code, err, "s2sxp.bench")
+    assert_one_line_error(code, err, "benchmarks/ folder of a source checkout")
 
 
 # -- parallel corpora ----------------------------------------------------------------------------

@@ -4,17 +4,19 @@ import numpy
 import pytest
 
 from s2sxp import corpus
-from s2sxp.corpus import BOS_ID, EOS_ID, PAD_ID, UNK_ID, CorpusError, Sequences, TokenVocab
+from s2sxp.corpus import CorpusError, Sequences
+from s2sxp.vocab import (BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, TokenVocab, detokenize,
+                         tokenize)
 
 
 def test_characters_of_any_script_and_whitespace_words():
-    assert corpus.tokenize("行け。", "char") == ["行", "け", "。"]
-    assert corpus.tokenize("  Go   on\t!", "char") == list("Go on !")
-    assert corpus.tokenize("  Go   on\t!", "word") == ["Go", "on", "!"]
-    assert corpus.detokenize(["行", "け"], "char") == "行け"
-    assert corpus.detokenize(["Go", "on"], "word") == "Go on"
+    assert tokenize("行け。", "char") == ["行", "け", "。"]
+    assert tokenize("  Go   on\t!", "char") == list("Go on !")
+    assert tokenize("  Go   on\t!", "word") == ["Go", "on", "!"]
+    assert detokenize(["行", "け"], "char") == "行け"
+    assert detokenize(["Go", "on"], "word") == "Go on"
     with pytest.raises(ValueError, match="unknown tokens 'bpe'"):
-        corpus.tokenize("a", "bpe")
+        tokenize("a", "bpe")
 
 
 def test_vocabulary_has_the_specials_first_then_tokens_by_count():
@@ -48,7 +50,7 @@ def test_vocabulary_round_trips_through_a_dict_and_refuses_bad_ones():
     with pytest.raises(ValueError, match="starts with <pad>"):
         TokenVocab(["a", "b"], "char")
     with pytest.raises(ValueError, match="more than once.*'a'"):
-        TokenVocab(list(corpus.SPECIALS) + ["a", "a"], "char")
+        TokenVocab(list(SPECIALS) + ["a", "a"], "char")
 
 
 def test_sequences_pad_each_batch_on_the_right_to_its_longest():

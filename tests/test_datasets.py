@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from s2sxp.datasets import (
-    DATASETS, DATE_FORMATS, DatasetError, Vocab, addition_lines, date_lines, from_lines, load,
-    load_text,
+    DATASETS, DATE_FORMATS, DatasetError, addition_lines, date_lines, from_lines, load, load_text,
 )
+from s2sxp.vocab import Vocab
 
 N = 2000
 

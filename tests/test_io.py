@@ -5,8 +5,7 @@ import numpy
 import pytest
 
 from s2sxp import backend, io, models
-from s2sxp.corpus import TokenVocab
-from s2sxp.datasets import Vocab
+from s2sxp.vocab import TokenVocab, Vocab
 
 V, D, H = 6, 3, 4
 

@@ -261,12 +261,12 @@ def test_an_error_in_a_share_reaches_the_caller(monkeypatch):
 
 
 @needs_blas_control
-@pytest.mark.skipif(parallel._usable_cores() < 2, reason="one usable core: nothing splits")
+@pytest.mark.skipif(parallel.usable_cores() < 2, reason="one usable core: nothing splits")
 def test_by_default_decoding_splits_over_the_cores_and_training_does_not(xp32, monkeypatch):
     monkeypatch.delenv("S2S_THREADS", raising=False)
     assert parallel.threads() == 1
     with parallel.decoding():
-        assert parallel.threads() == parallel._usable_cores()
+        assert parallel.threads() == parallel.usable_cores()
     model = models.build("attention", 12, 4, 8, seed=0)
     rng = numpy.random.default_rng(0)
     xs, ts = rng.integers(0, 12, (128, 6)), rng.integers(0, 12, (128, 4))
@@ -274,7 +274,7 @@ def test_by_default_decoding_splits_over_the_cores_and_training_does_not(xp32, m
     assert model._shares is None
     model.backward()
     model.generate(xs, 0, 3)
-    assert model._shares is not None and len(model._shares) == min(parallel._usable_cores(), 4)
+    assert model._shares is not None and len(model._shares) == min(parallel.usable_cores(), 4)
     monkeypatch.setenv("S2S_THREADS", "2")
     model.forward(xs, ts)
     assert len(model._shares) == 2

@@ -3,7 +3,7 @@ import pytest
 
 import s2sxp
 from s2sxp import corpus, datasets
-from s2sxp.trainer import evaluate_translations
+from s2sxp.metrics import evaluate_translations
 
 
 @pytest.fixture(scope="module")

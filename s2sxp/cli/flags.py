@@ -1,0 +1,127 @@
+"""What the commands share: how a command explains itself, the flags several take, and how the
+array backend is chosen."""
+import argparse
+import os
+import textwrap
+
+import numpy
+
+from .. import backend
+from ..optim import OPTIMIZERS
+from ..vocab import TOKENIZERS
+
+DEFAULT_RUN = os.path.join("runs", "attention-date")
+
+
+def formatter(prog):
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+def command(sub, name, summary, description, examples):
+    """A sub-command's parser: one line for ``s2sxp --help``, a paragraph and examples for its
+    own ``--help``."""
+    return sub.add_parser(name, help=summary, description=textwrap.fill(description, 88),
+                          epilog="examples:\n" + examples, formatter_class=formatter)
+
+
+def positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def backend_flag(p):
+    p.add_argument("--backend", default=None, choices=list(backend.BACKENDS),
+                   help="array backend; unset: $S2S_BACKEND, else numpy (auto: cupy when a GPU "
+                   "is usable, else numpy with a notice)")
+
+
+def use_backend(args):
+    """Make the backend ``--backend`` names active (if given); returns it in words."""
+    if getattr(args, "backend", None):
+        backend.use(args.backend)
+    return f"{backend.name()} {numpy.dtype(backend.dtype).name}"
+
+
+def run_flag(p):
+    p.add_argument("--run", default=DEFAULT_RUN, metavar="DIR|FILE",
+                   help="a run folder (its last model) or a model file (.npz) "
+                   f"[default: {DEFAULT_RUN}]")
+
+
+def decoding_flags(p):
+    p.add_argument("--beam", type=positive, default=1, metavar="K",
+                   help="parallel corpus: beam search with K beams; 1 is greedy [default: 1]")
+    p.add_argument("--length-penalty", type=float, default=1.0, metavar="A",
+                   help="beam search: rank hypotheses by log-probability / length ** A "
+                   "[default: 1.0, the mean per token]")
+
+
+def training_flags(p):
+    """Flags shared by train and compare; None means: the run's default or the model's recipe."""
+    p.add_argument("--cell", default=None, choices=["lstm", "gru"],
+                   help="recurrent cell [default: the model's, lstm for the book's three]")
+    p.add_argument("--data", default=None, metavar="NAME|FILE",
+                   help="dataset name (date, addition), a text file in the book's "
+                   "question_answer format, or a parallel corpus: source<TAB>target per line "
+                   "(.tsv, as Tatoeba/Anki export it) [default: date]")
+    p.add_argument("--tokens", default=None, choices=list(TOKENIZERS),
+                   help="parallel corpus: split sentences into characters or whitespace words "
+                   "[default: char]")
+    p.add_argument("--min-freq", type=positive, default=None, metavar="N",
+                   help="parallel corpus: tokens seen fewer times in training become <unk> "
+                   "[default: 1]")
+    p.add_argument("--max-vocab", type=positive, default=None, metavar="N",
+                   help="parallel corpus: keep the N - 4 most frequent tokens [default: all]")
+    p.add_argument("--max-length", type=positive, default=None, metavar="N",
+                   help="parallel corpus: a sentence of more tokens is an error (or skipped "
+                   "with --skip-bad) [default: no limit]")
+    p.add_argument("--skip-bad", action="store_true", default=None,
+                   help="parallel corpus: skip bad lines (no tab, empty, not UTF-8, too long) "
+                   "and say how many, instead of stopping at the first")
+    p.add_argument("--examples", type=positive, default=None, metavar="N",
+                   help="lines to generate for date or addition [default: 50000]")
+    p.add_argument("--epochs", type=positive, default=None, metavar="N",
+                   help="epochs to train; with --resume, the new total [default: 10]")
+    p.add_argument("--batch-size", type=positive, default=None, metavar="N",
+                   help="[default: 128]")
+    p.add_argument("--wordvec-size", type=positive, default=None, metavar="N",
+                   help="[default: 16]")
+    p.add_argument("--hidden-size", type=positive, default=None, metavar="N",
+                   help="[default: 256]")
+    p.add_argument("--optimizer", default=None, choices=list(OPTIMIZERS),
+                   help="[default: the model's recipe]")
+    p.add_argument("--lr", type=float, default=None, metavar="RATE",
+                   help="learning rate [default: the model's recipe]")
+    p.add_argument("--lr-half-life", type=int, default=None, metavar="N",
+                   help="halve the learning rate every N iterations (smoothly: lr * 0.5 ** "
+                   "(iteration / N)); 0 keeps it constant [default: the model's recipe: 0, "
+                   "bahdanau 350]")
+    p.add_argument("--anneal-at", type=float, default=None, metavar="ACC",
+                   help="once the validation accuracy (exact match, 0-1) has reached ACC, halve "
+                   "the learning rate after every epoch; 0: never [default: the model's "
+                   "recipe: 0.99]")
+    p.add_argument("--max-grad", "--clip", dest="max_grad", type=float, default=None,
+                   metavar="NORM",
+                   help="clip gradients to this global norm, 0 for none "
+                   "[default: the model's recipe]")
+    p.add_argument("--reverse", action=argparse.BooleanOptionalAction, default=None,
+                   help="feed the questions reversed [default: the model's recipe]")
+    p.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="seed of the initial weights and the shuffling [default: 0]")
+    p.add_argument("--resume", action="store_true",
+                   help="carry on from the checkpoint in the output folder")
+    backend_flag(p)
+
+
+def percent(accuracy):
+    return f"{100 * accuracy:.3f}%"
+
+
+def scores_text(scores):
+    return (f"BLEU {scores['bleu']:.2f}, chrF {scores['chrf']:.2f}, exact "
+            f"{percent(scores['exact'])}")

@@ -1,0 +1,205 @@
+"""``s2sxp train`` and ``s2sxp compare``: flags into a :class:`~s2sxp.run.TrainConfig`, a
+:class:`~s2sxp.run.Run` trained, and what each epoch gave printed."""
+import argparse
+import json
+import os
+import sys
+
+import numpy
+
+from .. import models
+from ..metrics import show_examples, show_translations
+from ..run import (CORPUS_OPTIONS, MODEL_OPTIONS, Run, TrainConfig, compare_folder,
+                   resume_comparison, start_comparison, train_together)
+from ..trainer import NonFiniteLoss, TrainingInterrupted, stop_on_interrupt
+from .flags import command, percent, scores_text, training_flags, use_backend
+
+BOOK_MODELS = ("seq2seq", "peeky", "attention")
+TRAIN_NAMES = ("model", "cell", "data", "examples", "epochs", "batch_size", "wordvec_size",
+               "hidden_size", "optimizer", "lr", "lr_half_life", "anneal_at", "max_grad", "reverse",
+               "seed") + MODEL_OPTIONS + CORPUS_OPTIONS
+
+
+def add_train(sub):
+    p = command(sub, "train", "train a model; keep checkpoints, history and plots in a folder",
+                "Train a seq2seq model on a built-in dataset or a file in the book's format. "
+                "Shows a progress bar on a terminal and the book's log lines otherwise; after "
+                "every epoch prints the validation accuracy and writes, into the output folder, "
+                "a checkpoint (resume with --resume), the last and best models (model.npz, "
+                "best.npz), history.json, accuracy.png and loss.png. lr, --reverse, --max-grad "
+                "and --optimizer default to the model's published recipe (the book's for "
+                "seq2seq, peeky and attention: Adam, lr 0.001, reversed input, clip 5).",
+                "  s2sxp train                                   # attention on dates, the book's "
+                "settings\n"
+                "  s2sxp train --model peeky --data addition --epochs 25\n"
+                "  s2sxp train --data my_pairs.txt --out runs/mine  # a question_answer file\n"
+                "  s2sxp train --data jpn.tsv --tokens char --model bahdanau  # a parallel "
+                "corpus\n"
+                "  s2sxp train --resume                          # after Ctrl-C, carry on\n")
+    p.add_argument("--model", default=None, choices=list(models.MODELS),
+                   help="model family [default: attention]")
+    training_flags(p)
+    p.add_argument("--init-state", default=None, choices=["sum", "last"],
+                   help="bahdanau only: the decoder starts from the sum of the encoder states or "
+                   "from the last one [default: sum]")
+    p.add_argument("--reset-state-each-step", action=argparse.BooleanOptionalAction,
+                   default=None, help="bahdanau only: restart the decoder cell from zeros at "
+                   "every step, as TensorFlow's NMT tutorial does [default: no]")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="run folder [default: runs/MODEL-DATA; a cell or a bahdanau option "
+                   "other than the default is added to the name, as in runs/bahdanau-lstm-last-"
+                   "date]")
+    p.set_defaults(handler=train)
+
+
+def add_compare(sub):
+    p = command(sub, "compare", "train several models side by side and plot their accuracy",
+                "Train several models on the same data with the same seed, one epoch of each "
+                "at a time, and plot the validation accuracy per epoch of all of them into one "
+                "picture, as the book's chapter 8 figure compares the baseline, Peeky and "
+                "attention. Each model keeps a run folder (as train writes) inside the output "
+                "folder; accuracy.png and loss.png there show them together. Settings not given "
+                "come from each model's recipe.",
+                "  s2sxp compare                                # seq2seq, peeky, attention on "
+                "dates\n"
+                "  s2sxp compare --models seq2seq peeky --data addition --epochs 25\n")
+    p.add_argument("--models", nargs="+", default=None, choices=list(models.MODELS),
+                   metavar="MODEL", help=f"models to compare, from: {', '.join(models.MODELS)} "
+                   f"[default: {' '.join(BOOK_MODELS)}; with --resume, those of the run]")
+    training_flags(p)
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder [default: runs/compare-DATA]")
+    p.set_defaults(handler=compare)
+
+
+def _given(args):
+    """The training settings named on the command line (others None)."""
+    return {n: getattr(args, n) for n in TRAIN_NAMES if getattr(args, n, None) is not None}
+
+
+def _describe(run, device):
+    d, c = run.data, run.config
+    if run.is_corpus:
+        what = (f"{len(d.x_train)} train / {len(d.x_test)} test sentence pairs, vocabulary "
+                f"{len(d.vocab)} {'characters' if c.tokens == 'char' else 'words'}")
+    else:
+        what = (f"{len(d.x_train)} train / {len(d.x_test)} test questions, vocabulary "
+                f"{len(d.vocab)}")
+    print(f"{c.model} ({c.cell}) on {c.data}: {what}; backend {device}; folder {run.folder}")
+    print("settings: " + json.dumps(c.as_dict()))
+
+
+def _reporter(count):
+    """What is printed after each epoch: ``count`` examples and the validation scores."""
+    def report(run, scores, guesses, seconds):
+        d, c = run.data, run.config
+        when = f"epoch {run.epoch}"
+        if run.optimizer.lr != c.lr:
+            when += f", lr now {run.lr_at(run.epoch * run.iterations_per_epoch):.3g}"
+        if run.is_corpus:
+            show_translations(d.src_test, d.ref_test, guesses, count)
+            print(f"val {scores_text(scores)} ({when}, {seconds:.1f}s)")
+            return
+        show_examples(d.x_test, d.t_test, guesses, d.vocab, count=count,
+                      reversed_input=c.reverse)
+        print(f"val acc {percent(scores['exact'])} ({when}, {seconds:.1f}s)")
+
+    return report
+
+
+def _interrupted(command_name, runs, folder):
+    print(f"s2sxp {command_name}: interrupted {runs[0].position}; checkpoint saved in {folder}; "
+          f"carry on with: s2sxp {command_name} --resume --out {folder}", file=sys.stderr)
+    return 130
+
+
+def _non_finite(command_name, run, error):
+    print(f"s2sxp {command_name}: error: {run.config.model}: {error}; training stopped, the last "
+          f"good checkpoint ({run.saved_position()}) is kept in {run.path('checkpoint.npz')}",
+          file=sys.stderr)
+    return 1
+
+
+def train(args):
+    device = use_backend(args)
+    given = _given(args)
+    if args.resume:
+        naming = ("model", "cell", "data", "tokens") + MODEL_OPTIONS
+        folder = args.out or TrainConfig(**{k: v for k, v in given.items()
+                                            if k in naming}).resolved().default_folder()
+        run = Run.resume(folder, given)
+        print(f"s2sxp train: resuming {folder} {run.position}")
+    else:
+        config = TrainConfig(**given).resolved()
+        folder = args.out or config.default_folder()
+        if os.path.exists(os.path.join(folder, "checkpoint.npz")):
+            print(f"s2sxp train: replacing the run in {folder} (--resume would carry it on)")
+        run = Run.start(folder, config)
+        print("s2sxp train: starting")
+    _describe(run, device)
+    if run.finished:
+        print(f"the run has finished its {run.config.epochs} epochs; pass --epochs to train "
+              "further")
+        return 0
+    # NumPy's warnings are left out: a loss that turns NaN or infinite is reported once, below
+    with stop_on_interrupt(run.trainer), numpy.errstate(all="ignore"):
+        try:
+            run.train(on_epoch=_reporter(count=3))
+        except TrainingInterrupted:
+            return _interrupted("train", [run], run.folder)
+        except NonFiniteLoss as e:
+            return _non_finite("train", run, e)
+    best, epoch = run.best
+    shown = f"BLEU {best:.2f}" if run.is_corpus else f"acc {percent(best)}"
+    print(f"best val {shown} (epoch {epoch}); wrote {run.folder}: model.npz, best.npz, "
+          "checkpoint.npz, history.json, accuracy.png, loss.png"
+          + (", bleu.png" if run.is_corpus else ""))
+    return 0
+
+
+def compare(args):
+    device = use_backend(args)
+    given = _given(args)
+    folder = args.out or compare_folder(given.get("data", TrainConfig.data))
+    if args.resume:
+        runs = resume_comparison(folder, args.models and list(dict.fromkeys(args.models)),
+                                 given)
+        print(f"s2sxp compare: resuming {folder}: "
+              + ", ".join(f"{r.config.model} {r.position}" for r in runs))
+    else:
+        names = list(dict.fromkeys(args.models or BOOK_MODELS))
+        runs = start_comparison(folder, [TrainConfig(**dict(given, model=name)).resolved()
+                                         for name in names])
+        print(f"s2sxp compare: {', '.join(names)} in {folder}")
+    for run in runs:
+        _describe(run, device)
+
+    current = []                                    # the run whose epoch is in progress
+
+    def before_epoch(run):
+        current[:] = [run]
+        print(f"== {run.config.model}, epoch {run.epoch + 1} of {run.config.epochs}")
+
+    def after_round(runs):
+        scored = [r for r in runs if r.history["val_acc"]]
+        if scored:
+            label = "BLEU" if scored[0].is_corpus else "acc"
+            print(f"val {label} " + "  ".join(f"{r.config.model} {_latest(r)}" for r in scored))
+
+    with stop_on_interrupt(*(r.trainer for r in runs)), numpy.errstate(all="ignore"):
+        try:
+            train_together(runs, folder, before_epoch, _reporter(count=1), after_round)
+        except TrainingInterrupted:
+            active = [r for r in runs if r.trainer.iteration]
+            return _interrupted("compare", active + [r for r in runs if r not in active],
+                                os.path.dirname(runs[0].folder))
+        except NonFiniteLoss as e:
+            return _non_finite("compare", current[0], e)
+    print(f"wrote {folder}: accuracy.png, loss.png and a run folder per model")
+    return 0
+
+
+def _latest(run):
+    if run.is_corpus:
+        return f"{run.history['val_bleu'][-1]:.2f}"
+    return percent(run.history["val_acc"][-1])

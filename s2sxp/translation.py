@@ -1,0 +1,99 @@
+"""From text to text with a trained model: the translations of sentences by a model trained on a
+parallel corpus (:func:`translate_sentences`), the answers of a model trained on the book's
+fixed-width questions (:func:`answer_questions`), and the attention map of one answer
+(:func:`attention_map`).
+
+A saved model (:func:`s2sxp.io.load`) carries what these need: its vocabulary (``model.vocab``) and
+what its run recorded (``model.meta``: whether the sources were reversed, how wide the questions
+are, how long a translation may be).
+"""
+from dataclasses import dataclass
+
+import numpy
+
+from .backend import asnumpy
+from .corpus import Sequences
+from .datasets import encode_question
+from .decoding import decode
+
+def translate(model, x, vocab, max_length, beam=1, length_penalty=1.0, batch_size=1000,
+              progress=None):
+    """The translations, as text, of the sources ``x`` (:class:`~s2sxp.corpus.Sequences` or ids
+    padded with the vocabulary's ``<pad>``) by a model trained on a corpus of ``vocab``."""
+    ids = decode(model, x, vocab.bos_id, max_length, end_id=vocab.eos_id, beam=beam,
+                 length_penalty=length_penalty, batch_size=batch_size, progress=progress)
+    return [vocab.decode_text(row) for row in ids]
+
+
+@dataclass
+class Translations:
+    """What :func:`translate_sentences` gives: ``texts`` the translations, ``sources`` each
+    sentence's tokens, ``ids`` (N, max_length) the output ids and ``unknown`` the source tokens
+    the vocabulary lacks (read as ``<unk>``)."""
+
+    texts: list
+    sources: list
+    ids: numpy.ndarray
+    unknown: list
+
+
+def translate_sentences(model, sentences, beam=1, length_penalty=1.0, batch_size=1000):
+    """The :class:`Translations` of raw sentences by a model trained on a parallel corpus
+    (``model.vocab`` a TokenVocab; ``model.meta`` as a run saves it: whether the sources were
+    reversed, how long a translation may be). ValueError for a sentence without tokens."""
+    vocab, meta = model.vocab, getattr(model, "meta", {})
+    sources = []
+    for text in sentences:
+        tokens = vocab.tokenize(text)
+        if not tokens:
+            unit = "words" if vocab.tokenizer == "word" else "characters"
+            raise ValueError(f"{text!r} holds no {unit} to translate")
+        sources.append(tokens)
+    unknown = vocab.unknown(t for tokens in sources for t in tokens)
+    ids = [vocab.encode(tokens) for tokens in sources]
+    if meta.get("reversed_input"):
+        ids = [row[::-1] for row in ids]
+    max_length = meta.get("max_output_length") or 2 * max(len(row) for row in ids) + 10
+    out = decode(model, Sequences(ids, vocab.pad_id), vocab.bos_id, max_length,
+                 end_id=vocab.eos_id, beam=beam, length_penalty=length_penalty,
+                 batch_size=batch_size)
+    return Translations([vocab.decode_text(row) for row in out], sources, out, unknown)
+
+
+def answer_questions(model, questions, source="the model"):
+    """Greedy answers (text, as wide as the model's answers: padded with spaces) to questions in the book's fixed-width
+    format, by a model trained on them (``model.vocab`` a Vocab with the start symbol ``_``;
+    ``model.meta``: ``question_width``, ``answer_width``, ``reversed_input``). ValueError names
+    what the model lacks, unknown characters or a too long question."""
+    vocab, meta = model.vocab, getattr(model, "meta", {})
+    if "_" not in vocab.char_to_id:
+        raise ValueError(f"{source}: the vocabulary has no start symbol '_'")
+    width, answer_width = meta.get("question_width"), meta.get("answer_width")
+    if width is None or answer_width is None:
+        raise ValueError(f"{source} does not record how wide its questions and answers are (it "
+                         "was not written by s2sxp train)")
+    encoded = [encode_question(text, vocab, width, bool(meta.get("reversed_input")), source)
+               for text in questions]
+    start_id = vocab.char_to_id["_"]
+    return [vocab.decode(asnumpy(model.generate(xs, start_id, answer_width - 1))[0])
+            for xs in encoded]
+
+
+def attention_map(model, source, answer, name="the model"):
+    """The attention weights (len(answer), len(source)) of the last decoded batch's first row,
+    the source in reading order (``source``, ``answer``: its tokens or characters, as decoded);
+    ValueError for a model without attention."""
+    weights = model.attention_weights
+    if weights is None:
+        raise ValueError(f"{name} holds a {model.kind} model, which has no attention to draw "
+                         "(--heatmap needs attention or another attention model)")
+    weights = asnumpy(weights)[0][:len(answer), :len(source)]
+    return weights[:, ::-1] if getattr(model, "meta", {}).get("reversed_input") else weights
+
+
+def answer_tokens(vocab, ids):
+    """The tokens of one translation (output ids of a :class:`~s2sxp.vocab.TokenVocab`) as its
+    attention map labels them: with its closing ``</s>`` where it has one."""
+    row = list(ids)
+    tokens = vocab.decode(row)
+    return tokens + [vocab.tokens[vocab.eos_id]] if vocab.eos_id in row else tokens
