@@ -1,3 +1,4 @@
+"""python -m s2sxp: the command line (see s2sxp.cli)."""
 import sys
 
 from .cli import main

@@ -2,9 +2,10 @@
 
 The active backend is chosen once, from ``S2S_BACKEND`` (``numpy``, ``cupy`` or ``auto``) and
 ``S2S_DTYPE`` (``float32`` or ``float64``), or in code with :func:`use` before models are built.
-Layers take their array module from here (``backend.xp``) when they are built, and hot functions ask
-the array itself (:func:`get_array_module`). This is the only module that imports CuPy.
-:func:`flush_denormals` sets the CPU's floating-point mode the models compute in.
+Models take their array module and float type from here when they are built; from then on, they and
+the functions that work on their arrays ask the arrays themselves (:func:`get_array_module`). This
+is the only module that imports CuPy. :func:`flush_denormals` sets the CPU's floating-point mode the
+models compute in.
 """
 from __future__ import annotations
 
@@ -168,9 +169,8 @@ def flush_denormals():
     smallest normal one (1.2e-38 in float32, 2.2e-308 in float64) as zero and gives zero where a
     result would be one: the SSE control bits FTZ and DAZ, set through the C library's
     ``fesetmode`` and restored on leaving. Arithmetic on such subnormal numbers takes a slow path
-    in the CPU, 100 times slower and more (a float32 GEMM of (640, 256)ᵀ·(640, 1024) with
-    subnormal inputs: 623 ms, flushed: 3.6 ms on an AVX-512 Xeon). x86-64 Linux with glibc 2.25
-    or later; elsewhere the body runs as it is. The GPU is not affected."""
+    in the CPU, a hundred times slower and more (benchmarks/results/design-notes.md). x86-64
+    Linux with glibc 2.25 or later; elsewhere the body runs as it is. The GPU is not affected."""
     api = _fp_modes()
     if api is None:
         yield

@@ -6,10 +6,10 @@ by a tab; further columns (the attribution of the Tatoeba/Anki export) are ignor
     Go.<TAB>行け。<TAB>CC-BY 2.0 (France) Attribution: tatoeba.org ...
 
 Sentences are split into characters (any script; runs of whitespace become one space) or into
-whitespace-separated words. One vocabulary (:class:`~s2sxp.vocab.TokenVocab`) serves both sides:
-the four special tokens (ids 0-3), then the tokens of the training split by descending count.
-Sources are their tokens; targets are ``<s> tokens </s>``. A batch pads its rows on the right with ``<pad>`` to
-its longest (:class:`Sequences`), and :func:`bucket_order` draws batches of rows of similar
+whitespace-separated words. One vocabulary (:class:`~s2sxp.vocab.TokenVocab`) serves both sides: the
+four special tokens (ids 0-3), then the tokens of the training split by descending count. Sources
+are their tokens; targets are ``<s> tokens </s>``. A batch pads its rows on the right with ``<pad>``
+to its longest (:class:`Sequences`), and :func:`bucket_order` draws batches of rows of similar
 lengths so that little of a batch is padding.
 
 A bad line (empty, without a tab, with an empty side, not UTF-8, longer than ``max_length``

@@ -1,8 +1,8 @@
 """Decoding: greedy and beam search over a whole batch at once, with length normalisation, and
 over many questions or sentences in batches (:func:`decode`).
 
-Greedy decoding and beam search drive a model's decoder through three calls, which every decoder in :mod:`s2sxp.models`
-has::
+Greedy decoding and beam search drive a model's decoder through three calls, which every decoder in
+:mod:`s2sxp.models` has::
 
     decoder.start(enc, lengths, steps)   ready to decode from the encoder's output
     decoder.step(ids (N, 1), t)          -> scores (N, 1, V) of step t; ``step_weights``, the

@@ -11,21 +11,18 @@ the whole forward, and later the whole backward, of its rows through a replica o
 shares the parameters (models/base.py), and the replicas' gradients are summed. A fused kernel
 called on its own splits its recurrence (:func:`for_blocks`): one block of rows per thread, for
 all time steps. Inside a share of :func:`run_parts` nothing splits again. Each split costs a
-thread's wake-up (50-150 µs on a virtual machine whose idle cores halt) and waits for the slowest
-share, so one split per forward and one per backward beat one per layer: 3-6% off a training
-iteration of every model on a 2-core Xeon.
+thread's wake-up and waits for the slowest share, so one split per forward and one per backward
+beat one per layer.
 
 ``S2S_THREADS`` sets the number of shares: ``1`` turns the split off. Unset, decoding
-(:func:`decoding`: a model's generate and beam search) splits over the cores this process may
-use, and training does not split: its GEMMs run on BLAS's own threads. A multi-threaded BLAS call
-leaves OpenBLAS's threads spinning for a tenth of a second or so, and a split that starts while
-they spin shares its cores with them: where other BLAS work runs between training iterations (a
-second model, the user's own NumPy), a split iteration took 1.25-1.6 times as long as it does
-back to back, and 1.3-1.5 times as long as the same iteration unsplit (2-core Xeon; see
-benchmarks/results). Decoding, many small steps each with more Python and elementwise work than
-GEMM, gains from the split even so. Only NumPy arrays are split, and only batches of at least
-``2 * MIN_ROWS`` rows. Where BLAS is not an OpenBLAS whose thread count can be set (a different
-BLAS, or a build without the symbol), the split is not made.
+(:func:`decoding`: a model's generate and beam search) splits over the cores this process may use,
+and training does not split: its GEMMs run on BLAS's own threads. A multi-threaded BLAS call leaves
+OpenBLAS's threads spinning for a while, and a split that starts while they spin shares its cores
+with them, which makes a split training iteration slower than an unsplit one wherever other BLAS
+work runs between iterations (benchmarks/results/README.md). Decoding, many small steps each with
+more Python and elementwise work than GEMM, gains from the split even so. Only NumPy arrays are
+split, and only batches of at least ``2 * MIN_ROWS`` rows. Where BLAS is not an OpenBLAS whose
+thread count can be set (a different BLAS, or a build without the symbol), the split is not made.
 """
 import contextlib
 import ctypes

@@ -61,10 +61,11 @@ def translate_sentences(model, sentences, beam=1, length_penalty=1.0, batch_size
 
 
 def answer_questions(model, questions, source="the model"):
-    """Greedy answers (text, as wide as the model's answers: padded with spaces) to questions in the book's fixed-width
-    format, by a model trained on them (``model.vocab`` a Vocab with the start symbol ``_``;
-    ``model.meta``: ``question_width``, ``answer_width``, ``reversed_input``). ValueError names
-    what the model lacks, unknown characters or a too long question."""
+    """Greedy answers (text as wide as the model's answers, padded with spaces) to questions in
+    the book's fixed-width format, by a model trained on them (``model.vocab`` a Vocab with the
+    start symbol ``_``; ``model.meta``: ``question_width``, ``answer_width``,
+    ``reversed_input``). ValueError names what the model lacks, unknown characters or a too long
+    question."""
     vocab, meta = model.vocab, getattr(model, "meta", {})
     if "_" not in vocab.char_to_id:
         raise ValueError(f"{source}: the vocabulary has no start symbol '_'")

@@ -121,3 +121,65 @@ def test_models_compute_with_denormals_flushed(monkeypatch, xp32, impl, rows):
     assert seen and seen == [0.0] * len(seen)
     assert len(seen) == 3 * (len(model._shares) if model._shares else 1)
     assert float(numpy.float32(1e-39) * numpy.float32(1)) != 0
+
+
+OTHER_BACKENDS = [
+    pytest.param(("numpy", "float64"), id="numpy-float64"),
+    pytest.param(("cupy", "float64"), id="cupy-float64", marks=pytest.mark.skipif(
+        not backend.gpu_available(), reason="CuPy with a usable GPU is not available")),
+]
+
+
+@pytest.mark.parametrize("other", OTHER_BACKENDS)
+def test_a_model_and_its_training_keep_their_arrays_when_the_backend_changes(
+        xp32, other, monkeypatch, tmp_path):
+    """Built on one backend, then backend.use(another): training, split decoding, a trainer
+    carried on mid-epoch and a checkpoint restored all stay on the model's own arrays."""
+    from s2sxp import Adam, Trainer, io, models
+    from s2sxp.trainer import TrainingInterrupted
+
+    rng = numpy.random.default_rng(0)
+    x, t = rng.integers(0, 9, (64, 6)), rng.integers(0, 9, (64, 5))
+    model = models.build("attention", 9, 4, 8, seed=0)
+    xp, dtype = model.xp, model.flat_params.dtype
+    optimizer = Adam()
+    Trainer(model, optimizer, seed=0, log=None).fit(x, t, max_epoch=1, batch_size=16)
+
+    def on_model_arrays(arrays):
+        return all(backend.get_array_module(a) is xp and a.dtype == dtype for a in arrays)
+
+    backend.use(*other)
+    monkeypatch.setenv("S2S_THREADS", "2")
+    trainer = Trainer(model, optimizer, seed=1, log=None)
+    trainer.stop()
+    with pytest.raises(TrainingInterrupted):
+        trainer.fit(x, t, max_epoch=1, batch_size=16)                # one iteration, then stop
+    carried = Trainer(model, optimizer, seed=1, log=None)
+    carried.load_state_dict(trainer.state_dict())
+    carried.fit(x, t, max_epoch=1, batch_size=16)
+    assert on_model_arrays(model.params + optimizer.m + optimizer.v)
+
+    out = model.generate(x, 1, 4)                                    # split over two threads
+    assert out.shape == (64, 4)
+    assert all(on_model_arrays([r.flat_params, r.flat_grads]) for r in model._replicas)
+
+    io.save_checkpoint(tmp_path / "c.npz", model, optimizer, carried)
+    carried.fit(x, t, max_epoch=1, batch_size=16)
+    io.restore(io.read_checkpoint(tmp_path / "c.npz"), model, optimizer, carried)
+    carried.fit(x, t, max_epoch=1, batch_size=16)
+    assert on_model_arrays(model.params + optimizer.m + optimizer.v)
+    assert numpy.isfinite(float(model.forward(x, t)))
+
+
+def test_importing_s2sxp_and_drawing_leave_matplotlibs_backend_alone(tmp_path):
+    script = (
+        "import matplotlib\n"
+        "matplotlib.use('svg')\n"
+        "import s2sxp, s2sxp.cli, s2sxp.viz\n"
+        f"s2sxp.viz.plot_loss({{'a': ([1, 2], [3, 1])}}, {str(tmp_path / 'loss.png')!r})\n"
+        "print(matplotlib.get_backend())\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "svg"
+    assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"

@@ -31,10 +31,9 @@ ys (T_dec, T, N, H), as_ (T_dec, N, T), dss (T_dec, N, T), qs, cs, dcs and dqws 
 The keys and everything of their shape (y, dK) are held time-major, (T, N, H): the per-step
 terms of shape (N, H) then broadcast over the leading axis, and NumPy runs each pass over the
 contiguous (N, H) block of every encoder step at full speed (a batch-major (N, T, H) pass
-broadcasting an (N, 1, H) term runs its inner loop over only H elements at a time, at about 60%
-of that speed). tanh is taken with ``exp`` (on the AMD EPYC it was tuned on, ``exp`` costs a
-third of ``tanh``; on an AVX-512 Xeon ``tanh`` is the cheaper, but the split below leaves no
-transcendental pass per step either way): the keys and q·W2 are scaled by -2 so that the kernel
+broadcasting an (N, 1, H) term runs its inner loop over only H elements at a time). tanh is taken
+with ``exp``, so that the split below leaves no transcendental pass per step: the keys and q·W2
+are scaled by -2 so that the kernel
 holds y = 1 / (1 + exp(-2·pre)) = σ(2·pre), and e = 2y - 1, e·W3 = 2·(y·W3) - ΣW3 (a constant the
 softmax drops), 1 - e² = 4·y·(1 - y). On NumPy, while the exponents stay small (see
 EXP_SPLIT_LIMIT), exp(-2·pre) is taken as the product exp(-2·(K + b2))·exp(-2·q·W2), so that the

@@ -14,12 +14,10 @@ time-major buffers: the step's input is the row [h_prev | x | 1] and its weight 
 gradient is still in cache). It evaluates all four gates with one ``exp`` pass: the columns of
 the stacked weight are scaled once per call by -1 (σ gates) and -2 (g), so that
 y = 1 / (1 + exp(scaled a)) is σ(a) for f, i, o and σ(2a) for g, and g = 2·σ(2a) - 1 = tanh(a).
-(σ(a) = ½·tanh(a/2) + ½ with one ``tanh`` pass takes two passes fewer and is 15-30 µs cheaper
-per 64×1024 floats on an AVX-512 Xeon, but in float32 it keeps small gate values only to an
-absolute 6e-8, where 1 / (1 + exp(-a)) keeps them to a relative 3e-7, and with it
-BahdanauSeq2seq LSTM learned the date data more slowly from the same seeds: 81, 23 and 11%
-after three epochs against 100, 98.8 and 100%.) On a multi-core CPU the recurrence runs over
-blocks of the batch in parallel (:mod:`s2sxp.parallel`).
+σ is taken through ``exp`` rather than as ½·tanh(a/2) + ½ (one pass fewer) because in float32
+the latter keeps small gate values only to an absolute precision, 1 / (1 + exp(-a)) to a relative
+one, and the models learn more slowly with it (benchmarks/results/design-notes.md). On a
+multi-core CPU the recurrence runs over blocks of the batch in parallel (:mod:`s2sxp.parallel`).
 
 Both kernels take xs (N, T, D), h0 and c0 (N, H) and return hs (N, T, H), (h_T, c_T) and a cache;
 backward takes dhs (N, T, H) and the gradients reaching h_T, c_T (or None) and returns

@@ -17,15 +17,57 @@ from .basic import store
 IMPLS = ("fused", "reference")
 
 
-def _check_impl(impl):
+def is_fused(impl):
+    """True for ``impl="fused"``, False for ``"reference"``; ValueError for anything else."""
     if impl not in IMPLS:
         raise ValueError(f"unknown impl {impl!r}; choose one of {', '.join(IMPLS)}")
     return impl == "fused"
 
 
-class _Peek:
-    """The ``peek`` input of the recurrent layers (see the module docstring), and the gradients
-    ``backward`` takes."""
+class _TimeRNN:
+    """What TimeLSTM and TimeGRU share: the kernel chosen by ``impl``, the state carried between
+    calls when ``stateful``, the ``peek`` input (see the module docstring) and the gradients
+    ``backward`` takes. A subclass names its ``kernel`` module and its ``state_names``, and runs
+    the kernel in ``_run`` and ``_run_back``."""
+
+    kernel = None
+    state_names = ("h",)
+
+    def __init__(self, Wx, Wh, b, stateful=False, impl="fused"):
+        xp = get_array_module(Wx)
+        self.params = [Wx, Wh, b]
+        self.grads = [xp.zeros_like(Wx), xp.zeros_like(Wh), xp.zeros_like(b)]
+        self.stateful = stateful
+        self.fused = fused = is_fused(impl)
+        self._forward = self.kernel.forward if fused else self.kernel.forward_reference
+        self._backward = self.kernel.backward if fused else self.kernel.backward_reference
+        self.reset_state()
+        self.dh = self.dpeek = None
+        self.peek = None
+        self.cache = None
+        self.hs_shape = None
+
+    def forward(self, xs, peek=None):
+        Wh = self.params[1]
+        xp = get_array_module(xs)
+        N, H = xs.shape[0], Wh.shape[0]
+        for name in self.state_names:
+            if not self.stateful or getattr(self, name) is None:
+                setattr(self, name, xp.zeros((N, H), dtype=Wh.dtype))
+        xs, Wx, b = self._peek_inputs(xs, peek)
+        hs, self.cache = self._run(xs, Wx, Wh, b)
+        self.hs_shape = hs.shape
+        return hs
+
+    def backward(self, dhs, dh_last=None):
+        dxs, grads = self._run_back(*self._output_grads(dhs, dh_last))
+        dxs, grads = self._peek_grads(dxs, grads)
+        store(self.grads, grads)
+        return dxs
+
+    def reset_state(self):
+        for name in self.state_names:
+            setattr(self, name, None)
 
     def _output_grads(self, dhs, dh_last):
         """(dhs, dh_T) for the kernel from ``backward``'s arguments: dhs (N, T, H), the gradient of
@@ -72,92 +114,39 @@ class _Peek:
         return dxs, (dWx_all, dWh, db.sum(axis=0))
 
 
-class TimeLSTM(_Peek):
+class TimeLSTM(_TimeRNN):
     """xs (N, T, D) -> hs (N, T, H); params Wx (D, 4H), Wh (H, 4H), b (4H,), gates f, g, i, o."""
 
-    def __init__(self, Wx, Wh, b, stateful=False, impl="fused"):
-        xp = get_array_module(Wx)
-        self.params = [Wx, Wh, b]
-        self.grads = [xp.zeros_like(Wx), xp.zeros_like(Wh), xp.zeros_like(b)]
-        self.stateful = stateful
-        self.fused = fused = _check_impl(impl)
-        k = kernels.lstm
-        self._forward = k.forward if fused else k.forward_reference
-        self._backward = k.backward if fused else k.backward_reference
-        self.h = self.c = None
-        self.dh = self.dpeek = None
-        self.peek = None
-        self.cache = None
-        self.hs_shape = None
+    kernel = kernels.lstm
+    state_names = ("h", "c")
 
-    def forward(self, xs, peek=None):
-        Wh = self.params[1]
-        xp = get_array_module(xs)
-        N, H = xs.shape[0], Wh.shape[0]
-        if not self.stateful or self.h is None:
-            self.h = xp.zeros((N, H), dtype=Wh.dtype)
-        if not self.stateful or self.c is None:
-            self.c = xp.zeros((N, H), dtype=Wh.dtype)
-        xs, Wx, b = self._peek_inputs(xs, peek)
-        hs, (self.h, self.c), self.cache = self._forward(xs, self.h, self.c, Wx, Wh, b)
-        self.hs_shape = hs.shape
-        return hs
+    def _run(self, xs, Wx, Wh, b):
+        hs, (self.h, self.c), cache = self._forward(xs, self.h, self.c, Wx, Wh, b)
+        return hs, cache
 
-    def backward(self, dhs, dh_last=None):
-        dhs, dh_last = self._output_grads(dhs, dh_last)
+    def _run_back(self, dhs, dh_last):
         dxs, self.dh, _, grads = self._backward(dhs, dh_last, None, self.cache)
-        dxs, grads = self._peek_grads(dxs, grads)
-        store(self.grads, grads)
-        return dxs
+        return dxs, grads
 
     def set_state(self, h, c=None):
         self.h, self.c = h, c
 
-    def reset_state(self):
-        self.h = self.c = None
 
-
-class TimeGRU(_Peek):
+class TimeGRU(_TimeRNN):
     """xs (N, T, D) -> hs (N, T, H); params Wx (D, 3H), Wh (H, 3H), b (3H,), gates z, r, h."""
 
-    def __init__(self, Wx, Wh, b, stateful=False, impl="fused"):
-        xp = get_array_module(Wx)
-        self.params = [Wx, Wh, b]
-        self.grads = [xp.zeros_like(Wx), xp.zeros_like(Wh), xp.zeros_like(b)]
-        self.stateful = stateful
-        self.fused = fused = _check_impl(impl)
-        k = kernels.gru
-        self._forward = k.forward if fused else k.forward_reference
-        self._backward = k.backward if fused else k.backward_reference
-        self.h = None
-        self.dh = self.dpeek = None
-        self.peek = None
-        self.cache = None
-        self.hs_shape = None
+    kernel = kernels.gru
 
-    def forward(self, xs, peek=None):
-        Wh = self.params[1]
-        xp = get_array_module(xs)
-        N, H = xs.shape[0], Wh.shape[0]
-        if not self.stateful or self.h is None:
-            self.h = xp.zeros((N, H), dtype=Wh.dtype)
-        xs, Wx, b = self._peek_inputs(xs, peek)
-        hs, self.h, self.cache = self._forward(xs, self.h, Wx, Wh, b)
-        self.hs_shape = hs.shape
-        return hs
+    def _run(self, xs, Wx, Wh, b):
+        hs, self.h, cache = self._forward(xs, self.h, Wx, Wh, b)
+        return hs, cache
 
-    def backward(self, dhs, dh_last=None):
-        dhs, dh_last = self._output_grads(dhs, dh_last)
+    def _run_back(self, dhs, dh_last):
         dxs, self.dh, grads = self._backward(dhs, dh_last, self.cache)
-        dxs, grads = self._peek_grads(dxs, grads)
-        store(self.grads, grads)
-        return dxs
+        return dxs, grads
 
     def set_state(self, h, c=None):
         self.h = h
-
-    def reset_state(self):
-        self.h = None
 
 
 CELLS = {"lstm": (TimeLSTM, 4), "gru": (TimeGRU, 3)}

@@ -1,4 +1,5 @@
-"""The models: the book's Seq2seq, PeekySeq2seq and AttentionSeq2seq."""
+"""The models: the book's Seq2seq, PeekySeq2seq and AttentionSeq2seq, and BahdanauSeq2seq
+(additive attention); ``build`` makes one by its ``kind``."""
 from .attention import AttentionSeq2seq
 from .bahdanau import BahdanauSeq2seq
 from .seq2seq import PeekySeq2seq, Seq2seq
@@ -14,4 +15,4 @@ def build(kind, vocab_size, wordvec_size, hidden_size, **options):
     return MODELS[kind](vocab_size, wordvec_size, hidden_size, **options)
 
 
-__all__ = ["AttentionSeq2seq", "MODELS", "PeekySeq2seq", "Seq2seq", "build"]
+__all__ = ["AttentionSeq2seq", "BahdanauSeq2seq", "MODELS", "PeekySeq2seq", "Seq2seq", "build"]

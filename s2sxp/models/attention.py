@@ -4,7 +4,8 @@ import numpy
 
 from ..backend import get_array_module
 from ..layers import TimeAffine, TimeAttention
-from .base import Seq2seqBase, add_to_last_states, last_states, padding_mask
+from ..layers.padding import add_to_last_states, last_states, padding_mask
+from .base import Seq2seqBase
 from .seq2seq import Encoder, reorder_state
 
 
@@ -75,8 +76,9 @@ class AttentionSeq2seq(Seq2seqBase):
     kind = "attention"
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused", seed=None,
-                 pad_id=None):
-        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id)
+                 pad_id=None, *, xp=None, dtype=None):
+        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id, xp=xp,
+                         dtype=dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
         self.encoder = AttentionEncoder(self.init, V, D, H, cell, impl)
         self.decoder = AttentionDecoder(self.init, V, D, H, cell, impl)

@@ -8,353 +8,26 @@ Decoder step t, for t = 0 .. T_dec - 1, with s_0 the initial state taken from th
     s_{t+1} = cell([c_t | embed(y_{t-1})], s_t)                input width H + D
     score_t = s_{t+1}·W + b                                    over the vocabulary
 
-``impl="fused"`` keeps every step's state in arrays allocated once per batch, projects the
-embedding part of the cell input for all steps with one GEMM and computes the attention keys once
-(kernels/additive.py); backward forms every weight gradient with one GEMM over all steps.
-``impl="reference"`` runs the per-step references of kernels/additive.py and of the Time LSTM/GRU
-kernels one step at a time: the specification the fused path must equal.
+The recurrence (attention and cell, step after step) is the layer of layers/additive.py, fused or
+its per-step reference.
 """
 import numpy
 
-from .. import kernels, parallel
-from ..backend import get_array_module, ignore_overflow
-from ..kernels import additive, gru, lstm
-from ..layers import CELLS, TimeAffine
-from ..layers.basic import store
-from ..layers.recurrent import _check_impl
+from ..layers import CELLS, FusedRecurrence, ReferenceRecurrence, TimeAffine, is_fused
+from ..layers.padding import add_to_last_states, last_states, padding_mask, real_steps
 from .attention import AttentionEncoder
-from .base import Seq2seqBase, add_to_last_states, last_states, padding_mask, real_steps
+from .base import Seq2seqBase
 
 INIT_STATES = ("sum", "last")
 
 
-class _Recurrence:
-    """The decoder's attention and cell, step after step: (embeddings (N, T, D), hs_enc
-    (N, T_enc, H), s_0 (N, H)) -> states (N, T, H).
-
-    params: W1 (H, H), b1 (H,), W2 (H, H), b2 (H,), W3 (H, 1), b3 (1,) of the attention, then
-    Wx (H + D, G·H), Wh (H, G·H), b (G·H,) of the cell, the rows of Wx being
-    [context | embedding] and the gates those of the Time LSTM/GRU layers (G = 4: f, g, i, o;
-    G = 3: z, r, h).
-    After backward, ``dh0`` is the gradient that reached s_0.
-    """
-
-    def __init__(self, init, D, H, cell, reset):
-        G = CELLS[cell][1]
-        r = 1 / numpy.sqrt(H)
-        self.params = [init.randn(H, H, scale=r), init.zeros(H), init.randn(H, H, scale=r),
-                       init.zeros(H), init.randn(H, 1, scale=r), init.zeros(1),
-                       init.randn(H + D, G * H, scale=1 / numpy.sqrt(H + D)),
-                       init.randn(H, G * H, scale=r), init.zeros(G * H)]
-        self.grads = [get_array_module(p).zeros_like(p) for p in self.params]
-        self.lstm = cell == "lstm"
-        self.reset = reset
-        self.attention_weights = None
-        self.dh0 = None
-
-
-class FusedRecurrence(_Recurrence):
-    """The recurrence with the fused attention step and cell steps written into arrays allocated
-    once per batch. The largest of them, (T, T_enc, N, H) and (T_enc, N, H), are kept and used
-    again while the shapes repeat, as they do from one training batch to the next: writing into
-    fresh memory costs the CPU a page fault every 4 KiB. The steps run over a block of the rows of
-    the batch and the weight gradients over a block of their columns, so that
-    :func:`s2sxp.parallel.for_blocks` can share them out over threads; inside one thread's share of
-    a model's split batch each is one block."""
-
-    def __init__(self, *args):
-        super().__init__(*args)
-        self._kept = {}
-
-    def _array(self, name, shape, dtype):
-        """An uninitialised array, the one of the last call under this name where it fits."""
-        a = self._kept.get(name)
-        if a is None or a.shape != shape or a.dtype != dtype:
-            a = self._kept[name] = get_array_module(self.params[0]).empty(shape, dtype=dtype)
-        return a
-
-    def start(self, hs_enc, h0, T, train, mask=None):
-        """Allocate the arrays of T steps (the attention's y of one step only unless ``train``),
-        compute the keys and the scaled weights; ``mask`` (N, T_enc): the padding mask."""
-        W1, b1, W2, b2, W3, b3, Wx, Wh, b = self.params
-        xp = get_array_module(hs_enc)
-        N, T_enc, H = hs_enc.shape
-        GH = Wh.shape[1]
-        dt = Wh.dtype
-        if self.lstm:
-            scale = lstm.gate_scale(H, dt, xp)
-        else:
-            scale = gru.gate_scale(H, dt, xp)
-        self.hs_enc, self.mask = hs_enc, mask
-        self.K, self.expK = additive.keys(hs_enc, W1, b1, b2)
-        self.Wc_s = Wx[:H] * scale                          # context rows of Wx, scaled
-        self.We_s = Wx[H:] * scale                          # embedding rows
-        self.b_s = b * scale
-        self.train = train
-        self.hbuf = xp.empty((T + 1, N, H), dtype=dt)       # hbuf[t] = s_t, the query of step t
-        self.hbuf[0] = h0
-        self.zero = xp.zeros((N, H), dtype=dt)              # the cell's input state when reset
-        self.gates = xp.empty((T, N, GH), dtype=dt)
-        self.cs = xp.empty((T, N, H), dtype=dt)
-        self.as_ = xp.empty((T, N, T_enc), dtype=dt)
-        self.ys = self._array("ys" if train else "y", (T if train else 1, T_enc, N, H), dt)
-        if self.lstm:
-            self.Wh_s = Wh * scale
-            self.cbuf = xp.empty((T + 1, N, H), dtype=dt)
-            self.cbuf[0] = 0
-            self.tanh_c = xp.empty((T, N, H), dtype=dt)
-        else:
-            self.Wh_s = (Wh[:, :2 * H] * scale[:2 * H], Wh[:, 2 * H:] * scale[2 * H:])
-            self.rh = xp.empty((T, N, H), dtype=dt)         # r ⊙ h_prev
-        self.attention_weights = self.as_.transpose(1, 0, 2)
-
-    def embedding_part(self, E):
-        """E (N, T, D) -> E·Wx[H:] + b (T, N, G·H), scaled like the gates."""
-        xp = get_array_module(E)
-        N, T, D = E.shape
-        self.E_tm = E.transpose(1, 0, 2).reshape(T * N, D)
-        gx = xp.empty((T * N, self.We_s.shape[1]), dtype=self.We_s.dtype)
-
-        def block(rows):
-            xp.matmul(self.E_tm[rows], self.We_s, out=gx[rows])
-            gx[rows] += self.b_s
-
-        parallel.for_blocks(xp, T * N, block)
-        return gx.reshape(T, N, -1)
-
-    def _scratch(self, n):
-        xp = get_array_module(self.hbuf)
-        H, GH, dt = self.hbuf.shape[2], self.gates.shape[2], self.hbuf.dtype
-        if self.lstm:
-            return xp.empty((n, GH), dtype=dt), xp.empty((n, H), dtype=dt)
-        return xp.empty((n, 2 * H), dtype=dt), xp.empty((n, H), dtype=dt)
-
-    def _step(self, t, rows, gx, scratch):
-        """Step t for the rows ``rows`` of the batch: attention with the query s_t, then the
-        cell; gx (rows, G·H) is this step's embedding part."""
-        W1, b1, W2, b2, W3, b3, Wx, Wh, b = self.params
-        xp = get_array_module(gx)
-        q = self.hbuf[t, rows]
-        y = self.ys[t if self.train else 0, :, rows]
-        expK = None if self.expK is None else self.expK[:, rows]
-        mask = None if self.mask is None else self.mask[rows]
-        additive.forward(self.K[:, rows], expK, self.hs_enc[rows], q, W2, W3, y, self.as_[t, rows],
-                         self.cs[t, rows], mask)
-        g = self.gates[t, rows]
-        xp.matmul(self.cs[t, rows], self.Wc_s, out=g)
-        g += gx
-        h = self.hbuf[t + 1, rows]
-        with ignore_overflow(xp):
-            if self.lstm:
-                c_prev = self.zero[rows] if self.reset else self.cbuf[t, rows]
-                rec, tmp = scratch
-                if not self.reset:                          # a zero state adds nothing to g
-                    xp.matmul(q, self.Wh_s, out=rec)
-                    g += rec
-                lstm.step_forward(xp, g, c_prev, self.cbuf[t + 1, rows], self.tanh_c[t, rows], h,
-                                  tmp)
-            elif self.reset:
-                gru.step_forward_from_zero(xp, g, h)
-            else:
-                gru.step_forward(xp, g, q, self.rh[t, rows], h, *self.Wh_s, *scratch)
-
-    def step(self, t, gx):
-        """Step t for the whole batch, gx (N, G·H) its embedding part -> s_{t+1} (N, H)."""
-        def block(rows):
-            self._step(t, rows, gx[rows], self._scratch(rows.stop - rows.start))
-
-        parallel.for_blocks(get_array_module(gx), gx.shape[0], block)
-        return self.hbuf[t + 1]
-
-    def reorder(self, t, index):
-        """Rows of the state after step t taken in the order ``index`` (beam search)."""
-        self.hbuf[t + 1] = self.hbuf[t + 1][index]
-        if self.lstm:
-            self.cbuf[t + 1] = self.cbuf[t + 1][index]
-
-    def forward(self, E, hs_enc, h0, mask=None):
-        N, T, D = E.shape
-        self.start(hs_enc, h0, T, train=True, mask=mask)
-        gx = self.embedding_part(E)
-
-        def steps(rows):
-            scratch = self._scratch(rows.stop - rows.start)
-            for t in range(T):
-                self._step(t, rows, gx[t, rows], scratch)
-
-        parallel.for_blocks(get_array_module(E), N, steps)
-        return self.hbuf[1:].transpose(1, 0, 2)
-
-    def backward(self, dhs):
-        """dhs (N, T, H) -> dE (N, T, D), dhs_enc (N, T_enc, H); sets dh0."""
-        W1, b1, W2, b2, W3, b3, Wx, Wh, b = self.params
-        xp = get_array_module(dhs)
-        T, N, H = self.cs.shape
-        GH = Wh.shape[1]
-        dt = Wh.dtype
-        dhs_tm = dhs.transpose(1, 0, 2)
-        dA = xp.empty((T, N, GH), dtype=dt)                 # d pre-activation of the gates
-        dcs = xp.empty((T, N, H), dtype=dt)                 # d context
-        dqws = xp.empty((T, N, H), dtype=dt)
-        dss = xp.empty((T, N, self.as_.shape[2]), dtype=dt)  # d scores
-        U = self._array("U", self.K.shape, dt)              # dK / (4·W3), kernels/additive.py
-        tmp_att = self._array("tmp", self.K.shape, dt)
-        dh0 = xp.empty((N, H), dtype=dt)
-        dw3s = []
-        if self.lstm:
-            alpha = xp.ones(GH, dtype=dt)
-            beta = xp.zeros(GH, dtype=dt)
-            alpha[H:2 * H] = 0
-            beta[H:2 * H] = 1
-        # row-major copies of the transposed weights, as in kernels/lstm.py's backward
-        Wc_T, W2_T = xp.ascontiguousarray(Wx[:H].T), xp.ascontiguousarray(W2.T)
-        if self.lstm:
-            Wh_T = None if self.reset else xp.ascontiguousarray(Wh.T)
-        elif not self.reset:                                  # GRU: see kernels/gru.py
-            Wh_zr_T = xp.ascontiguousarray(Wh[:, :2 * H].T)
-            Wh_h_T = xp.ascontiguousarray(Wh[:, 2 * H:].T)
-
-        def steps(rows):
-            n = rows.stop - rows.start
-            dh, dc = dh0[rows], xp.zeros((n, H), dtype=dt)
-            dh[...] = 0
-            dw3 = xp.zeros((1, H), dtype=dt)
-            tmp, tmp2 = xp.empty((n, H), dtype=dt), xp.empty((n, H), dtype=dt)
-            deriv = xp.empty((n, GH), dtype=dt) if self.lstm else None
-            dhr = None if self.lstm else xp.empty((n, H), dtype=dt)
-            for t in range(T - 1, -1, -1):
-                dh += dhs_tm[t, rows]
-                da = dA[t, rows]
-                # with reset, the cell's h_prev is a zero constant: no dh_prev to form
-                if self.lstm:
-                    c_prev = self.zero[rows] if self.reset else self.cbuf[t, rows]
-                    lstm.step_backward(xp, self.gates[t, rows], c_prev, self.tanh_c[t, rows],
-                                       dh, dc, da, Wh_T, alpha, beta, deriv, tmp)
-                elif self.reset:
-                    gru.step_backward_to_zero(xp, self.gates[t, rows], dh, da, tmp, tmp2)
-                else:
-                    gru.step_backward(xp, self.gates[t, rows], self.hbuf[t, rows], dh, da,
-                                      Wh_zr_T, Wh_h_T, dhr, tmp, tmp2)
-                xp.matmul(da, Wc_T, out=dcs[t, rows])
-                dq = additive.backward(dcs[t, rows], self.hs_enc[rows], self.ys[t, :, rows],
-                                       self.as_[t, rows], W2_T, W3, dss[t, rows], dw3,
-                                       dqws[t, rows], tmp_att[:, rows])
-                if self.reset:
-                    dh[...] = dq
-                    dc[...] = 0
-                else:
-                    dh += dq
-            dw3s.append(dw3)
-            additive.key_gradient(dss, self.ys, U, rows)
-
-        parallel.for_blocks(xp, N, steps)
-        self.dh0 = dh0
-
-        dA2 = dA.reshape(T * N, GH)
-        cs2, hs2 = self.cs.reshape(T * N, H), self.hbuf[:T].reshape(T * N, H)
-        dWx = xp.empty_like(Wx)
-        dWh = xp.zeros_like(Wh) if self.reset else xp.empty_like(Wh)
-        db = xp.empty_like(b)
-
-        def weight_grads(cols):
-            dA2[:, cols].sum(axis=0, out=db[cols])
-            xp.matmul(cs2.T, dA2[:, cols], out=dWx[:H, cols])
-            xp.matmul(self.E_tm.T, dA2[:, cols], out=dWx[H:, cols])
-            if self.reset:
-                return
-            if self.lstm:
-                xp.matmul(hs2.T, dA2[:, cols], out=dWh[:, cols])
-                return
-            # the z and r columns see h_prev, the ĥ columns r ⊙ h_prev
-            for part, inputs in ((slice(cols.start, min(cols.stop, 2 * H)), hs2),
-                                 (slice(max(cols.start, 2 * H), cols.stop),
-                                  self.rh.reshape(T * N, H))):
-                if part.start < part.stop:
-                    xp.matmul(inputs.T, dA2[:, part], out=dWh[:, part])
-
-        parallel.for_blocks(xp, GH, weight_grads, min_block=128)
-        dE = parallel.matmul(dA2, Wx[H:].T).reshape(T, N, -1).transpose(1, 0, 2)
-        dhs_enc, att_grads = additive.backward_keys(U, self.hs_enc, W1, W3, sum(dw3s),
-                                                    self.hbuf[:T], dqws, self.as_, dcs, tmp_att)
-        store(self.grads, (*att_grads, dWx, dWh, db))
-        return dE, dhs_enc
-
-
-class ReferenceRecurrence(_Recurrence):
-    """The same recurrence from the per-step references, one step at a time."""
-
-    def start(self, hs_enc, h0, T, train, mask=None):
-        xp = get_array_module(hs_enc)
-        N, T_enc, H = hs_enc.shape
-        self.hs_enc, self.mask = hs_enc, mask
-        self.h = h0
-        self.c = xp.zeros_like(h0)
-        self.steps = []
-        self.attention_weights = xp.empty((N, T, T_enc), dtype=hs_enc.dtype)
-
-    def embedding_part(self, E):
-        return E.transpose(1, 0, 2)
-
-    def step(self, t, e):
-        """Step t for the embeddings e (N, D) of its inputs -> s_{t+1} (N, H)."""
-        W1, b1, W2, b2, W3, b3, Wx, Wh, b = self.params
-        xp = get_array_module(e)
-        c, a, att = additive.forward_reference(self.hs_enc, self.h, W1, b1, W2, b2, W3, b3,
-                                               self.mask)
-        self.attention_weights[:, t] = a
-        x = xp.concatenate((c, e), axis=1)[:, None, :]
-        h_prev = xp.zeros_like(self.h) if self.reset else self.h
-        if self.lstm:
-            c_prev = xp.zeros_like(self.c) if self.reset else self.c
-            _, (self.h, self.c), cell = kernels.lstm.forward_reference(x, h_prev, c_prev, Wx, Wh,
-                                                                       b)
-        else:
-            _, self.h, cell = kernels.gru.forward_reference(x, h_prev, Wx, Wh, b)
-        self.steps.append((att, cell))
-        return self.h
-
-    def reorder(self, t, index):
-        self.h = self.h[index]
-        self.c = self.c[index]
-
-    def forward(self, E, hs_enc, h0, mask=None):
-        N, T, D = E.shape
-        self.start(hs_enc, h0, T, train=True, mask=mask)
-        xp = get_array_module(E)
-        hs = xp.empty((N, T, h0.shape[1]), dtype=h0.dtype)
-        for t in range(T):
-            hs[:, t] = self.step(t, E[:, t])
-        return hs
-
-    def backward(self, dhs):
-        xp = get_array_module(dhs)
-        N, T, H = dhs.shape
-        D = self.params[6].shape[0] - H
-        grads = [xp.zeros_like(p) for p in self.params]
-        dE = xp.empty((N, T, D), dtype=dhs.dtype)
-        dhs_enc = xp.zeros_like(self.hs_enc)
-        dh = dc = xp.zeros((N, H), dtype=dhs.dtype)
-        for t in reversed(range(T)):
-            att, cell = self.steps[t]
-            if self.lstm:
-                dx, dh_prev, dc_prev, cell_grads = kernels.lstm.backward_reference(
-                    dhs[:, t:t + 1], dh, dc, cell)
-            else:
-                dx, dh_prev, cell_grads = kernels.gru.backward_reference(dhs[:, t:t + 1], dh,
-                                                                         cell)
-                dc_prev = dc
-            dE[:, t] = dx[:, 0, H:]
-            d_enc, dq, att_grads = additive.backward_reference(dx[:, 0, :H], att)
-            dhs_enc += d_enc
-            for g, d in zip(grads, (*att_grads, *cell_grads)):
-                g += d
-            if self.reset:
-                dh, dc = dq, xp.zeros_like(dc)
-            else:
-                dh, dc = dh_prev + dq, dc_prev
-        self.dh0 = dh
-        store(self.grads, grads)
-        return dE, dhs_enc
+def _recurrence_params(init, D, H, G):
+    """The recurrence's parameters (layers/additive.py): the attention's, then the cell's."""
+    r = 1 / numpy.sqrt(H)
+    return [init.randn(H, H, scale=r), init.zeros(H), init.randn(H, H, scale=r), init.zeros(H),
+            init.randn(H, 1, scale=r), init.zeros(1),
+            init.randn(H + D, G * H, scale=1 / numpy.sqrt(H + D)),
+            init.randn(H, G * H, scale=r), init.zeros(G * H)]
 
 
 class BahdanauDecoder:
@@ -362,8 +35,8 @@ class BahdanauDecoder:
 
     def __init__(self, init, V, D, H, cell, impl, init_state, reset):
         self.embed = init.embedding(V, D)
-        recurrence = FusedRecurrence if _check_impl(impl) else ReferenceRecurrence
-        self.recurrence = recurrence(init, D, H, cell, reset)
+        recurrence = FusedRecurrence if is_fused(impl) else ReferenceRecurrence
+        self.recurrence = recurrence(_recurrence_params(init, D, H, CELLS[cell][1]), cell, reset)
         self.affine = TimeAffine(init.randn(H, V, scale=1 / numpy.sqrt(H)), init.zeros(V))
         self.layers = [self.embed, self.recurrence, self.affine]
         self.init_state = init_state
@@ -444,18 +117,20 @@ class BahdanauSeq2seq(Seq2seqBase):
     kind = "bahdanau"
     splits_batch = True
     #: Adam from lr 1e-2, halved every 350 iterations (an epoch of the date data): at a constant
-    #: 1e-2 the GRU model, once its loss is near zero, takes steps of about lr while its
-    #: gradients shrink, and can fall from 99% to 0% within an epoch
-    #: (benchmarks/results/convergence.md).
+    #: rate, once the loss is near zero, Adam's steps stay about lr in size while the gradients
+    #: shrink, and the GRU model can diverge after it has learned (the runs of each recipe:
+    #: benchmarks/results/convergence.md).
     recipe = {"lr": 1e-2, "lr_half_life": 350, "anneal_at": 0.99, "reverse": False,
               "max_grad": 5.0, "optimizer": "adam"}
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="gru", impl="fused", seed=None,
-                 init_state="sum", reset_state_each_step=False, pad_id=None):
+                 init_state="sum", reset_state_each_step=False, pad_id=None, *, xp=None,
+                 dtype=None):
         if init_state not in INIT_STATES:
             raise ValueError(f"unknown init_state {init_state!r}; choose one of "
                              f"{', '.join(INIT_STATES)}")
-        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id)
+        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id, xp=xp,
+                         dtype=dtype)
         reset = bool(reset_state_each_step)
         self.config.update(init_state=init_state, reset_state_each_step=reset)
         V, D, H = vocab_size, wordvec_size, hidden_size

@@ -1,6 +1,10 @@
 """What every model shares: parameter initialisation, flat parameter/gradient buffers, the book's
-training API (``forward(xs, ts) -> loss``, ``backward()``, ``params``, ``grads``) and batched
-greedy decoding."""
+training API (``forward(xs, ts) -> loss``, ``backward()``, ``params``, ``grads``), batched greedy
+decoding and beam search, and the split of a batch over threads.
+
+A model's arrays live where it was built: on the active backend's array module in its float type
+(``backend.use``), or where ``xp`` and ``dtype`` say. From then on the model follows its own
+arrays, whatever the active backend becomes."""
 import contextlib
 import functools
 
@@ -13,17 +17,19 @@ from ..layers import CELLS, TimeEmbedding, TimeSoftmaxWithLoss
 
 class Initializer:
     """The book's initialisation, drawn on the host from one seeded generator (so that every backend
-    starts from the same weights) and moved to the active backend in its float dtype."""
+    starts from the same weights) and moved to the array module ``xp`` in the float type
+    ``dtype`` (by default the active backend's)."""
 
-    def __init__(self, seed=None):
+    def __init__(self, seed=None, xp=None, dtype=None):
         self.rng = numpy.random.default_rng(seed)
-        self.dtype = backend.dtype
+        self.xp = backend.xp if xp is None else xp
+        self.dtype = numpy.dtype(backend.dtype if dtype is None else dtype)
 
     def randn(self, *shape, scale=1.0):
-        return backend.to_device(self.rng.standard_normal(shape) * scale, self.dtype)
+        return self.xp.asarray(self.rng.standard_normal(shape) * scale, dtype=self.dtype)
 
     def zeros(self, *shape):
-        return backend.xp.zeros(shape, dtype=self.dtype)
+        return self.xp.zeros(shape, dtype=self.dtype)
 
     def embedding(self, V, D):
         return TimeEmbedding(self.randn(V, D, scale=0.01))
@@ -35,39 +41,6 @@ class Initializer:
         return layer(self.randn(D, gates * H, scale=1 / numpy.sqrt(D)),
                      self.randn(H, gates * H, scale=1 / numpy.sqrt(H)),
                      self.zeros(gates * H), stateful=stateful, impl=impl)
-
-
-def padding_mask(lengths, T, dtype):
-    """(N, T): 0 at each row's first lengths[n] steps and -inf after, for the attention scores;
-    None where ``lengths`` is None (no row is padded)."""
-    if lengths is None:
-        return None
-    xp = get_array_module(lengths)
-    real = xp.arange(T)[None, :] < lengths[:, None]
-    return xp.where(real, 0, -numpy.inf).astype(dtype)
-
-
-def real_steps(lengths, T, dtype):
-    """(N, T): 1 at each row's first lengths[n] steps and 0 after (padding)."""
-    xp = get_array_module(lengths)
-    return (xp.arange(T)[None, :] < lengths[:, None]).astype(dtype)
-
-
-def last_states(hs, lengths):
-    """The state of each row's last real step: hs (N, T, H) -> (N, H)."""
-    if lengths is None:
-        return hs[:, -1]
-    xp = get_array_module(hs)
-    return hs[xp.arange(hs.shape[0]), lengths - 1]
-
-
-def add_to_last_states(dhs, dh, lengths):
-    """The gradient of :func:`last_states`, added into dhs (N, T, H)."""
-    if lengths is None:
-        dhs[:, -1] += dh
-        return
-    xp = get_array_module(dhs)
-    dhs[xp.arange(dhs.shape[0]), lengths - 1] += dh
 
 
 def flatten(layers):
@@ -106,18 +79,16 @@ class Seq2seqBase:
     fixed-width data) every id is a real token.
 
     On a multi-core CPU a fused model splits a batch it decodes (and, where ``S2S_THREADS`` asks
-    for it, a batch it trains on) into one share of rows per thread (:mod:`s2sxp.parallel`; in
-    training, unsplit, BLAS's own threads share the work): this model runs the first share and replicas of it the others, each
-    replica the same model sharing this one's parameter arrays, with activations and gradients
-    of its own. forward returns the mean loss over the whole batch, backward sums the replicas'
-    gradients into this model's, and generate joins their outputs: the results are those of one
-    unsplit run, up to rounding.
+    for it, a batch it trains on) into one share of rows per thread (:mod:`s2sxp.parallel`): this
+    model runs the first share and replicas of it the others, each replica the same model sharing
+    this one's parameter arrays, with activations and gradients of its own. forward returns the
+    mean loss over the whole batch, backward sums the replicas' gradients into this model's, and
+    generate joins their outputs: the results are those of one unsplit run, up to rounding.
 
     Every model (fused or reference) runs its forward, backward and generate with numbers below
     the smallest normal float flushed to zero (:func:`s2sxp.backend.flush_denormals`): such
-    numbers, as gates and attention weights saturate, make the CPU's arithmetic on them many times
-    slower (BahdanauSeq2seq LSTM trained at lr 1e-2 took 0.69 of the time per iteration with them
-    flushed).
+    numbers appear as gates and attention weights saturate, and the CPU's arithmetic on them is
+    many times slower.
     """
 
     kind = None
@@ -128,13 +99,13 @@ class Seq2seqBase:
     #: The training settings this family is published with (the book's for its three models).
     #: ``lr_half_life``: the learning rate halves every that many iterations (0: constant);
     #: ``anneal_at``: once the validation accuracy has reached it, the rate halves after every
-    #: epoch (0: never). At the book's constant lr 1e-3, AttentionSeq2seq (seed 0) went
-    #: 99.84 / 99.88 / 99.96 / 99.38% in epochs 3-6.
+    #: epoch (0: never), so that a model that has learned stays there (at a constant rate the
+    #: book's models can lose a little of what they reached: benchmarks/results/convergence.md).
     recipe = {"lr": 0.001, "lr_half_life": 0, "anneal_at": 0.99, "reverse": True,
               "max_grad": 5.0, "optimizer": "adam"}
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused",
-                 seed=None, pad_id=None):
+                 seed=None, pad_id=None, *, xp=None, dtype=None):
         if pad_id is not None and not 0 <= int(pad_id) < int(vocab_size):
             raise ValueError(f"pad_id {pad_id} is outside the vocabulary of {vocab_size}")
         self.pad_id = None if pad_id is None else int(pad_id)
@@ -143,7 +114,7 @@ class Seq2seqBase:
         if self.pad_id is not None:
             self.config["pad_id"] = self.pad_id
         self.impl = impl
-        self.init = Initializer(seed)
+        self.init = Initializer(seed, xp, dtype)
         self.loss_layer = TimeSoftmaxWithLoss(-1 if pad_id is None else self.pad_id)
         self._forward_kept = False          # what backward needs: kept by forward, until used
 
@@ -157,7 +128,7 @@ class Seq2seqBase:
     def _split(self, n):
         """[(model, rows)] covering a batch of n rows, one share per thread, or None where the batch
         is not split (reference kernels, CuPy, one thread, a small batch)."""
-        if not self._threaded or backend.xp is not self.xp:
+        if not self._threaded:
             return None
         rows = parallel.shares(self.xp, n)
         if len(rows) == 1:
@@ -172,8 +143,9 @@ class Seq2seqBase:
 
     def _replica(self):
         """A model of the same kind and sizes whose layers will use this model's parameter arrays,
-        with gradients of its own (of this model's dtype, whatever the backend's is now)."""
-        replica = type(self)(**self.config, impl=self.impl)
+        with gradients of its own, on this model's array module and in its dtype."""
+        replica = type(self)(**self.config, impl=self.impl, xp=self.xp,
+                             dtype=self.flat_params.dtype)
         replica.params, replica.flat_params = self.params, self.flat_params
         replica.flat_grads = flat = self.xp.zeros_like(self.flat_grads)
         offset = 0

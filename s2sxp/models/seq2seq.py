@@ -4,7 +4,8 @@ import numpy
 
 from ..backend import get_array_module
 from ..layers import TimeAffine
-from .base import Seq2seqBase, last_states
+from ..layers.padding import last_states
+from .base import Seq2seqBase
 
 
 class Encoder:
@@ -114,8 +115,9 @@ class Seq2seq(Seq2seqBase):
     decoder_class = Decoder
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused", seed=None,
-                 pad_id=None):
-        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id)
+                 pad_id=None, *, xp=None, dtype=None):
+        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id, xp=xp,
+                         dtype=dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
         self.encoder = Encoder(self.init, V, D, H, cell, impl)
         self.decoder = self.decoder_class(self.init, V, D, H, cell, impl)
