@@ -38,16 +38,9 @@ def plot_accuracy(curves, path, title="validation accuracy", ylabel="accuracy (%
     for i, (label, accs) in enumerate(curves.items()):
         epochs = range(1, len(accs) + 1)
         ax.plot(epochs, [scale * a for a in accs], marker=markers[i % len(markers)], label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
     ax.set_ylim(-2, 102)
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if len(curves) > 1:
-        ax.legend(loc="best")
-    fig.tight_layout()
-    fig.savefig(path)
+    _finish(fig, ax, ylabel, title, "best" if len(curves) > 1 else None, path)
 
 
 def plot_loss(curves, path, title="training loss"):
@@ -57,14 +50,19 @@ def plot_loss(curves, path, title="training loss"):
     ax = fig.subplots()
     for label, (epochs, losses) in curves.items():
         ax.plot(epochs, losses, label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
+    _finish(fig, ax, "loss", title, "upper right" if len(curves) > 1 else None, path)
+
+
+def _finish(fig, ax, ylabel, title, legend, path):
+    """Label a curve of something per epoch, add a legend where ``legend`` says, and save."""
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    if len(curves) > 1:
-        ax.legend(loc="upper right")
+    if legend:
+        ax.legend(loc=legend)
     fig.tight_layout()
     fig.savefig(path)
 

@@ -13,7 +13,8 @@ from .flags import (backend_flag, command, decoding_flags, percent, positive, ru
 
 
 def add_eval(sub):
-    p = command(sub, "eval", "accuracy, or BLEU and chrF, of a saved model on a dataset",
+    p = command(sub, "eval", eval_,
+                "accuracy, or BLEU and chrF, of a saved model on a dataset",
                 "Decode the test split (the book's 10%) of a dataset with a saved model and "
                 "print its exact-match accuracy and the first few questions with their true "
                 "and guessed answers; for a model trained on a parallel corpus, the corpus "
@@ -37,11 +38,11 @@ def add_eval(sub):
                    help="how sacrebleu splits the text for BLEU (char: for Japanese or Chinese "
                    "without a segmenter) [default: 13a]")
     backend_flag(p)
-    p.set_defaults(handler=eval_)
 
 
 def add_translate(sub):
-    p = command(sub, "translate", "answer questions or translate sentences with a saved model",
+    p = command(sub, "translate", translate,
+                "answer questions or translate sentences with a saved model",
                 "Answer one or more questions (or translate sentences, for a model trained on "
                 "a parallel corpus) with a saved model and print one answer per line: greedy "
                 "decoding, or beam search with --beam on a corpus model. With --heatmap, also "
@@ -57,7 +58,6 @@ def add_translate(sub):
                    help="draw the attention map of the question into this PNG")
     decoding_flags(p)
     backend_flag(p)
-    p.set_defaults(handler=translate)
 
 
 def _is_corpus_model(model):

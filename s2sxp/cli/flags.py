@@ -17,11 +17,13 @@ def formatter(prog):
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
 
 
-def command(sub, name, summary, description, examples):
-    """A sub-command's parser: one line for ``s2sxp --help``, a paragraph and examples for its
-    own ``--help``."""
-    return sub.add_parser(name, help=summary, description=textwrap.fill(description, 88),
-                          epilog="examples:\n" + examples, formatter_class=formatter)
+def command(sub, name, handler, summary, description, examples):
+    """A sub-command's parser, run by ``handler(args)``: one line for ``s2sxp --help``, a
+    paragraph and examples for its own ``--help``."""
+    p = sub.add_parser(name, help=summary, description=textwrap.fill(description, 88),
+                       epilog="examples:\n" + examples, formatter_class=formatter)
+    p.set_defaults(handler=handler)
+    return p
 
 
 def positive(text):

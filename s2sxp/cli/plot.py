@@ -7,7 +7,8 @@ from .flags import DEFAULT_RUN, command
 
 
 def add_plot(sub):
-    p = command(sub, "plot", "redraw the plots of runs from their saved history",
+    p = command(sub, "plot", plot,
+                "redraw the plots of runs from their saved history",
                 "Redraw accuracy.png (validation accuracy per epoch) and loss.png (training "
                 "loss) from the history.json of a run folder, or of all runs in a folder "
                 "written by compare. Several run folders are drawn together into --out.",
@@ -18,7 +19,6 @@ def add_plot(sub):
                    help=f"run folder(s) [default: {DEFAULT_RUN}]")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="folder for the pictures [default: the run folder; needed for several]")
-    p.set_defaults(handler=plot)
 
 
 def plot(args):

@@ -21,7 +21,8 @@ TRAIN_NAMES = ("model", "cell", "data", "examples", "epochs", "batch_size", "wor
 
 
 def add_train(sub):
-    p = command(sub, "train", "train a model; keep checkpoints, history and plots in a folder",
+    p = command(sub, "train", train,
+                "train a model; keep checkpoints, history and plots in a folder",
                 "Train a seq2seq model on a built-in dataset or a file in the book's format. "
                 "Shows a progress bar on a terminal and the book's log lines otherwise; after "
                 "every epoch prints the validation accuracy and writes, into the output folder, "
@@ -49,11 +50,11 @@ def add_train(sub):
                    help="run folder [default: runs/MODEL-DATA; a cell or a bahdanau option "
                    "other than the default is added to the name, as in runs/bahdanau-lstm-last-"
                    "date]")
-    p.set_defaults(handler=train)
 
 
 def add_compare(sub):
-    p = command(sub, "compare", "train several models side by side and plot their accuracy",
+    p = command(sub, "compare", compare,
+                "train several models side by side and plot their accuracy",
                 "Train several models on the same data with the same seed, one epoch of each "
                 "at a time, and plot the validation accuracy per epoch of all of them into one "
                 "picture, as the book's chapter 8 figure compares the baseline, Peeky and "
@@ -69,7 +70,6 @@ def add_compare(sub):
     training_flags(p)
     p.add_argument("--out", default=None, metavar="DIR",
                    help="output folder [default: runs/compare-DATA]")
-    p.set_defaults(handler=compare)
 
 
 def _given(args):

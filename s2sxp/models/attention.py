@@ -5,8 +5,7 @@ import numpy
 from ..backend import get_array_module
 from ..layers import TimeAffine, TimeAttention
 from ..layers.padding import add_to_last_states, last_states, padding_mask
-from .base import Seq2seqBase
-from .seq2seq import Encoder, reorder_state
+from .seq2seq import Encoder, Seq2seq, reorder_state
 
 
 class AttentionEncoder(Encoder):
@@ -69,17 +68,9 @@ class AttentionDecoder:
         reorder_state(self.rnn, index)
 
 
-class AttentionSeq2seq(Seq2seqBase):
+class AttentionSeq2seq(Seq2seq):
     """Encoder states -> LSTM decoder -> dot attention -> affine over [context | state]."""
 
-    splits_batch = True
     kind = "attention"
-
-    def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused", seed=None,
-                 pad_id=None, *, xp=None, dtype=None):
-        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id, xp=xp,
-                         dtype=dtype)
-        V, D, H = vocab_size, wordvec_size, hidden_size
-        self.encoder = AttentionEncoder(self.init, V, D, H, cell, impl)
-        self.decoder = AttentionDecoder(self.init, V, D, H, cell, impl)
-        self._finish(self.encoder.layers + self.decoder.layers)
+    encoder_class = AttentionEncoder
+    decoder_class = AttentionDecoder

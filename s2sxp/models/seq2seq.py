@@ -108,10 +108,12 @@ class PeekyDecoder(Decoder):
 
 
 class Seq2seq(Seq2seqBase):
-    """The book's baseline: encoder's last state -> decoder."""
+    """The book's baseline: encoder's last state -> decoder. Its subclasses (the book's other two
+    models) change the ``encoder_class`` and ``decoder_class`` it is built of."""
 
     splits_batch = True
     kind = "seq2seq"
+    encoder_class = Encoder
     decoder_class = Decoder
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused", seed=None,
@@ -119,7 +121,7 @@ class Seq2seq(Seq2seqBase):
         super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id, xp=xp,
                          dtype=dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        self.encoder = Encoder(self.init, V, D, H, cell, impl)
+        self.encoder = self.encoder_class(self.init, V, D, H, cell, impl)
         self.decoder = self.decoder_class(self.init, V, D, H, cell, impl)
         self._finish(self.encoder.layers + self.decoder.layers)
 
