@@ -11,7 +11,8 @@ import pytest
 
 import s2sxp
 from s2sxp import backend, cli, corpus, io, models
-from s2sxp.run import Run, TrainConfig
+from s2sxp.config import TrainConfig
+from s2sxp.run import Run
 
 pytestmark = pytest.mark.usefixtures("xp32")
 

@@ -5,7 +5,8 @@ import warnings
 
 from .. import metrics, viz
 from ..metrics import evaluate_split, show_examples, show_translations
-from ..run import load_model, load_model_data
+from ..config import load_model_data
+from ..run import load_model
 from ..translation import answer_questions, answer_tokens, attention_map, translate_sentences
 from ..vocab import TokenVocab
 from .flags import (backend_flag, command, decoding_flags, percent, positive, run_flag,

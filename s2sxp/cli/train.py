@@ -1,4 +1,4 @@
-"""``s2sxp train`` and ``s2sxp compare``: flags into a :class:`~s2sxp.run.TrainConfig`, a
+"""``s2sxp train`` and ``s2sxp compare``: flags into a :class:`~s2sxp.config.TrainConfig`, a
 :class:`~s2sxp.run.Run` trained, and what each epoch gave printed."""
 import argparse
 import json
@@ -9,8 +9,8 @@ import numpy
 
 from .. import models
 from ..metrics import show_examples, show_translations
-from ..run import (CORPUS_OPTIONS, MODEL_OPTIONS, Run, TrainConfig, compare_folder,
-                   resume_comparison, start_comparison, train_together)
+from ..config import CORPUS_OPTIONS, MODEL_OPTIONS, TrainConfig
+from ..run import Run, compare_folder, resume_comparison, start_comparison, train_together
 from ..trainer import NonFiniteLoss, TrainingInterrupted, stop_on_interrupt
 from .flags import command, percent, scores_text, training_flags, use_backend
 

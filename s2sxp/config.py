@@ -1,0 +1,143 @@
+"""The settings of a training run (:class:`TrainConfig`: what ``s2sxp train`` takes as flags and a
+run folder keeps in config.json) and the data they name, for a new run or a saved model."""
+import dataclasses
+import inspect
+import os
+from dataclasses import dataclass
+
+from . import corpus, datasets, models
+from .vocab import TOKENIZERS, Vocab
+
+#: Constructor options of some model families that a run may set (BahdanauSeq2seq's).
+MODEL_OPTIONS = ("init_state", "reset_state_each_step")
+#: The settings of a run on a parallel corpus, which other runs do not have.
+CORPUS_OPTIONS = ("tokens", "min_freq", "max_vocab", "max_length", "skip_bad")
+
+
+@dataclass
+class TrainConfig:
+    """The settings of one run. ``lr``, ``reverse``, ``max_grad`` and ``optimizer`` left as None
+    take the model class's ``recipe``; ``cell``, ``init_state`` and ``reset_state_each_step``
+    its constructor's defaults (see :meth:`resolved`)."""
+
+    model: str = "attention"
+    cell: str = None  # "lstm" or "gru"; None: the model class's default
+    data: str = "date"  # "date", "addition", a question_answer file or a pairs file (.tsv)
+    examples: int = 50000  # lines generated for "date" and "addition"
+    epochs: int = 10
+    batch_size: int = 128
+    wordvec_size: int = 16
+    hidden_size: int = 256
+    optimizer: str = None
+    lr: float = None
+    lr_half_life: int = None  # iterations over which the learning rate halves; 0: constant
+    anneal_at: float = None  # once validation accuracy reaches it, halve the rate every epoch
+    max_grad: float = None  # gradient norm clipping; 0 for none
+    reverse: bool = None  # feed the questions reversed
+    seed: int = 0
+    # BahdanauSeq2seq only; None: the model's default ("sum", False)
+    init_state: str = None  # the decoder's initial state: "sum" or "last" of the encoder states
+    reset_state_each_step: bool = None  # restart the decoder cell from zeros at every step
+    # a parallel corpus (source<TAB>target lines) only
+    tokens: str = None  # "char" or "word"; None: "char" for a pairs file
+    min_freq: int = 1  # tokens seen fewer times in the training split become <unk>
+    max_vocab: int = None  # at most this many tokens, the four special ones included
+    max_length: int = None  # a longer sentence (in tokens) is an error, or skipped with skip_bad
+    skip_bad: bool = False  # skip (and count) bad lines instead of stopping at the first
+
+    def resolved(self):
+        """A copy with the recipe's values where this one has None, and the model's defaults for
+        the options of its family (ValueError for an option the family does not have)."""
+        if self.model not in models.MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of "
+                             + ", ".join(models.MODELS))
+        parameters = inspect.signature(models.MODELS[self.model]).parameters
+        defaults = dict(models.MODELS[self.model].recipe, cell=parameters["cell"].default)
+        for name in MODEL_OPTIONS:
+            if name in parameters:
+                defaults[name] = parameters[name].default
+            elif getattr(self, name) is not None:
+                owners = [k for k, cls in models.MODELS.items()
+                          if name in inspect.signature(cls).parameters]
+                raise ValueError(f"--{name.replace('_', '-')} is an option of "
+                                 f"{', '.join(owners)} only, not of {self.model}")
+        if self.lr_half_life is not None and self.lr_half_life < 0:
+            raise ValueError(f"--lr-half-life must be 0 (a constant rate) or more, got "
+                             f"{self.lr_half_life}")
+        if self.anneal_at is not None and not 0 <= self.anneal_at <= 1:
+            raise ValueError(f"--anneal-at must be an accuracy from 0 to 1 (0: never), got "
+                             f"{self.anneal_at}")
+        if self.is_corpus() and self.tokens is None:
+            defaults["tokens"] = "char"
+        elif self.tokens is not None and self.tokens not in TOKENIZERS:
+            raise ValueError(f"unknown tokens {self.tokens!r}; choose one of "
+                             + ", ".join(TOKENIZERS))
+        return dataclasses.replace(self, **{k: v for k, v in defaults.items()
+                                            if getattr(self, k) is None})
+
+    def is_corpus(self):
+        """Whether ``data`` names a parallel corpus (or ``tokens`` says it is one)."""
+        return self.tokens is not None or (self.data not in datasets.DATASETS
+                                           and os.path.isfile(self.data)
+                                           and corpus.is_pairs_file(self.data))
+
+    def model_options(self):
+        """The model family's own options set in this config, for its constructor."""
+        return {k: getattr(self, k) for k in MODEL_OPTIONS if getattr(self, k) is not None}
+
+    def as_dict(self):
+        """The settings, without the options of other model families, nor a corpus's where the
+        data is not one (nor, for a corpus, the number of generated examples)."""
+        other = ("examples",) if self.is_corpus() else CORPUS_OPTIONS
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if (k not in MODEL_OPTIONS or v is not None) and k not in other}
+
+    def default_folder(self):
+        """runs/MODEL-DATA, with the cell and the model's options where they are not the
+        defaults, and ``word`` for a corpus read by words (of a resolved config)."""
+        default = TrainConfig(model=self.model).resolved()
+        parts = [self.model]
+        if self.cell != default.cell:
+            parts.append(self.cell)
+        if self.init_state != default.init_state:
+            parts.append(self.init_state)
+        if self.reset_state_each_step:
+            parts.append("reset")
+        if self.tokens == "word":
+            parts.append("word")
+        return os.path.join("runs", "-".join(parts + [data_name(self.data)]))
+
+
+def data_name(data):
+    """The name a run folder gives its data: a dataset's name, or a file's without folder and
+    extension."""
+    return os.path.splitext(os.path.basename(data))[0]
+
+
+def load_data(config, reverse=None, vocab=None):
+    """The data a (resolved) config names: a :class:`~s2sxp.datasets.Data` or a
+    :class:`~s2sxp.corpus.Corpus`, reversed as the config (or ``reverse``) says; a corpus in
+    ``vocab`` where one is given."""
+    reverse = config.reverse if reverse is None else reverse
+    if not config.is_corpus():
+        return datasets.Data.load(config.data, config.examples, reverse)
+    data = corpus.load_pairs(config.data, tokens=config.tokens, min_freq=config.min_freq,
+                             max_vocab=config.max_vocab, max_length=config.max_length,
+                             skip_bad=config.skip_bad, vocab=vocab)
+    return data.reversed() if reverse else data
+
+
+def load_model_data(model, data=None, examples=None, source="the model"):
+    """The data a saved model was trained on (or ``data`` instead), split as in training, in the
+    model's vocabulary, its sources reversed as they were in training."""
+    meta = model.meta
+    name = data or meta.get("data")
+    if name is None:
+        raise ValueError(f"{source} does not record its data; name it with --data")
+    reverse = bool(meta.get("reversed_input"))
+    if isinstance(model.vocab, Vocab):
+        loaded = datasets.Data.load(name, examples or meta.get("examples", 50000), reverse)
+        return loaded.in_vocab(model.vocab, name)
+    options = {k: meta[k] for k in CORPUS_OPTIONS if meta.get(k) is not None}
+    config = TrainConfig(data=name, **dict(options, tokens=model.vocab.tokenizer))
+    return load_data(config, reverse=reverse, vocab=model.vocab)
