@@ -119,6 +119,7 @@ class _Launch:
     body: str
     name: str
     args: tuple
+    preamble: str = ""
 
 
 class _RecordingXp:
@@ -128,9 +129,9 @@ class _RecordingXp:
     def __init__(self):
         self.launches = []
 
-    def ElementwiseKernel(self, in_params, out_params, body, name):
+    def ElementwiseKernel(self, in_params, out_params, body, name, preamble=""):
         def launch(*args, size):
-            self.launches.append(_Launch(in_params, out_params, body, name, args))
+            self.launches.append(_Launch(in_params, out_params, body, name, args, preamble))
         return launch
 
 
@@ -162,7 +163,7 @@ def _declare(params, const):
 
 def _wrapper_source(launch, dtype):
     params = _declare(launch.in_params, True) + _declare(launch.out_params, False)
-    return (f"typedef {C_TYPES[dtype]} T;\n"
+    return (f"typedef {C_TYPES[dtype]} T;\n{launch.preamble}\n"
             f'extern "C" __global__ void {launch.name}({", ".join(params)}, '
             "const ptrdiff_t _size) {\n"
             "    const ptrdiff_t i = (ptrdiff_t)blockIdx.x * blockDim.x + threadIdx.x;\n"
@@ -177,7 +178,8 @@ def _cupy_source(launch, dtype):
     cupy = _cupy()
     from cupy._core import _carray, _kernel, _scalar, core
     ndarray, indexer, scalar = 1, 2, 3                # _ArgKind, cupy/_core/_kernel.pxd
-    kernel = cupy.ElementwiseKernel(launch.in_params, launch.out_params, launch.body, launch.name)
+    kernel = cupy.ElementwiseKernel(launch.in_params, launch.out_params, launch.body, launch.name,
+                                    preamble=launch.preamble)
     dtype = numpy.dtype(dtype)
     infos = tuple(
         _kernel._ArgInfo(indexer, _carray.Indexer, None, 1, True, True) if p.name == "_ind" else

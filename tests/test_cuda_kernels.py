@@ -14,6 +14,10 @@ import pytest
 from s2sxp.kernels import cuda, gru, lstm
 
 N, H = 3, 4
+#: kernels/cuda.py's PREAMBLE, the functions it declares, in Python.
+PREAMBLE = {"sigmoid_of_scaled": lambda s: 1 / (1 + math.exp(s)),
+            "tanh_of_scaled": lambda s: 2 / (1 + math.exp(s)) - 1,
+            "grad_sigmoid": lambda y: y * (1 - y), "grad_tanh": lambda y: 1 - y * y}
 
 
 def _statements(body):
@@ -38,7 +42,7 @@ def _interpret(body, ins, outs):
     names = {**ins, **outs}
     flat = {k: (v.reshape(-1).copy() if isinstance(v, numpy.ndarray) else v)
             for k, v in names.items()}
-    env = {"exp": math.exp, "tanh": math.tanh, **flat}
+    env = {"exp": math.exp, "tanh": math.tanh, **PREAMBLE, **flat}
     size = next(iter(outs.values())).shape[0] * ins["H"]
     for i in range(size):
         env["i"] = i

@@ -4,20 +4,30 @@ On the GPU every array operation is a kernel launch, and a step written as NumPy
 launch ten or more per step; here each step's elementwise work between two GEMMs is one launch.
 The kernels read the gate layouts of kernels/lstm.py and kernels/gru.py: pre-activations scaled by
 -1 (σ gates) and -2 (the tanh gate), so that σ(a) = 1 / (1 + exp(scaled)) and
-tanh(a) = 2 / (1 + exp(scaled)) - 1. Each kernel runs over the N·H elements of a step's state; the
-gate arrays are indexed as raw (N, G·H) arrays (views with strides allowed), element
-(row, k·H + j) for gate k. Kernels are compiled on first use, per array module; nothing here runs on
-NumPy arrays. The NumPy passes they replace are the specification, and the test suite holds them
+tanh(a) = 2 / (1 + exp(scaled)) - 1, written once in a preamble all the kernels share, with the
+derivatives σ' = y(1 - y) and tanh' = 1 - y². Each kernel runs over the N·H elements of a step's
+state; the gate arrays are indexed as raw (N, G·H) arrays (views with strides allowed), element
+(row, k·H + j) for gate k. Kernels are compiled on first use, per array module; nothing here runs
+on NumPy arrays. The NumPy passes they replace are the specification, and the test suite holds them
 to it under ``S2S_BACKEND=cupy``.
 """
 import functools
 
+#: The gate functions of a scaled pre-activation s (-a for a σ gate, -2a for a tanh gate) and
+#: their derivatives from a gate's value y, for every kernel below.
+PREAMBLE = r"""
+template <typename F> __device__ F sigmoid_of_scaled(F s) { return 1 / (1 + exp(s)); }
+template <typename F> __device__ F tanh_of_scaled(F s) { return 2 / (1 + exp(s)) - 1; }
+template <typename F> __device__ F grad_sigmoid(F y) { return y * (1 - y); }
+template <typename F> __device__ F grad_tanh(F y) { return 1 - y * y; }
+"""
+
 _LSTM_FORWARD = r"""
     const ptrdiff_t row = i / H, k = row * 4 * H + i % H;
-    const T f = 1 / (1 + exp(g[k]));
-    const T gg = 2 / (1 + exp(g[k + H])) - 1;
-    const T ig = 1 / (1 + exp(g[k + 2 * H]));
-    const T o = 1 / (1 + exp(g[k + 3 * H]));
+    const T f = sigmoid_of_scaled(g[k]);
+    const T gg = tanh_of_scaled(g[k + H]);
+    const T ig = sigmoid_of_scaled(g[k + 2 * H]);
+    const T o = sigmoid_of_scaled(g[k + 3 * H]);
     g[k] = f;
     g[k + H] = gg;
     g[k + 2 * H] = ig;
@@ -34,18 +44,18 @@ _LSTM_BACKWARD = r"""
     const T f = g[k], gg = g[k + H], ig = g[k + 2 * H], o = g[k + 3 * H];
     const T tc = tanh_c[i];
     const T dh_ = dh[i];
-    const T dc_ = dc[i] + dh_ * o * (1 - tc * tc);
-    da[k] = dc_ * c_prev[i] * f * (1 - f);
-    da[k + H] = dc_ * ig * (1 - gg * gg);
-    da[k + 2 * H] = dc_ * gg * ig * (1 - ig);
-    da[k + 3 * H] = dh_ * tc * o * (1 - o);
+    const T dc_ = dc[i] + dh_ * o * grad_tanh(tc);
+    da[k] = dc_ * c_prev[i] * grad_sigmoid(f);
+    da[k + H] = dc_ * ig * grad_tanh(gg);
+    da[k + 2 * H] = dc_ * gg * grad_sigmoid(ig);
+    da[k + 3 * H] = dh_ * tc * grad_sigmoid(o);
     dc[i] = dc_ * f;
 """
 
 _GRU_GATES = r"""
     const ptrdiff_t row = i / H, k = row * 3 * H + i % H, m = row * 2 * H + i % H;
-    const T z = 1 / (1 + exp(g[k] + rec[m]));
-    const T r = 1 / (1 + exp(g[k + H] + rec[m + H]));
+    const T z = sigmoid_of_scaled(g[k] + rec[m]);
+    const T r = sigmoid_of_scaled(g[k + H] + rec[m + H]);
     g[k] = z;
     g[k + H] = r;
     rh[i] = r * h_prev[i];
@@ -53,7 +63,7 @@ _GRU_GATES = r"""
 
 _GRU_STATE = r"""
     const ptrdiff_t row = i / H, k = row * 3 * H + i % H;
-    const T hh = 2 / (1 + exp(g[k + 2 * H] + rec[i])) - 1;
+    const T hh = tanh_of_scaled(g[k + 2 * H] + rec[i]);
     g[k + 2 * H] = hh;
     h[i] = h_prev[i] + g[k] * (hh - h_prev[i]);
 """
@@ -61,21 +71,21 @@ _GRU_STATE = r"""
 _GRU_BACKWARD_1 = r"""
     const ptrdiff_t row = i / H, k = row * 3 * H + i % H;
     const T z = g[k], hh = g[k + 2 * H];
-    da[k + 2 * H] = dh[i] * z * (1 - hh * hh);
-    da[k] = dh[i] * (hh - h_prev[i]) * z * (1 - z);
+    da[k + 2 * H] = dh[i] * z * grad_tanh(hh);
+    da[k] = dh[i] * (hh - h_prev[i]) * grad_sigmoid(z);
 """
 
 _GRU_BACKWARD_2 = r"""
     const ptrdiff_t row = i / H, k = row * 3 * H + i % H;
     const T z = g[k], r = g[k + H];
-    da[k + H] = dhr[i] * h_prev[i] * r * (1 - r);
+    da[k + H] = dhr[i] * h_prev[i] * grad_sigmoid(r);
     dh[i] = dh[i] * (1 - z) + dhr[i] * r;
 """
 
 
 @functools.cache
 def _kernel(xp, name, in_params, out_params, body):
-    return xp.ElementwiseKernel(in_params, out_params, body, f"s2sxp_{name}")
+    return xp.ElementwiseKernel(in_params, out_params, body, f"s2sxp_{name}", preamble=PREAMBLE)
 
 
 def _run(xp, name, in_params, out_params, body, ins, outs):
