@@ -38,6 +38,7 @@ from s2sxp import backend, datasets, models
 from s2sxp.layers import CELLS
 from s2sxp.parallel import usable_cores
 
+from . import harness
 from .gemms import Sizes, gemm_bound, gemm_throughput, gemms
 from .harness import (EVAL_BATCH, Ours, gpu_info, import_torch, machine_info, profile_step,
                       ratio, round_robin, say, source_info, summarize)
@@ -46,34 +47,25 @@ from .twins import FAMILIES, Torch
 
 BOOK_MODELS = ("seq2seq", "peeky", "attention")
 
+
 @dataclass
-class Settings:
+class Settings(harness.Settings):
     """One benchmark run; the defaults are the book's sizes."""
     models: list = field(default_factory=list)
     devices: list = field(default_factory=list)
-    iterations: int = 15
-    warmup: int = 2
     eval_repeats: int = 3
     eval_questions: int = 5000
     questions: int = 50000
-    batch_size: int = 128
-    wordvec_size: int = 16
-    hidden_size: int = 256
-    max_grad: float = 5.0
-    torch: bool = True
-    torch_threads: int = 0
     reference: bool = True
     eval_reference: bool = False
     settle: float = 0.0
     profile: bool = False
-    quick: bool = False
-    seed: int = 0
-    out: str = os.path.join("benchmarks", "results")
-    tag: str = ""
+
 
 #: ``--quick``: small models and few questions, for a smoke test of the whole script.
 QUICK = dict(iterations=3, warmup=1, eval_repeats=1, eval_questions=64, questions=800,
              batch_size=16, wordvec_size=8, hidden_size=16, settle=0.0)
+
 
 def model_rows():
     """(row name, kind, cell) for every registered model: the book's three with an LSTM, any
@@ -86,6 +78,7 @@ def model_rows():
             rows += [(f"{kind}-{cell}", kind, cell) for cell in sorted(CELLS)]
     return rows
 
+
 def load_data(settings):
     """The date data at the settings' size, questions reversed as the book feeds them:
     ((x_train, t_train), (x_eval, t_eval), vocab)."""
@@ -96,6 +89,7 @@ def load_data(settings):
     x_test = numpy.ascontiguousarray(x_test[:, ::-1])
     count = min(settings.eval_questions, len(x_test))
     return (x_train, t_train), (x_test[:count], t_test[:count]), vocab
+
 
 def run_device(device, settings, rows, data, torch):
     """Time every (row, variant) on ``device`` ("cpu" or "gpu"); returns the results dict."""
@@ -245,6 +239,7 @@ def run_device(device, settings, rows, data, torch):
         info["gpu"] = gpu_info(torch)
     return info
 
+
 EXAMPLES = """examples:
   python -m benchmarks.epoch_cost            # everything, book sizes (several minutes)
   s2sxp bench --models attention --devices cpu --iterations 10 --no-reference
@@ -255,6 +250,7 @@ EXAMPLES = """examples:
 Writes DATE-DEVICE.json (every figure, the machine, versions), DATE-DEVICE.md (the table printed)
 and DATE-DEVICE.png (bar chart) into --out, one set per device; --quick runs end in -quick.
 """
+
 
 def _parser():
     p = argparse.ArgumentParser(
@@ -284,9 +280,6 @@ def _parser():
     p.add_argument("--batch-size", type=int, default=None, help="default 128")
     p.add_argument("--hidden-size", type=int, default=None, help="default 256")
     p.add_argument("--wordvec-size", type=int, default=None, help="default 16")
-    p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
-    p.add_argument("--torch-threads", type=int, default=0,
-                   help="torch.set_num_threads (default: the number of cores)")
     p.add_argument("--no-reference", action="store_true",
                    help="leave the per-step reference out")
     p.add_argument("--eval-reference", action="store_true",
@@ -298,23 +291,16 @@ def _parser():
                    "does in a user's process)")
     p.add_argument("--profile", action="store_true",
                    help="add cProfile's top 10 of one training iteration of each of our models")
-    p.add_argument("--quick", action="store_true",
-                   help="tiny models, 3 iterations, few questions: checks the script, not speed")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=Settings.out, help="output folder (default %(default)s)")
-    p.add_argument("--tag", default="", help="appended to the file names: DATE-DEVICE-TAG.*")
+    harness.common_flags(p, "tiny models, 3 iterations, few questions: checks the script, not "
+                         "speed", "appended to the file names: DATE-DEVICE-TAG.*")
     return p
 
+
 def _settings(args, parser):
-    values = dict(QUICK) if args.quick else {}
-    for key in ("iterations", "warmup", "eval_repeats", "eval_questions", "questions",
-                "batch_size", "hidden_size", "wordvec_size", "settle"):
-        value = getattr(args, key)
-        if value is not None:
-            least = 0 if key in ("warmup", "settle") else 1
-            if value < least:
-                parser.error(f"--{key.replace('_', '-')} must be at least {least}, got {value}")
-            values[key] = value
+    values = harness.common_settings(
+        args, parser, QUICK, ("iterations", "warmup", "eval_repeats", "eval_questions",
+                              "questions", "batch_size", "hidden_size", "wordvec_size", "settle"),
+        zero_ok=("warmup", "settle"))
     rows = model_rows()
     if args.models:
         wanted = [w.strip() for w in args.models.split(",") if w.strip()]
@@ -329,15 +315,10 @@ def _settings(args, parser):
         parser.error(f"--devices takes cpu, gpu, cpu,gpu or auto, got {args.devices!r}")
     if "auto" in devices:
         devices = ["cpu"] + (["gpu"] if backend.gpu_available() else [])
-    if args.tag and not all(c.isalnum() or c in "-_." for c in args.tag):
-        parser.error(f"--tag may hold letters, digits, '-', '_' and '.', got {args.tag!r}")
-    if args.torch_threads < 0:
-        parser.error(f"--torch-threads must be at least 1, got {args.torch_threads}")
-    return Settings(models=[r[0] for r in rows], devices=devices, torch=not args.no_torch,
-                    torch_threads=args.torch_threads or os.cpu_count() or 1, tag=args.tag,
+    return Settings(models=[r[0] for r in rows], devices=devices,
                     reference=not args.no_reference, eval_reference=args.eval_reference,
-                    profile=args.profile, quick=args.quick, seed=args.seed, out=args.out,
-                    **values), rows
+                    profile=args.profile, **values), rows
+
 
 def main(argv=None):
     """``s2sxp bench``: run, print the Markdown report and write it as JSON, MD and PNG."""
@@ -376,6 +357,7 @@ def main(argv=None):
     finally:
         backend.use(*previous)
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

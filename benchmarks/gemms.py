@@ -15,6 +15,7 @@ from s2sxp import backend
 from s2sxp.layers import CELLS
 from s2sxp.parallel import blas_threads
 
+
 @dataclass(frozen=True)
 class Sizes:
     """N batch, T_enc question length, T_dec decoder steps, V vocabulary, D word vector,
@@ -25,6 +26,7 @@ class Sizes:
     V: int
     D: int
     H: int
+
 
 @dataclass(frozen=True)
 class Gemm:
@@ -55,11 +57,13 @@ class Gemm:
         b = f"({self.n},{self.k})ᵀ" if self.b_t else f"({self.k},{self.n})"
         return (f"{self.batch}×" if self.batch > 1 else "") + f"{a}·{b}"
 
+
 def _product(what, m, k, n):
     """Y = X·W for X (m, k), W (k, n), and its backward dX = dY·Wᵀ, dW = Xᵀ·dY."""
     return [Gemm(what, m, k, n),
             Gemm(f"{what}: dX", m, n, k, b_t=True, backward=True),
             Gemm(f"{what}: dW", k, m, n, a_t=True, backward=True)]
+
 
 def _per_step(what, m, T, k, n):
     """Y_t = X_t·W for X_t (m, k) at each of T steps; backward dX_t = dY_t·Wᵀ at each step and
@@ -68,10 +72,12 @@ def _per_step(what, m, T, k, n):
             Gemm(f"{what}: dX", m, n, k, count=T, b_t=True, backward=True),
             Gemm(f"{what}: dW", k, T * m, n, a_t=True, backward=True)]
 
+
 def _embedding(where, s, T):
     """The embedding's gradient over T steps of N ids as one product onehot(ids)ᵀ·dout,
     (V, T·N)·(T·N, D) (layers/basic.py)."""
     return [Gemm(f"{where} embedding: dW", s.V, T * s.N, s.D, backward=True)]
+
 
 def _recurrent(where, s, T, cell):
     """h_prev·Wh at each step: (N, H)·(H, 4H) for the LSTM; for the GRU (N, H)·(H, 2H) for
@@ -80,11 +86,13 @@ def _recurrent(where, s, T, cell):
     return [g for n in ([4 * H] if cell == "lstm" else [2 * H, H])
             for g in _per_step(f"{where} h·Wh", s.N, T, H, n)]
 
+
 def _rnn(where, s, T, D_in, cell):
     """A Time LSTM/GRU over T steps as the fused kernels run it: x·Wx for all steps in one
     product, h_prev·Wh at each step."""
     gates = CELLS[cell][1]
     return _product(f"{where} x·Wx", T * s.N, D_in, gates * s.H) + _recurrent(where, s, T, cell)
+
 
 def _attention(s):
     """Dot attention of T_dec queries over T_enc states, one (T_dec, T_enc) product per sequence:
@@ -97,6 +105,7 @@ def _attention(s):
             Gemm("attention aᵀ·dc", Te, Td, H, batch=N, a_t=True, backward=True),
             Gemm("attention dsᵀ·hs_dec", Te, Td, H, batch=N, a_t=True, backward=True),
             Gemm("attention ds·hs_enc", Td, Te, H, batch=N, backward=True)]
+
 
 def seq2seq_gemms(s, cell, peeky=False):
     """Seq2seq and PeekySeq2seq (book, ch. 7), per training iteration of a batch of N:
@@ -123,9 +132,11 @@ def seq2seq_gemms(s, cell, peeky=False):
     affine_in = 2 * s.H if peeky else s.H
     return products + _product("affine", s.T_dec * s.N, affine_in, s.V)
 
+
 def peeky_gemms(s, cell):
     """PeekySeq2seq: :func:`seq2seq_gemms` with ``peeky=True``."""
     return seq2seq_gemms(s, cell, peeky=True)
+
 
 def attention_gemms(s, cell):
     """AttentionSeq2seq (book, ch. 8): the encoder and decoder RNNs of :func:`seq2seq_gemms`;
@@ -135,6 +146,7 @@ def attention_gemms(s, cell):
     return (_rnn("encoder", s, s.T_enc, s.D, cell) + _rnn("decoder", s, s.T_dec, s.D, cell)
             + _embedding("encoder", s, s.T_enc) + _embedding("decoder", s, s.T_dec)
             + _attention(s) + _product("affine", s.T_dec * s.N, 2 * s.H, s.V))
+
 
 def bahdanau_gemms(s, cell):
     """BahdanauSeq2seq (models/bahdanau.py, kernels/additive.py) as its fused path runs it:
@@ -167,19 +179,23 @@ def bahdanau_gemms(s, cell):
             + _recurrent("decoder", s, Td, cell)
             + _product("affine", Td * N, H, s.V))
 
+
 #: The GEMMs of each model family; a family missing here is timed without a FLOP count.
 GEMM_FAMILIES = {"seq2seq": seq2seq_gemms, "peeky": peeky_gemms, "attention": attention_gemms,
                  "bahdanau": bahdanau_gemms}
+
 
 def gemms(kind, cell, sizes):
     """Every GEMM of one training iteration of model ``kind`` (a list of Gemm), or None."""
     family = GEMM_FAMILIES.get(kind)
     return None if family is None else family(sizes, cell)
 
+
 def flops_per_iteration(kind, cell, sizes):
     """GEMM FLOPs of one training iteration, forward and backward, or None (see ``gemms``)."""
     products = gemms(kind, cell, sizes)
     return None if products is None else sum(g.flops for g in products)
+
 
 def _operands(g, xp, rng):
     """Arrays for one Gemm, laid out as its flags say: (A view, B view, C)."""
@@ -193,6 +209,7 @@ def _operands(g, xp, rng):
     out_shape = (g.batch, g.m, g.n) if g.batch > 1 else (g.m, g.n)
     return array(g.m, g.k, g.a_t), array(g.k, g.n, g.b_t), xp.empty(out_shape, dtype=numpy.float32)
 
+
 def _repeat(run, calls, sync, samples):
     """Seconds per call of ``run(calls)``, one figure per sample."""
     per_call = []
@@ -202,6 +219,7 @@ def _repeat(run, calls, sync, samples):
         sync()
         per_call.append((time.perf_counter() - start) / calls)
     return per_call
+
 
 def gemm_throughput(products, sync, cores=1, min_seconds=0.01, samples=5):
     """GFLOP/s at each distinct shape of ``products`` on the active backend, as one GEMM with
@@ -250,6 +268,7 @@ def gemm_throughput(products, sync, cores=1, min_seconds=0.01, samples=5):
         if pool is not None:
             pool.shutdown()
     return rates
+
 
 def gemm_bound(products, rates):
     """Seconds the GEMMs of ``products`` take at the rates measured for their shapes."""

@@ -7,6 +7,7 @@ import pstats
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy
 
@@ -15,8 +16,60 @@ from s2sxp.parallel import usable_cores
 
 EVAL_BATCH = 1000  # s2sxp.evaluate's default
 
+
+@dataclass
+class Settings:
+    """What every benchmark's settings hold (the book's sizes and recipe, PyTorch, where the
+    report goes); each benchmark's own add what it measures."""
+    iterations: int = 15
+    warmup: int = 2
+    batch_size: int = 128
+    wordvec_size: int = 16
+    hidden_size: int = 256
+    max_grad: float = 5.0
+    torch: bool = True
+    torch_threads: int = 0
+    quick: bool = False
+    seed: int = 0
+    out: str = os.path.join("benchmarks", "results")
+    tag: str = ""
+
+
+def common_flags(p, quick_help, tag_help):
+    """The flags every benchmark takes: PyTorch, --quick, the seed, the output folder and tag."""
+    p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    p.add_argument("--torch-threads", type=int, default=0,
+                   help="torch.set_num_threads (default: the number of cores)")
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=Settings.out, help="output folder (default %(default)s)")
+    p.add_argument("--tag", default="", help=tag_help)
+
+
+def common_settings(args, parser, quick, counts, zero_ok=("warmup",)):
+    """The settings those flags and the counts named in ``counts`` give (a count left out: the
+    benchmark's default, or ``quick``'s with --quick); parser.error for a count below 1 (0 for
+    ``zero_ok``), a bad tag or thread count."""
+    values = dict(quick) if args.quick else {}
+    for key in counts:
+        value = getattr(args, key)
+        if value is not None:
+            least = 0 if key in zero_ok else 1
+            if value < least:
+                parser.error(f"--{key.replace('_', '-')} must be at least {least}, got {value}")
+            values[key] = value
+    if args.tag and not all(c.isalnum() or c in "-_." for c in args.tag):
+        parser.error(f"--tag may hold letters, digits, '-', '_' and '.', got {args.tag!r}")
+    if args.torch_threads < 0:
+        parser.error(f"--torch-threads must be at least 1, got {args.torch_threads}")
+    return dict(values, torch=not args.no_torch,
+                torch_threads=args.torch_threads or os.cpu_count() or 1, quick=args.quick,
+                seed=args.seed, out=args.out, tag=args.tag)
+
+
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY",
               "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+
 
 class Ours:
     """A model of ours trained as Trainer.fit does it: forward, backward, clip, Adam."""
@@ -36,11 +89,13 @@ class Ours:
     def evaluate(self, x, t):
         return evaluate(self.model, x, t, batch_size=EVAL_BATCH)[0]
 
+
 def summarize(seconds, scale):
     a = numpy.asarray(seconds) * scale
     q1, median, q3 = numpy.percentile(a, [25, 50, 75])
     return {"median": float(median), "q1": float(q1), "q3": float(q3),
             "min": float(a.min()), "max": float(a.max()), "samples": [float(v) for v in a]}
+
 
 def ratio(a, b):
     """Ours against another variant: the ratio of the medians, and the median and quartiles of
@@ -49,6 +104,7 @@ def ratio(a, b):
     q1, median, q3 = numpy.percentile(paired, [25, 50, 75])
     return {"of_medians": float(numpy.median(a) / numpy.median(b)),
             "paired_median": float(median), "paired_q1": float(q1), "paired_q3": float(q3)}
+
 
 def round_robin(tasks, repeats, sync, first=0, progress=None, settle=0.0):
     """Run every task once per repeat, in turn, starting one place further along each repeat;
@@ -73,6 +129,7 @@ def round_robin(tasks, repeats, sync, first=0, progress=None, settle=0.0):
             progress(r + 1, repeats)
     return samples
 
+
 def profile_step(step, top=10):
     """cProfile of one call of ``step``: its total and the ``top`` functions by own time."""
     profiler = cProfile.Profile()
@@ -87,6 +144,7 @@ def profile_step(step, top=10):
          "cumtime_ms": 1e3 * ct, "share": tt / total if total else 0.0}
         for func, (_, nc, tt, ct, _) in rows]}
 
+
 def function_name(func):
     filename, line, name = func
     if filename == "~":
@@ -97,6 +155,7 @@ def function_name(func):
     else:
         filename = parts[-1]
     return f"{filename}:{line}({name})"
+
 
 def cpu_info():
     info = {"model": platform.processor() or platform.machine()}
@@ -119,6 +178,7 @@ def cpu_info():
     info["usable_cores"] = usable_cores()
     return info
 
+
 def blas_info():
     try:
         config = numpy.show_config(mode="dicts")
@@ -126,6 +186,7 @@ def blas_info():
         return {k: blas[k] for k in ("name", "version", "openblas configuration") if k in blas}
     except Exception:  # the layout of show_config differs between NumPy versions
         return {}
+
 
 def machine_info(torch=None):
     info = {"cpu": cpu_info(), "platform": platform.platform(),
@@ -142,6 +203,7 @@ def machine_info(torch=None):
         if blas:
             info["torch_blas"] = blas[0].split("=", 1)[1].strip()
     return info
+
 
 def source_info():
     """The commit of the s2sxp checkout being measured and its changed files under s2sxp/
@@ -161,6 +223,7 @@ def source_info():
     return {"commit": head.stdout.strip(),
             "modified": [line[3:] for line in status.stdout.splitlines()]}
 
+
 def gpu_info(torch):
     xp = backend.xp
     props = xp.cuda.runtime.getDeviceProperties(xp.cuda.Device().id)
@@ -172,8 +235,10 @@ def gpu_info(torch):
         info["cudnn"] = torch.backends.cudnn.version()
     return info
 
+
 def say(message):
     print(message, file=sys.stderr, flush=True)
+
 
 def import_torch(enabled=True, threads=0):
     """PyTorch with ``threads`` threads (0: one per core), or None where it is not wanted or not

@@ -33,6 +33,7 @@ import numpy
 from s2sxp import backend, corpus, datasets
 from s2sxp.files import atomic_write
 
+from . import harness
 from .harness import (Ours, import_torch, machine_info, ratio, round_robin, say, source_info,
                       summarize)
 from .report import padded_markdown
@@ -46,30 +47,22 @@ ROWS = {"attention": ("attention", "lstm"), "bahdanau-gru": ("bahdanau", "gru"),
         "bahdanau-lstm": ("bahdanau", "lstm"), "seq2seq": ("seq2seq", "lstm"),
         "peeky": ("peeky", "lstm")}
 
+
 @dataclass
-class Settings:
+class Settings(harness.Settings):
     models: tuple = ("attention", "bahdanau-gru")
     iterations: int = 10
-    warmup: int = 2
     pairs: int = 20000
     max_words: int = 12
     questions: int = 20000
-    batch_size: int = 128
-    wordvec_size: int = 16
-    hidden_size: int = 256
-    max_grad: float = 5.0
-    torch: bool = True
-    torch_threads: int = 0
-    quick: bool = False
-    seed: int = 0
-    out: str = os.path.join("benchmarks", "results")
-    tag: str = ""
+
 
 QUICK = dict(iterations=2, warmup=1, pairs=600, questions=600, batch_size=16, wordvec_size=8,
              hidden_size=16)
 
 # ---------------------------------------------------------------------------------------------
 # Batches
+
 
 @dataclass
 class Layout:
@@ -82,6 +75,7 @@ class Layout:
     epoch_tokens: int
     epoch_iterations: int
     padding: float
+
 
 def _corpus_layouts(settings, rng):
     pairs = corpus.synthetic_pairs(settings.pairs, seed=settings.seed, min_words=1,
@@ -120,14 +114,17 @@ def _corpus_layouts(settings, rng):
                                    "target_length": _spread(t.lengths - 1),
                                    "vocab": len(c.vocab), "tokens": "char"}
 
+
 def _spread(lengths):
     q = numpy.percentile(lengths, [0, 50, 100])
     return {"min": int(q[0]), "median": float(q[1]), "max": int(q[2])}
+
 
 def _pad_to(a, width, pad_id):
     out = numpy.full((a.shape[0], width), pad_id, dtype=a.dtype)
     out[:, :a.shape[1]] = a
     return out
+
 
 def _date_layout(settings, rng):
     (x_train, t_train), _, vocab = datasets.load("date", n=settings.questions,
@@ -140,6 +137,7 @@ def _date_layout(settings, rng):
                                                    for _ in range(n))]
     return Layout("date", None, batches, [N * per_row] * n, iterations * N * per_row, iterations,
                   0.0), len(vocab)
+
 
 def run(settings, torch):
     rng = numpy.random.default_rng(settings.seed)
@@ -203,6 +201,7 @@ def run(settings, torch):
             "wall_s": time.time() - started,
             "load_average": {"start": load_before, "end": os.getloadavg()}}
 
+
 def _parser():
     p = argparse.ArgumentParser(
         prog="s2sxp bench padded",
@@ -224,27 +223,17 @@ def _parser():
                             ("batch-size", "default 128"), ("hidden-size", "default 256"),
                             ("wordvec-size", "default 16")):
         p.add_argument(f"--{flag}", type=int, default=None, help=help_text)
-    p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
-    p.add_argument("--torch-threads", type=int, default=0,
-                   help="torch.set_num_threads (default: the number of cores)")
-    p.add_argument("--quick", action="store_true", help="tiny sizes: checks the script")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=Settings.out, help="output folder (default %(default)s)")
-    p.add_argument("--tag", default="", help="appended to the file names")
+    harness.common_flags(p, "tiny sizes: checks the script", "appended to the file names")
     return p
+
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()
     args = parser.parse_args(argv)
-    values = dict(QUICK) if args.quick else {}
-    for key in ("iterations", "warmup", "pairs", "batch_size", "hidden_size", "wordvec_size"):
-        value = getattr(args, key)
-        if value is not None:
-            least = 0 if key == "warmup" else 1
-            if value < least:
-                parser.error(f"--{key.replace('_', '-')} must be at least {least}, got {value}")
-            values[key] = value
+    values = harness.common_settings(args, parser, QUICK, ("iterations", "warmup", "pairs",
+                                                           "batch_size", "hidden_size",
+                                                           "wordvec_size"))
     if "pairs" in values and not args.quick:
         values.setdefault("questions", values["pairs"])
     names = Settings.models
@@ -253,11 +242,7 @@ def main(argv=None):
         unknown = [w for w in names if w not in ROWS]
         if unknown:
             parser.error(f"unknown model {', '.join(unknown)}; choose from {', '.join(ROWS)}")
-    if args.tag and not all(ch.isalnum() or ch in "-_." for ch in args.tag):
-        parser.error(f"--tag may hold letters, digits, '-', '_' and '.', got {args.tag!r}")
-    settings = Settings(models=names, torch=not args.no_torch,
-                        torch_threads=args.torch_threads or os.cpu_count() or 1,
-                        quick=args.quick, seed=args.seed, out=args.out, tag=args.tag, **values)
+    settings = Settings(models=names, **values)
     if settings.batch_size * 2 > 0.9 * settings.pairs:
         parser.error(f"--pairs {settings.pairs} gives fewer than two batches of "
                      f"{settings.batch_size}")
@@ -281,6 +266,7 @@ def main(argv=None):
     print(text)
     say("wrote " + ", ".join(paths))
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

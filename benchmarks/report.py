@@ -9,15 +9,19 @@ VARIANTS = ("ours", "reference", "torch")
 LABELS = {"ours": "s2sxp", "reference": "s2sxp reference", "torch": "PyTorch"}
 COLORS = {"ours": "#1f77b4", "reference": "#ff7f0e", "torch": "#2ca02c"}
 
+
 def _ms(v):
     return "–" if v is None else f"{v:.1f}"
+
 
 def _x(v):
     return "–" if v is None else f"{v:.2f}"
 
+
 def _ratio_text(r):
     return "–" if r is None else (f"{r['of_medians']:.2f} "
                                   f"[{r['paired_q1']:.2f}–{r['paired_q3']:.2f}]")
+
 
 def markdown(report):
     """The report as Markdown: headline, training table, side-by-side ratios, GEMM rates and,
@@ -126,6 +130,7 @@ def markdown(report):
         out += ["", "Notes: " + "; ".join(d["notes"]) + "."]
     return "\n".join(out) + "\n"
 
+
 def plot(report, path):
     """Bar chart: ms per training iteration (with each model's GEMM bound) and seconds per
     evaluation, per model and variant."""
@@ -175,6 +180,7 @@ def plot(report, path):
     fig.tight_layout()
     fig.savefig(path)
 
+
 def write(report, out, stem):
     """DATE-DEVICE.json, .md and .png in ``out``; returns their paths."""
     os.makedirs(out, exist_ok=True)
@@ -183,6 +189,7 @@ def write(report, out, stem):
     atomic_write(paths[1], lambda f: f.write(markdown(report).encode()))
     plot(report, paths[2])
     return paths
+
 
 def padded_markdown(report):
     r, s = report["result"], report["settings"]

@@ -29,6 +29,7 @@ from .datasets import DatasetError, show_line
 from .files import atomic_write
 from .vocab import PAD_ID, TokenVocab, check_tokenizer, detokenize, tokenize
 
+
 class CorpusError(DatasetError):
     """A pairs file or list of lines that cannot be read as a parallel corpus."""
 

@@ -230,15 +230,11 @@ def _split(x, t, seed):
     return (x[:split_at], t[:split_at]), (x[split_at:], t[split_at:])
 
 
-
-
 def show_line(line):
     """``line`` as repr, cut after a few dozen characters, for an error message."""
     if len(line) <= _SHOWN_CHARS:
         return repr(line)
     return repr(line[:_SHOWN_CHARS]) + "..."
-
-
 
 
 def _check_count(n):

@@ -142,4 +142,3 @@ def decode(model, x, start_id, max_length, end_id=None, beam=1, length_penalty=1
     if bar is not None:
         bar.close(N)
     return out
-

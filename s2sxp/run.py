@@ -22,7 +22,6 @@ import dataclasses
 import json
 import os
 import time
-from dataclasses import dataclass
 
 from . import corpus, datasets, io, models, viz
 from .config import CORPUS_OPTIONS, TrainConfig, data_name, load_data
@@ -36,6 +35,8 @@ from .vocab import mismatch
 FILES = ("config.json", "checkpoint.npz", "history.json", "model.npz", "best.npz",
          "accuracy.png", "loss.png", "bleu.png")
 COMPARE_FILE = "compare.json"
+
+
 class Run:
     """One model's training in ``folder``: build with :meth:`start` or :meth:`resume`, then
     :meth:`train` (or :meth:`train_epoch` until :attr:`finished`)."""

@@ -179,7 +179,6 @@ class Trainer:
         self._stop = False
 
 
-
 @contextlib.contextmanager
 def stop_on_interrupt(*trainers):
     """While inside, the first Ctrl-C asks the trainers to stop after the iteration in progress

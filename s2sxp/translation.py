@@ -16,6 +16,7 @@ from .corpus import Sequences
 from .datasets import encode_question
 from .decoding import decode
 
+
 def translate(model, x, vocab, max_length, beam=1, length_penalty=1.0, batch_size=1000,
               progress=None):
     """The translations, as text, of the sources ``x`` (:class:`~s2sxp.corpus.Sequences` or ids

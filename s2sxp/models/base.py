@@ -11,7 +11,6 @@ import functools
 import numpy
 
 from .. import backend, decoding, parallel
-from ..backend import get_array_module
 from ..layers import CELLS, TimeEmbedding, TimeSoftmaxWithLoss
 
 
