@@ -80,7 +80,7 @@ class Layout:
 def _corpus_layouts(settings, rng):
     pairs = corpus.synthetic_pairs(settings.pairs, seed=settings.seed, min_words=1,
                                    max_words=settings.max_words)
-    c = corpus.load_pairs(pairs, tokens="char")
+    c = corpus.load_pairs(pairs, tokens="char", shared_vocab=True)
     x, t = c.x_train, c.t_train
     N, n = settings.batch_size, settings.iterations + settings.warmup
     iterations = len(x) // N

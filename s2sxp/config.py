@@ -6,12 +6,17 @@ import os
 from dataclasses import dataclass
 
 from . import corpus, datasets, models
+from .pairs import is_pairs_file
 from .vocab import TOKENIZERS, Vocab
 
 #: Constructor options of some model families that a run may set (BahdanauSeq2seq's).
 MODEL_OPTIONS = ("init_state", "reset_state_each_step")
 #: The settings of a run on a parallel corpus, which other runs do not have.
-CORPUS_OPTIONS = ("tokens", "min_freq", "max_vocab", "max_length", "skip_bad")
+CORPUS_OPTIONS = ("tokens", "min_freq", "max_vocab", "max_length", "skip_bad", "source_column",
+                  "langs", "dev", "test", "shared_vocab", "vocab_size", "subword_model",
+                  "bleu_tokenize")
+#: What a run saved before these settings existed did: one vocabulary for both sides.
+CORPUS_BEFORE = {"shared_vocab": True}
 
 
 @dataclass
@@ -22,7 +27,8 @@ class TrainConfig:
 
     model: str = "attention"
     cell: str = None  # "lstm" or "gru"; None: the model class's default
-    data: str = "date"  # "date", "addition", a question_answer file or a pairs file (.tsv)
+    data: str = "date"  # "date", "addition", a question_answer file, a pairs file (.tsv), or
+    #                     with langs, the path before .SRC and .TGT of two aligned files
     examples: int = 50000  # lines generated for "date" and "addition"
     epochs: int = 10
     batch_size: int = 128
@@ -38,12 +44,20 @@ class TrainConfig:
     # BahdanauSeq2seq only; None: the model's default ("sum", False)
     init_state: str = None  # the decoder's initial state: "sum" or "last" of the encoder states
     reset_state_each_step: bool = None  # restart the decoder cell from zeros at every step
-    # a parallel corpus (source<TAB>target lines) only
-    tokens: str = None  # "char" or "word"; None: "char" for a pairs file
+    # a parallel corpus (source<TAB>target lines, or two aligned files) only
+    tokens: str = None  # "char", "word" or "spm" (subwords); None: "char" for a pairs file
     min_freq: int = 1  # tokens seen fewer times in the training split become <unk>
     max_vocab: int = None  # at most this many tokens, the four special ones included
     max_length: int = None  # a longer sentence (in tokens) is an error, or skipped with skip_bad
     skip_bad: bool = False  # skip (and count) bad lines instead of stopping at the first
+    source_column: int = 1  # of a pairs file: the source is the first column, or the second
+    langs: tuple = None  # (SRC, TGT): data, dev and test name two aligned files PATH.SRC, .TGT
+    dev: str = None  # the pairs validated on (best.npz); None: a random tenth of data
+    test: str = None  # the pairs scored once, with beam search, when training has finished
+    shared_vocab: bool = False  # one vocabulary for both sides
+    vocab_size: int = 8000  # subwords: the pieces of each SentencePiece model
+    subword_model: str = "unigram"  # subwords: "unigram" or "bpe"
+    bleu_tokenize: str = "13a"  # how sacrebleu splits the translations for BLEU
 
     def resolved(self):
         """A copy with the recipe's values where this one has None, and the model's defaults for
@@ -77,9 +91,16 @@ class TrainConfig:
 
     def is_corpus(self):
         """Whether ``data`` names a parallel corpus (or ``tokens`` says it is one)."""
-        return self.tokens is not None or (self.data not in datasets.DATASETS
-                                           and os.path.isfile(self.data)
-                                           and corpus.is_pairs_file(self.data))
+        return self.tokens is not None or self.langs is not None or (
+            self.data not in datasets.DATASETS and os.path.isfile(self.data)
+            and is_pairs_file(self.data))
+
+    def files(self, path):
+        """What ``path`` (data, dev or test) names: a pairs file, or with ``langs`` the pair of
+        aligned files PATH.SRC and PATH.TGT; None for None."""
+        if path is None or self.langs is None:
+            return path
+        return tuple(f"{path}.{lang}" for lang in self.langs)
 
     def model_options(self):
         """The model family's own options set in this config, for its constructor."""
@@ -103,8 +124,8 @@ class TrainConfig:
             parts.append(self.init_state)
         if self.reset_state_each_step:
             parts.append("reset")
-        if self.tokens == "word":
-            parts.append("word")
+        if self.tokens in ("word", "spm"):
+            parts.append(self.tokens)
         return os.path.join("runs", "-".join(parts + [data_name(self.data)]))
 
 
@@ -114,22 +135,26 @@ def data_name(data):
     return os.path.splitext(os.path.basename(data))[0]
 
 
-def load_data(config, reverse=None, vocab=None):
+def load_data(config, reverse=None, vocab=None, source_vocab=None):
     """The data a (resolved) config names: a :class:`~s2sxp.datasets.Data` or a
     :class:`~s2sxp.corpus.Corpus`, reversed as the config (or ``reverse``) says; a corpus in
-    ``vocab`` where one is given."""
+    ``vocab`` (and ``source_vocab``) where given."""
     reverse = config.reverse if reverse is None else reverse
     if not config.is_corpus():
         return datasets.Data.load(config.data, config.examples, reverse)
-    data = corpus.load_pairs(config.data, tokens=config.tokens, min_freq=config.min_freq,
-                             max_vocab=config.max_vocab, max_length=config.max_length,
-                             skip_bad=config.skip_bad, vocab=vocab)
+    data = corpus.load_pairs(
+        config.files(config.data), tokens=config.tokens, min_freq=config.min_freq,
+        max_vocab=config.max_vocab, max_length=config.max_length, skip_bad=config.skip_bad,
+        vocab=vocab, source_vocab=source_vocab, dev=config.files(config.dev),
+        test=config.files(config.test), source_column=config.source_column,
+        shared_vocab=config.shared_vocab, vocab_size=config.vocab_size,
+        subword_model=config.subword_model)
     return data.reversed() if reverse else data
 
 
 def load_model_data(model, data=None, examples=None, source="the model"):
     """The data a saved model was trained on (or ``data`` instead), split as in training, in the
-    model's vocabulary, its sources reversed as they were in training."""
+    model's vocabularies, its sources reversed as they were in training."""
     meta = model.meta
     name = data or meta.get("data")
     if name is None:
@@ -139,5 +164,8 @@ def load_model_data(model, data=None, examples=None, source="the model"):
         loaded = datasets.Data.load(name, examples or meta.get("examples", 50000), reverse)
         return loaded.in_vocab(model.vocab, name)
     options = {k: meta[k] for k in CORPUS_OPTIONS if meta.get(k) is not None}
+    if data is not None:                            # another corpus: its pairs, not the run's
+        options = {k: v for k, v in options.items() if k not in ("dev", "test", "langs")}
     config = TrainConfig(data=name, **dict(options, tokens=model.vocab.tokenizer))
-    return load_data(config, reverse=reverse, vocab=model.vocab)
+    return load_data(config, reverse=reverse, vocab=model.vocab,
+                     source_vocab=getattr(model, "source_vocab", None))

@@ -1,37 +1,28 @@
-"""Parallel corpora of sentences of any length: ``source<TAB>target`` per line.
+"""Parallel corpora of sentences of any length, ready to train on: :func:`load_pairs` reads the
+training pairs and, where given, a dev and a test file (:mod:`s2sxp.pairs`), splits sentences into
+characters (any script; runs of whitespace become one space), whitespace-separated words, or
+subwords of a SentencePiece model trained on the training split, and builds a vocabulary
+(:class:`~s2sxp.vocab.TokenVocab`) for each side, or one for both: the four special tokens
+(ids 0-3), then the tokens of the training split by descending count.
 
-A pairs file is UTF-8 text, one sentence pair per line, the source and its translation separated
-by a tab; further columns (the attribution of the Tatoeba/Anki export) are ignored::
-
-    Go.<TAB>行け。<TAB>CC-BY 2.0 (France) Attribution: tatoeba.org ...
-
-Sentences are split into characters (any script; runs of whitespace become one space) or into
-whitespace-separated words. One vocabulary (:class:`~s2sxp.vocab.TokenVocab`) serves both sides: the
-four special tokens (ids 0-3), then the tokens of the training split by descending count. Sources
-are their tokens; targets are ``<s> tokens </s>``. A batch pads its rows on the right with ``<pad>``
-to its longest (:class:`Sequences`), and :func:`bucket_order` draws batches of rows of similar
-lengths so that little of a batch is padding.
-
-A bad line (empty, without a tab, with an empty side, not UTF-8, longer than ``max_length``
-tokens) is an error naming the file and the line, or, with ``skip_bad``, a counted skip reported
-in one notice.
+Sources are their tokens; targets are ``<s> tokens </s>``. A batch pads its rows on the right with
+``<pad>`` to its longest (:class:`Sequences`), and :func:`bucket_order` draws batches of rows of
+similar lengths so that little of a batch is padding.
 """
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 
-from .datasets import DatasetError, show_line
+from . import pairs as reading
 from .files import atomic_write
-from .vocab import PAD_ID, TokenVocab, check_tokenizer, detokenize, tokenize
+from .pairs import CorpusError
+from .vocab import PAD_ID, SPECIALS, TokenVocab, check_tokenizer, tokenize, train_subwords
 
-
-class CorpusError(DatasetError):
-    """A pairs file or list of lines that cannot be read as a parallel corpus."""
+__all__ = ["Corpus", "CorpusError", "Sequences", "Split", "bucket_order", "load_pairs",
+           "load_split", "pairs_from_lines", "read_pairs", "synthetic_pairs", "write_pairs"]
 
 
 class Sequences:
@@ -90,86 +81,50 @@ def bucket_order(rng, src_lengths, tgt_lengths, batch_size, pool=64):
 
 
 def pairs_from_lines(lines, tokens="char", source="<lines>", max_length=None, skip_bad=False,
-                     notice=None, first_line=1):
-    """[(source tokens, target tokens)] from ``source<TAB>target`` lines (see the module
-    docstring for what makes a line bad). A line may be a str or, for undecodable bytes, an
-    exception to report at its place."""
+                     notice=None, first_line=1, source_column=1):
+    """[(source tokens, target tokens)] of ``source<TAB>target`` lines, by characters or words,
+    read and checked as :mod:`s2sxp.pairs` reads them."""
+    read = reading.read_lines(lines, source, first_line, source_column)
+    return _token_pairs(read, tokens, max_length, skip_bad, notice)
+
+
+def read_pairs(path, tokens="char", max_length=None, skip_bad=False, notice=None,
+               source_column=1):
+    """:func:`pairs_from_lines` on a UTF-8 file (or two aligned files, a tuple of their paths);
+    errors name the file and the line."""
+    return _token_pairs(reading.read(path, source_column), tokens, max_length, skip_bad, notice)
+
+
+def _token_pairs(read, tokens, max_length, skip_bad, notice):
     check_tokenizer(tokens)
-    pairs, skipped, total = [], {}, 0
-    for number, line in enumerate(lines, start=first_line):
-        total += 1
-        problem = None
-        if isinstance(line, Exception):
-            problem, shown = "not UTF-8", f"({line})"
-        else:
-            line = line.rstrip("\r\n")
-            shown = show_line(line)
-            if number == first_line:
-                line = line.lstrip("\ufeff")
-            if not line.strip():
-                problem = "empty"
-            elif "\t" not in line:
-                problem = "without a tab"
-            else:
-                src, tgt = line.split("\t")[:2]
-                src, tgt = tokenize(src, tokens), tokenize(tgt, tokens)
-                if not src or not tgt:
-                    problem = "with an empty side"
-                elif max_length is not None and max(len(src), len(tgt)) > max_length:
-                    problem = f"longer than {max_length} tokens"
-        if problem is None:
-            pairs.append((src, tgt))
-            continue
-        if not skip_bad:
-            raise CorpusError(f"{source}, line {number}: {problem} (expected "
-                              f"source<TAB>target): {shown}")
-        skipped.setdefault(problem, []).append(number)
-    if skipped:
-        parts = [f"{len(where)} {problem} (first: line {where[0]})"
-                 for problem, where in skipped.items()]
-        say = notice or (lambda text: print(text, file=sys.stderr))
-        say(f"skipped {sum(map(len, skipped.values()))} of {total} lines of {source}: "
-            + ", ".join(parts))
-    if not pairs:
-        raise CorpusError(f"{source}: no sentence pairs (expected source<TAB>target per line)")
-    return pairs
+    split = (lambda text: tokenize(text, tokens))
+    reading.tokenized(read, split, split, max_length)
+    return [(line.source, line.target) for line in reading.settle(read, skip_bad, notice)]
 
 
-def read_pairs(path, tokens="char", max_length=None, skip_bad=False, notice=None):
-    """:func:`pairs_from_lines` on a UTF-8 file; errors name the file and the line."""
-    with open(path, "rb") as f:
-        raw = f.read().split(b"\n")
-    if raw and raw[-1] == b"":
-        raw.pop()
-    lines = []
-    for line in raw:
-        try:
-            lines.append(line.decode("utf-8"))
-        except UnicodeDecodeError as e:
-            lines.append(e)
-    return pairs_from_lines(lines, tokens, os.fspath(path), max_length, skip_bad, notice)
+@dataclass
+class Split:
+    """The pairs of one part of a corpus: ``x`` source ids, ``t`` target ids (``<s> ... </s>``),
+    ``sources`` and ``references`` the sentences as text."""
 
+    x: Sequences
+    t: Sequences
+    sources: list
+    references: list
 
-def is_pairs_file(path):
-    """True for a .tsv/.tab file, or one whose first non-empty line holds a tab."""
-    if os.path.splitext(os.fspath(path))[1].lower() in (".tsv", ".tab"):
-        return True
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8192)
-    except OSError:
-        return False
-    for line in head.split(b"\n"):
-        if line.strip():
-            return b"\t" in line
-    return False
+    def reversed(self):
+        return dataclasses.replace(self, x=self.x.reversed())
 
 
 @dataclass
 class Corpus:
-    """A parallel corpus split for training (see :func:`load_pairs`): ``x_*`` and ``t_*`` the ids,
-    ``src_*`` and ``ref_*`` the sentences as text; the sources reversed where ``reversed_input``
-    (each sentence's own tokens; the padding stays at the end)."""
+    """A parallel corpus ready to train on (see :func:`load_pairs`): ``x_*`` and ``t_*`` the ids,
+    ``src_*`` and ``ref_*`` the sentences as text, of the training split and of the held-out
+    split training is validated on (``*_test``: the dev file, or a random tenth of the training
+    pairs where there is none); ``test_set``, the test file's :class:`Split` or None. ``vocab`` is
+    the targets' vocabulary, ``source_vocab`` the sources' (the same object where they share
+    one). The sources are reversed where ``reversed_input`` (each sentence's own tokens; the
+    padding stays at the end)."""
 
     vocab: TokenVocab
     x_train: Sequences
@@ -182,11 +137,18 @@ class Corpus:
     ref_test: list
     tokens: str
     reversed_input: bool = False
+    source_vocab: TokenVocab = None
+    test_set: Split = None
+
+    def __post_init__(self):
+        if self.source_vocab is None:
+            self.source_vocab = self.vocab
 
     def reversed(self):
-        return dataclasses.replace(self, x_train=self.x_train.reversed(),
-                                   x_test=self.x_test.reversed(),
-                                   reversed_input=not self.reversed_input)
+        return dataclasses.replace(
+            self, x_train=self.x_train.reversed(), x_test=self.x_test.reversed(),
+            test_set=None if self.test_set is None else self.test_set.reversed(),
+            reversed_input=not self.reversed_input)
 
     @property
     def max_output_length(self):
@@ -194,56 +156,130 @@ class Corpus:
         return 2 * int(self.t_train.max_length)
 
 
-def load_pairs(pairs, tokens="char", min_freq=1, max_vocab=None, max_length=None,
-               skip_bad=False, split_seed=1984, test_fraction=0.1, notice=None, vocab=None):
-    """A :class:`Corpus` from a pairs file or a list of (source, target) texts, read and checked
-    as :func:`pairs_from_lines` reads lines (the list's items numbered from 1): shuffled by
-    ``numpy.random.RandomState(split_seed)``, the last ``test_fraction`` the test split, the
-    vocabulary built from the training split (or ``vocab``, given), targets ``<s> ... </s>``.
-    ``src_*`` and ``ref_*`` are the sentences as text (``ref_test``: the references for BLEU)."""
-    if isinstance(pairs, (list, tuple)):
-        source = "<pairs>"
-        pairs = pairs_from_lines(_as_lines(pairs), tokens, source, max_length, skip_bad, notice)
-    else:
-        source = os.fspath(pairs)
-        pairs = read_pairs(pairs, tokens, max_length, skip_bad, notice)
-    n = len(pairs)
+def _texts(read, vocab_tokenize, max_length, skip_bad, notice, texts=False):
+    """The good lines of ``read`` tokenized, and, where ``texts``, their texts before."""
+    raw = {line.number: (line.source, line.target) for line in read.lines}
+    reading.tokenized(read, *vocab_tokenize, max_length)
+    good = reading.settle(read, skip_bad, notice)
+    return good, [raw[line.number] for line in good] if texts else None
+
+
+def _split_off(lines, split_seed, test_fraction, name):
+    """(training lines, held-out lines): shuffled by ``numpy.random.RandomState(split_seed)``,
+    the last ``test_fraction`` held out."""
+    n = len(lines)
     if n < 2:
-        raise CorpusError(f"{source} holds 1 sentence pair; a corpus takes at least 2 (one to "
+        raise CorpusError(f"{name} holds 1 sentence pair; a corpus takes at least 2 (one to "
                           "train on, one to test with)")
     indices = np.arange(n)
     np.random.RandomState(split_seed).shuffle(indices)
-    n_test = max(int(n * test_fraction), 1 if n >= 2 else 0)
-    train = [pairs[i] for i in indices[:n - n_test]]
-    test = [pairs[i] for i in indices[n - n_test:]]
+    n_test = max(int(n * test_fraction), 1)
+    return [lines[i] for i in indices[:n - n_test]], [lines[i] for i in indices[n - n_test:]]
+
+
+def _subword_models(train, vocab_size, shared, model_type):
+    """(source model, target model): SentencePiece models trained on the training lines'
+    texts, one for both sides where ``shared``."""
+    sources = [line.source for line in train]
+    targets = [line.target for line in train]
+    if shared:
+        model = train_subwords(sources + targets, vocab_size, model_type)
+        return model, model
+    return (train_subwords(sources, vocab_size, model_type),
+            train_subwords(targets, vocab_size, model_type))
+
+
+def load_pairs(pairs, tokens="char", min_freq=1, max_vocab=None, max_length=None,
+               skip_bad=False, split_seed=1984, test_fraction=0.1, notice=None, vocab=None,
+               source_vocab=None, dev=None, test=None, source_column=1, shared_vocab=False,
+               vocab_size=8000, subword_model="unigram"):
+    """A :class:`Corpus` from ``pairs``: a pairs file, a tuple of two aligned files (source path,
+    target path) or a list of (source, target) texts, read and checked as :mod:`s2sxp.pairs`
+    reads them (a list's items numbered from 1); ``dev`` and ``test`` likewise, where given.
+
+    Without ``dev`` the pairs are shuffled by ``numpy.random.RandomState(split_seed)`` and the
+    last ``test_fraction`` held out to validate on. Sentences are split into ``tokens``:
+    ``"char"``, ``"word"`` or ``"spm"``, subwords of a SentencePiece model (``subword_model``:
+    unigram or bpe) of about ``vocab_size`` pieces trained on the training split. Each side gets
+    a vocabulary built from the training split (``min_freq``, ``max_vocab``), or one for both
+    where ``shared_vocab``; ``vocab`` (and ``source_vocab``, where the sources have their own)
+    given instead are used as they are."""
+    check_tokenizer(tokens)
+    if vocab is not None:
+        tokens = vocab.tokenizer
+        source_vocab = vocab if source_vocab is None else source_vocab
+    read = reading.read(pairs, source_column)
+    subwords = tokens == "spm" and vocab is None
+    if subwords:
+        lines = reading.settle(read, skip_bad, notice)
+        train, held = (lines, None) if dev is not None else _split_off(
+            lines, split_seed, test_fraction, read.name)
+        models = _subword_models(train, vocab_size, shared_vocab, subword_model)
+        splitters = tuple(TokenVocab(SPECIALS, "spm", m).tokenize for m in models)
+        parts = [reading.Read(read.name, train, read.expected)]
+        if held is not None:
+            parts.append(reading.Read(read.name, held, read.expected))
+        settled = [_texts(part, splitters, max_length, skip_bad, notice, texts=True)
+                   for part in parts]
+        train, train_texts = settled[0]
+        held, held_texts = settled[1] if held is not None else (None, None)
+    else:
+        if vocab is not None:
+            splitters = (source_vocab.tokenize, vocab.tokenize)
+        else:
+            splitters = ((lambda text: tokenize(text, tokens)),) * 2
+        lines, _ = _texts(read, splitters, max_length, skip_bad, notice)
+        train, held = (lines, None) if dev is not None else _split_off(
+            lines, split_seed, test_fraction, read.name)
+        train_texts = held_texts = None
     if vocab is None:
-        vocab = TokenVocab.build((s for pair in train for s in pair), tokens, min_freq,
-                                 max_vocab)
+        build = {"min_freq": min_freq, "max_size": max_vocab}
+        if shared_vocab:
+            vocab = TokenVocab.build((side for line in train for side in
+                                      (line.source, line.target)), tokens,
+                                     subword_model=models[0] if subwords else None, **build)
+            source_vocab = vocab
+        else:
+            source_vocab = TokenVocab.build((line.source for line in train), tokens,
+                                            subword_model=models[0] if subwords else None,
+                                            **build)
+            vocab = TokenVocab.build((line.target for line in train), tokens,
+                                     subword_model=models[1] if subwords else None, **build)
+    if dev is not None:
+        held_split = load_split(dev, vocab, source_vocab, source_column, max_length, skip_bad,
+                                notice)
+    else:
+        held_split = _encode(held, held_texts, vocab, source_vocab)
+    train_split = _encode(train, train_texts, vocab, source_vocab)
+    test_split = None if test is None else load_split(test, vocab, source_vocab, source_column,
+                                                      max_length, skip_bad, notice)
+    return Corpus(vocab, train_split.x, train_split.t, held_split.x, held_split.t,
+                  train_split.sources, train_split.references, held_split.sources,
+                  held_split.references, vocab.tokenizer, source_vocab=source_vocab,
+                  test_set=test_split)
 
-    def encode(part):
-        return (Sequences([vocab.encode(s) for s, _ in part]),
-                Sequences([vocab.encode(t, bos=True, eos=True) for _, t in part]))
 
-    def texts(part, side):
-        return [detokenize(pair[side], vocab.tokenizer) for pair in part]
+def _encode(lines, texts, vocab, source_vocab):
+    """The :class:`Split` of tokenized lines; its texts are ``texts`` where given (the
+    sentences as read), else the tokens joined again."""
+    x = Sequences([source_vocab.encode(line.source) for line in lines])
+    t = Sequences([vocab.encode(line.target, bos=True, eos=True) for line in lines])
+    if texts is None:
+        texts = [(source_vocab.detokenize(line.source), vocab.detokenize(line.target))
+                 for line in lines]
+    return Split(x, t, [s for s, _ in texts], [r for _, r in texts])
 
-    (x_train, t_train), (x_test, t_test) = encode(train), encode(test)
-    return Corpus(vocab, x_train, t_train, x_test, t_test, texts(train, 0), texts(train, 1),
-                  texts(test, 0), texts(test, 1), vocab.tokenizer)
 
-
-def _as_lines(pairs):
-    lines = []
-    for number, pair in enumerate(pairs, start=1):
-        if (not isinstance(pair, (list, tuple)) or len(pair) != 2
-                or not all(isinstance(side, str) for side in pair)):
-            raise CorpusError(f"<pairs>, item {number}: expected a (source, target) pair of "
-                              f"strings, got {show_line(repr(pair))}")
-        if "\t" in pair[0] or "\n" in pair[0] + pair[1]:
-            raise CorpusError(f"<pairs>, item {number}: a tab or line break inside the source "
-                              f"or a line break inside the target: {show_line(repr(pair))}")
-        lines.append(f"{pair[0]}\t{pair[1]}")
-    return lines
+def load_split(data, vocab, source_vocab=None, source_column=1, max_length=None,
+               skip_bad=False, notice=None):
+    """The :class:`Split` of every pair of ``data`` (as :func:`load_pairs` takes it) in the
+    vocabularies given; the sentences as read where they are split into subwords, else their
+    tokens joined again."""
+    source_vocab = vocab if source_vocab is None else source_vocab
+    read = reading.read(data, source_column)
+    lines, texts = _texts(read, (source_vocab.tokenize, vocab.tokenize), max_length, skip_bad,
+                          notice, texts=vocab.tokenizer == "spm")
+    return _encode(lines, texts, vocab, source_vocab)
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"

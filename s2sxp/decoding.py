@@ -65,10 +65,12 @@ def log_softmax(x):
     return shift - xp.log(xp.exp(shift).sum(axis=-1, keepdims=True))
 
 
-def beam_search(decoder, xp, N, beam, start_id, end_id, steps, fill_id, length_penalty=1.0):
+def beam_search(decoder, xp, N, beam, start_id, end_id, steps, fill_id, length_penalty=1.0,
+                n_best=1):
     """The decoder started on N·beam rows, the beams of source n in rows n·beam .. n·beam + beam-1
     -> ids (N, steps) of each source's best hypothesis (``fill_id`` after its ``end_id``), their
-    attention weights (N, t, T_enc) or None, and their normalised scores (N,)."""
+    attention weights (N, t, T_enc) or None, and their normalised scores (N,); with ``n_best``
+    above 1, ids (N, n_best, steps) and scores (N, n_best) of the n_best best, best first."""
     k = beam
     scores = xp.zeros((N, k), dtype=numpy.float64)
     scores[:, 1:] = -numpy.inf                      # the k beams start as one hypothesis
@@ -114,20 +116,29 @@ def beam_search(decoder, xp, N, beam, start_id, end_id, steps, fill_id, length_p
     best = normalised.argmax(axis=1)
     n = xp.arange(N)
     weights = None if history is None else history[n, best, :t + 1]
-    return tokens[n, best], weights, normalised[n, best]
+    if n_best == 1:
+        return tokens[n, best], weights, normalised[n, best]
+    ranked = xp.argsort(-normalised, axis=1, kind="stable")[:, :n_best]
+    return (xp.take_along_axis(tokens, ranked[:, :, None], axis=1), weights,
+            xp.take_along_axis(normalised, ranked, axis=1))
 
 
 def decode(model, x, start_id, max_length, end_id=None, beam=1, length_penalty=1.0,
-           batch_size=1000, progress=None):
+           batch_size=1000, progress=None, n_best=1):
     """Answers (host ids, (N, max_length)) for every question in ``x`` (an array or
     :class:`~s2sxp.corpus.Sequences`), decoded in batches of ``batch_size`` questions: greedy
     (``beam`` 1) or by beam search, each answer ending at ``end_id`` when one is given. Sequences
     are decoded shortest first, so that each batch carries little padding; the answers come back
-    in the order of ``x``. A progress bar is drawn on ``progress`` when it is a terminal."""
+    in the order of ``x``. A progress bar is drawn on ``progress`` when it is a terminal.
+
+    With ``n_best`` above 1 (beam search), the n_best best answers of each question, best
+    first: (ids (N, n_best, max_length), their normalised log-probabilities (N, n_best))."""
     N = len(x)
     lengths = getattr(x, "lengths", None)
     order = numpy.arange(N) if lengths is None else numpy.argsort(lengths, kind="stable")
-    out = numpy.empty((N, max_length), dtype=numpy.int32)
+    out = numpy.empty((N, n_best, max_length) if n_best > 1 else (N, max_length),
+                      dtype=numpy.int32)
+    scores = numpy.empty((N, n_best)) if n_best > 1 else None
     bar = progress_bar(N, "eval" if beam == 1 else f"beam {beam}", progress)
     for i in range(0, N, batch_size):
         rows = order[i:i + batch_size]
@@ -135,10 +146,12 @@ def decode(model, x, start_id, max_length, end_id=None, beam=1, length_penalty=1
             ids = model.generate(x[rows], start_id, max_length, end_id=end_id)
         else:
             ids = model.beam_search(x[rows], start_id, end_id, max_length, beam=beam,
-                                    length_penalty=length_penalty)
+                                    length_penalty=length_penalty, n_best=n_best)
+            if scores is not None:
+                scores[rows] = asnumpy(model.beam_scores)
         out[rows] = asnumpy(ids)
         if bar is not None:
             bar.update(min(i + batch_size, N))
     if bar is not None:
         bar.close(N)
-    return out
+    return out if scores is None else (out, scores)

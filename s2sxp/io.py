@@ -29,19 +29,29 @@ class CheckpointError(ValueError):
     """A saved model or parameter file that cannot be used: corrupt, truncated or mismatched."""
 
 
-def model_meta(model, vocab=None, **extra):
-    """The description of ``model`` that :func:`load` needs to rebuild it."""
+def _vocab_meta(vocab):
+    return vocab.to_dict() if hasattr(vocab, "to_dict") else "".join(vocab.tokens)
+
+
+def model_meta(model, vocab=None, source_vocab=None, **extra):
+    """The description of ``model`` that :func:`load` needs to rebuild it: with its vocabulary,
+    and the sources' where they have one of their own."""
     meta = {"format": FORMAT, "kind": model.kind, "config": model.config, **extra}
     if vocab is not None:
-        meta["vocab"] = vocab.to_dict() if hasattr(vocab, "to_dict") else "".join(vocab.tokens)
+        meta["vocab"] = _vocab_meta(vocab)
+    if source_vocab is not None and source_vocab is not vocab:
+        meta["source_vocab"] = _vocab_meta(source_vocab)
     return meta
 
 
-def save(model, path, vocab=None, **extra):
-    """Write ``model`` (and ``vocab``, and JSON-able ``extra`` metadata) to ``path`` (.npz)."""
+def save(model, path, vocab=None, source_vocab=None, **extra):
+    """Write ``model`` (and ``vocab``, the sources' ``source_vocab`` where they have their own,
+    and JSON-able ``extra`` metadata) to ``path`` (.npz)."""
     vocab = vocab if vocab is not None else getattr(model, "vocab", None)
+    if source_vocab is None and vocab is getattr(model, "vocab", None):
+        source_vocab = getattr(model, "source_vocab", None)
     arrays = {f"param_{i}": backend.asnumpy(p) for i, p in enumerate(model.params)}
-    arrays["meta"] = numpy.array(json.dumps(model_meta(model, vocab, **extra)))
+    arrays["meta"] = numpy.array(json.dumps(model_meta(model, vocab, source_vocab, **extra)))
     atomic_write(path, lambda f: numpy.savez(f, **arrays))
 
 
@@ -116,6 +126,8 @@ def load(path, **options):
     set_params(model, params, path)
     try:
         model.vocab = vocabs.from_meta(meta["vocab"]) if "vocab" in meta else None
+        model.source_vocab = (vocabs.from_meta(meta["source_vocab"]) if "source_vocab" in meta
+                              else model.vocab)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path} holds a broken vocabulary: {e}") from None
     model.meta = meta
@@ -146,13 +158,13 @@ def _unpack(state, arrays):
     return state
 
 
-def save_checkpoint(path, model, optimizer, trainer, vocab=None, **extra):
+def save_checkpoint(path, model, optimizer, trainer, vocab=None, source_vocab=None, **extra):
     """Write the model (as :func:`save` does), ``optimizer.state_dict()`` and
     ``trainer.state_dict()`` to ``path`` (.npz), atomically."""
     names = [k for k, cls in OPTIMIZERS.items() if type(optimizer) is cls]
     vocab = vocab if vocab is not None else getattr(model, "vocab", None)
     arrays = {f"param_{i}": backend.asnumpy(p) for i, p in enumerate(model.params)}
-    meta = model_meta(model, vocab, **extra)
+    meta = model_meta(model, vocab, source_vocab, **extra)
     meta["format"] = CHECKPOINT_FORMAT
     meta["optimizer"] = {"name": names[0] if names else type(optimizer).__name__,
                          "state": _pack(optimizer.state_dict(), "optimizer", arrays)}
@@ -167,10 +179,12 @@ class Checkpoint:
     (as their ``state_dict`` gave them) and ``vocab`` (a :class:`~s2sxp.vocab.Vocab`, a
     :class:`~s2sxp.vocab.TokenVocab` or None)."""
 
-    def __init__(self, path, meta, params, optimizer, optimizer_state, trainer_state, vocab):
+    def __init__(self, path, meta, params, optimizer, optimizer_state, trainer_state, vocab,
+                 source_vocab=None):
         self.path, self.meta, self.params = path, meta, params
         self.optimizer, self.optimizer_state = optimizer, optimizer_state
         self.trainer_state, self.vocab = trainer_state, vocab
+        self.source_vocab = vocab if source_vocab is None else source_vocab
 
     @property
     def kind(self):
@@ -194,10 +208,12 @@ def read_checkpoint(path):
         trainer_state = _unpack(meta["trainer"], arrays)
         int(trainer_state["epoch"])
         vocab = vocabs.from_meta(meta["vocab"]) if "vocab" in meta else None
+        source_vocab = (vocabs.from_meta(meta["source_vocab"]) if "source_vocab" in meta
+                        else None)
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path} is an incomplete or corrupt checkpoint: {e!r}") from None
     return Checkpoint(path, meta, _params(arrays, path), optimizer, optimizer_state,
-                      trainer_state, vocab)
+                      trainer_state, vocab, source_vocab)
 
 
 def restore(checkpoint, model, optimizer, trainer):

@@ -3,6 +3,8 @@
 (:func:`evaluate_translations`), either on one split of a dataset or corpus
 (:func:`evaluate_split`), and the book's print-out of a few examples.
 """
+import importlib.util
+import logging
 import sys
 
 import numpy
@@ -11,8 +13,32 @@ from .corpus import Corpus
 from .decoding import decode
 from .translation import translate
 
-#: sacrebleu's BLEU tokenisations that need nothing else installed.
-BLEU_TOKENIZERS = ("13a", "intl", "char", "zh", "none")
+#: sacrebleu's BLEU tokenisations: those that need nothing else installed, and Japanese words
+#: by MeCab where mecab-python3 and ipadic are installed.
+BLEU_TOKENIZERS = ("13a", "intl", "char", "zh", "none") + (
+    ("ja-mecab",) if all(importlib.util.find_spec(m) for m in ("MeCab", "ipadic")) else ())
+
+
+class _Once(logging.Filter):
+    """Lets each message through once: sacrebleu's warnings (that the text looks tokenized)
+    would otherwise come again at every evaluation."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = set()
+
+    def filter(self, record):
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
+def _warn_once():
+    logger = logging.getLogger("sacrebleu")
+    if not any(isinstance(f, _Once) for f in logger.filters):
+        logger.addFilter(_Once())
 
 
 def _check(hypotheses, references):
@@ -34,6 +60,7 @@ def bleu(hypotheses, references, tokenize="13a"):
         raise ValueError(f"unknown BLEU tokenize {tokenize!r}; choose one of "
                          + ", ".join(BLEU_TOKENIZERS))
     hypotheses, references = _check(hypotheses, references)
+    _warn_once()
     return float(BLEU(tokenize=tokenize).corpus_score(hypotheses, [references]).score)
 
 

@@ -5,10 +5,12 @@
                     shuffling state, epoch and history: at the start, after every epoch, and
                     when Ctrl-C stops training
     history.json    loss per report and validation accuracy per epoch (on a parallel corpus also
-                    BLEU and chrF)
+                    BLEU and chrF, and the test file's scores once training has finished)
     model.npz       the model after the last finished epoch; best.npz: the best validation accuracy
                     (on a parallel corpus: the best BLEU)
     accuracy.png    validation accuracy per epoch; loss.png: the training loss; bleu.png: BLEU
+    source.model    subwords: the sources' SentencePiece model (target.model: the targets'), as
+                    SentencePiece's own tools read it; the checkpoint and models carry them too
 
 Every file but the pictures is written atomically (temporary file, then rename), so a crash or
 Ctrl-C never leaves a broken one. :meth:`Run.resume` carries on from the checkpoint with the very
@@ -24,17 +26,19 @@ import os
 import time
 
 from . import corpus, datasets, io, models, viz
-from .config import CORPUS_OPTIONS, TrainConfig, data_name, load_data
+from .config import CORPUS_BEFORE, CORPUS_OPTIONS, TrainConfig, data_name, load_data
 from .files import atomic_write
-from .metrics import evaluate_split
+from .metrics import evaluate_split, evaluate_translations
 from .optim import OPTIMIZERS, scheduled_rate
 from .progress import STDOUT
 from .trainer import Trainer, TrainingInterrupted
 from .vocab import mismatch
 
 FILES = ("config.json", "checkpoint.npz", "history.json", "model.npz", "best.npz",
-         "accuracy.png", "loss.png", "bleu.png")
+         "accuracy.png", "loss.png", "bleu.png", "source.model", "target.model")
 COMPARE_FILE = "compare.json"
+#: The beam width the test file is scored with.
+TEST_BEAM = 5
 
 
 class Run:
@@ -45,6 +49,7 @@ class Run:
         self.folder, self.config, self.data = folder, config, data
         self.model, self.optimizer, self.trainer = model, optimizer, trainer
         self.history = history
+        self.test_scores = None       # the test file's, when training has finished
 
     def path(self, name):
         return os.path.join(self.folder, name)
@@ -60,6 +65,8 @@ class Run:
         options = config.model_options()
         if isinstance(data, corpus.Corpus):
             options["pad_id"] = data.vocab.pad_id
+            if data.source_vocab is not data.vocab:
+                options["source_vocab_size"] = len(data.source_vocab)
         model = models.build(config.model, len(data.vocab), config.wordvec_size,
                              config.hidden_size, cell=config.cell, seed=config.seed, **options)
         optimizer = OPTIMIZERS[config.optimizer](lr=config.lr)
@@ -81,6 +88,11 @@ class Run:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(run.path(name))
         _write_json(run.path("config.json"), config.as_dict())
+        for name, vocab in (("source", getattr(run.data, "source_vocab", None)),
+                            ("target", run.data.vocab)):
+            model = getattr(vocab, "subword_model", None)
+            if model is not None:               # SentencePiece's own file, for other tools
+                atomic_write(run.path(f"{name}.model"), lambda f, m=model: f.write(m))
         run.save_checkpoint()
         return run
 
@@ -96,8 +108,8 @@ class Run:
         checkpoint = io.read_checkpoint(path)
         try:
             # a run saved before learning-rate schedules trained at a constant rate
-            config = TrainConfig(**dict({"lr_half_life": 0, "anneal_at": 0},
-                                        **checkpoint.meta["run"])).resolved()
+            config = TrainConfig(**{"lr_half_life": 0, "anneal_at": 0, **CORPUS_BEFORE,
+                                    **checkpoint.meta["run"]}).resolved()
         except (KeyError, TypeError, ValueError) as e:
             raise io.CheckpointError(f"{path} does not hold the settings of an s2sxp run "
                                      f"({e!r})") from None
@@ -114,9 +126,10 @@ class Run:
                                  "(only --epochs may change)")
         config = dataclasses.replace(config, epochs=given.get("epochs", config.epochs))
         run = cls._build(folder, config, data, log)
-        if checkpoint.vocab != run.data.vocab:
-            raise io.CheckpointError(mismatch(path, checkpoint.vocab, run.data.vocab,
-                                              config.data))
+        for saved, now in ((checkpoint.vocab, run.data.vocab),
+                           (checkpoint.source_vocab, getattr(run.data, "source_vocab", None))):
+            if now is not None and saved != now:
+                raise io.CheckpointError(mismatch(path, saved, now, config.data))
         io.restore(checkpoint, run.model, run.optimizer, run.trainer)
         saved = checkpoint.meta.get("history", {})
         run.history = {name: list(saved.get(name, [])) for name in run.history}
@@ -190,7 +203,8 @@ class Run:
         self.trainer.fit(d.x_train, d.t_train, max_epoch=1, batch_size=c.batch_size,
                          max_grad=c.max_grad, on_iteration=schedule)
         progress = self.trainer.out if progress == STDOUT else progress
-        scores, guesses = evaluate_split(self.model, d, progress=progress)
+        scores, guesses = evaluate_split(self.model, d, progress=progress,
+                                         bleu_tokenize=c.bleu_tokenize)
         self.history["val_acc"].append(scores["exact"])
         if self.is_corpus:
             for name in ("bleu", "chrf"):
@@ -200,8 +214,9 @@ class Run:
 
     def train(self, on_epoch=None):
         """Train epoch after epoch until :attr:`finished`, calling ``on_epoch(run, scores,
-        guesses, seconds)`` after each. When the trainer is stopped (:meth:`Trainer.stop`),
-        writes a checkpoint and raises TrainingInterrupted; NonFiniteLoss passes through."""
+        guesses, seconds)`` after each, then score the test file, where the run has one
+        (:meth:`score_test`). When the trainer is stopped (:meth:`Trainer.stop`), writes a
+        checkpoint and raises TrainingInterrupted; NonFiniteLoss passes through."""
         try:
             while not self.finished:
                 start = time.time()
@@ -213,6 +228,22 @@ class Run:
         except TrainingInterrupted:
             self.save_checkpoint()
             raise
+        if getattr(self.data, "test_set", None) is not None:
+            self.score_test()
+
+    def score_test(self, beam=TEST_BEAM):
+        """BLEU, chrF and exact match of best.npz on the test file, by beam search, kept as
+        :attr:`test_scores` and in history.json as ``test`` (with the epoch of best.npz);
+        returns them and the translations."""
+        best = io.load(self.path("best.npz"))
+        split = self.data.test_set
+        scores, translations = evaluate_translations(
+            best, split.x, split.references, self.data.vocab, self.data.max_output_length,
+            beam=beam, bleu_tokenize=self.config.bleu_tokenize, progress=self.trainer.out)
+        self.test_scores = dict(scores, beam=beam, epoch=best.meta.get("epoch"),
+                                sentences=len(split.references))
+        _write_json(self.path("history.json"), self.history_dict())
+        return scores, translations
 
     def model_meta(self):
         """What a saved model of this run records besides its parameters and vocabulary."""
@@ -226,28 +257,38 @@ class Run:
                         answer_width=int(d.t_test.shape[1]))
         return meta
 
+    def _vocabs(self):
+        """The vocabularies a saved model of this run records: the target's, and the source's
+        where it has one of its own."""
+        source = getattr(self.data, "source_vocab", self.data.vocab)
+        return {"vocab": self.data.vocab,
+                "source_vocab": None if source is self.data.vocab else source}
+
     def save_checkpoint(self):
         io.save_checkpoint(self.path("checkpoint.npz"), self.model, self.optimizer, self.trainer,
-                           vocab=self.data.vocab, run=self.config.as_dict(),
-                           history=self.history, **self.model_meta())
+                           run=self.config.as_dict(), history=self.history,
+                           **self._vocabs(), **self.model_meta())
 
     def save(self):
         """Checkpoint first (it is what resume reads), then the model, history and plots."""
         self.save_checkpoint()
         meta = dict(self.model_meta(), **{k: v[-1] if v else None
                                           for k, v in self.history.items()})
-        io.save(self.model, self.path("model.npz"), vocab=self.data.vocab, **meta)
+        io.save(self.model, self.path("model.npz"), **self._vocabs(), **meta)
         scores = self.history[self.score_name]
         if scores and scores[-1] >= max(scores):
-            io.save(self.model, self.path("best.npz"), vocab=self.data.vocab, **meta)
+            io.save(self.model, self.path("best.npz"), **self._vocabs(), **meta)
         _write_json(self.path("history.json"), self.history_dict())
         viz.plot_histories({self.config.model: self.history_dict()}, self.folder)
 
     def history_dict(self):
         scores = self.history[self.score_name]
-        return {"config": self.config.as_dict(), "loss": self.trainer.loss_list,
-                "loss_epochs": self.trainer.loss_epochs, **self.history,
-                "best_epoch": 1 + scores.index(max(scores)) if scores else None}
+        history = {"config": self.config.as_dict(), "loss": self.trainer.loss_list,
+                   "loss_epochs": self.trainer.loss_epochs, **self.history,
+                   "best_epoch": 1 + scores.index(max(scores)) if scores else None}
+        if self.test_scores is not None:
+            history["test"] = self.test_scores
+        return history
 
 
 #: What a run's history keeps per epoch, by the kind of its data.

@@ -28,37 +28,57 @@ def translate(model, x, vocab, max_length, beam=1, length_penalty=1.0, batch_siz
 
 @dataclass
 class Translations:
-    """What :func:`translate_sentences` gives: ``texts`` the translations, ``sources`` each
-    sentence's tokens, ``ids`` (N, max_length) the output ids and ``unknown`` the source tokens
-    the vocabulary lacks (read as ``<unk>``)."""
+    """What :func:`translate_sentences` gives: ``texts`` the translations (with ``n_best``, a list
+    of the n best of each, best first, and ``scores`` their normalised log-probabilities),
+    ``sources`` each sentence's tokens, ``ids`` the output ids ((N, max_length), or
+    (N, n_best, max_length)) and ``unknown`` the source tokens the vocabulary lacks (read as
+    ``<unk>``)."""
 
     texts: list
     sources: list
     ids: numpy.ndarray
     unknown: list
+    scores: list = None
 
 
-def translate_sentences(model, sentences, beam=1, length_penalty=1.0, batch_size=1000):
+def translate_sentences(model, sentences, beam=1, length_penalty=1.0, batch_size=1000,
+                        n_best=1, skip_empty=False):
     """The :class:`Translations` of raw sentences by a model trained on a parallel corpus
-    (``model.vocab`` a TokenVocab; ``model.meta`` as a run saves it: whether the sources were
-    reversed, how long a translation may be). ValueError for a sentence without tokens."""
+    (``model.vocab`` the targets' TokenVocab, ``model.source_vocab`` the sources'; ``model.meta``
+    as a run saves it: whether the sources were reversed, how long a translation may be),
+    decoded in batches of sentences of similar lengths, in the order given. A sentence without
+    tokens is a ValueError, or with ``skip_empty`` translated as the empty string."""
     vocab, meta = model.vocab, getattr(model, "meta", {})
+    source_vocab = getattr(model, "source_vocab", None) or vocab
     sources = []
     for text in sentences:
-        tokens = vocab.tokenize(text)
-        if not tokens:
-            unit = "words" if vocab.tokenizer == "word" else "characters"
+        tokens = source_vocab.tokenize(text)
+        if not tokens and not skip_empty:
+            unit = {"word": "words", "spm": "subwords"}.get(source_vocab.tokenizer, "characters")
             raise ValueError(f"{text!r} holds no {unit} to translate")
         sources.append(tokens)
-    unknown = vocab.unknown(t for tokens in sources for t in tokens)
-    ids = [vocab.encode(tokens) for tokens in sources]
+    unknown = source_vocab.unknown(t for tokens in sources for t in tokens)
+    real = [i for i, tokens in enumerate(sources) if tokens]
+    ids = [source_vocab.encode(sources[i]) for i in real]
     if meta.get("reversed_input"):
         ids = [row[::-1] for row in ids]
-    max_length = meta.get("max_output_length") or 2 * max(len(row) for row in ids) + 10
-    out = decode(model, Sequences(ids, vocab.pad_id), vocab.bos_id, max_length,
-                 end_id=vocab.eos_id, beam=beam, length_penalty=length_penalty,
-                 batch_size=batch_size)
-    return Translations([vocab.decode_text(row) for row in out], sources, out, unknown)
+    max_length = meta.get("max_output_length") or 2 * max((len(r) for r in ids), default=0) + 10
+    shape = (len(sources), n_best, max_length) if n_best > 1 else (len(sources), max_length)
+    out = numpy.full(shape, vocab.pad_id, dtype=numpy.int32)
+    scores = numpy.zeros((len(sources), n_best)) if n_best > 1 else None
+    if ids:
+        decoded = decode(model, Sequences(ids, vocab.pad_id), vocab.bos_id, max_length,
+                         end_id=vocab.eos_id, beam=beam, length_penalty=length_penalty,
+                         batch_size=batch_size, n_best=n_best)
+        if n_best > 1:
+            decoded, scores[real] = decoded
+        out[real] = decoded
+    texts = [vocab.decode_text(row) if n_best == 1 else [vocab.decode_text(r) for r in row]
+             for row in out]
+    for i in set(range(len(sources))) - set(real):
+        texts[i] = "" if n_best == 1 else [""] * n_best
+    return Translations(texts, sources, out, unknown,
+                        None if scores is None else scores.tolist())
 
 
 def answer_questions(model, questions, source="the model"):

@@ -6,14 +6,22 @@ string of its characters and a TokenVocab as a dict (``to_dict``); :func:`from_m
 
 :class:`Vocab` holds single characters in order of first appearance, the book's rule for its
 fixed-width ``question_answer`` data: every character must be known. :class:`TokenVocab` holds
-characters or words of a corpus, the four :data:`SPECIALS` first (ids 0-3), then the corpus's
-tokens by descending count; an unknown token reads as ``<unk>``.
+characters, words or subwords of a corpus, the four :data:`SPECIALS` first (ids 0-3), then the
+corpus's tokens by descending count; an unknown token reads as ``<unk>``. Subwords are the pieces
+of a SentencePiece model (Kudo & Richardson 2018) trained on the training split
+(:func:`train_subwords`), which the vocabulary carries with it.
 """
+import base64
+import io
+
 import numpy as np
+import sentencepiece
 
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
-TOKENIZERS = ("char", "word")
+TOKENIZERS = ("char", "word", "spm")
+#: SentencePiece's model types: unigram language model or byte-pair encoding.
+SUBWORD_MODELS = ("unigram", "bpe")
 
 
 def counts(items):
@@ -118,16 +126,38 @@ def check_tokenizer(tokens):
 
 
 def tokenize(text, tokens):
-    """The tokens of ``text``: its characters (whitespace runs as one space) or its words."""
+    """The tokens of ``text``: its characters (whitespace runs as one space) or its words
+    (subwords need a model: :meth:`TokenVocab.tokenize`)."""
     check_tokenizer(tokens)
     if tokens == "word":
         return text.split()
+    if tokens == "spm":
+        raise ValueError("subwords (spm) are a vocabulary's: use TokenVocab.tokenize")
     return list(" ".join(text.split()))
 
 
 def detokenize(token_list, tokens):
     check_tokenizer(tokens)
+    if tokens == "spm":
+        raise ValueError("subwords (spm) are a vocabulary's: use TokenVocab.detokenize")
     return ("" if tokens == "char" else " ").join(token_list)
+
+
+def train_subwords(texts, vocab_size, model_type="unigram"):
+    """A SentencePiece model (its serialized bytes) of about ``vocab_size`` pieces trained on
+    ``texts``; fewer where the texts hold fewer. Its own special pieces stay unused: the
+    vocabulary adds :data:`SPECIALS`."""
+    if model_type not in SUBWORD_MODELS:
+        raise ValueError(f"unknown subword model {model_type!r}; choose one of "
+                         + ", ".join(SUBWORD_MODELS))
+    if vocab_size < 8:
+        raise ValueError(f"a subword vocabulary needs at least 8 pieces, got {vocab_size}")
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts), model_writer=model, vocab_size=int(vocab_size),
+        model_type=model_type, hard_vocab_limit=False, character_coverage=0.9995,
+        bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0, minloglevel=2, num_threads=1)
+    return model.getvalue()
 
 
 class TokenVocab:
@@ -135,8 +165,19 @@ class TokenVocab:
 
     pad_id, bos_id, eos_id, unk_id = PAD_ID, BOS_ID, EOS_ID, UNK_ID
 
-    def __init__(self, tokens, tokenizer):
+    def __init__(self, tokens, tokenizer, subword_model=None):
         check_tokenizer(tokenizer)
+        if (tokenizer == "spm") != (subword_model is not None):
+            raise ValueError("a vocabulary of subwords (spm), and only that, comes with its "
+                             "SentencePiece model")
+        self.subword_model = subword_model
+        self._pieces = None
+        if subword_model is not None:
+            self._pieces = sentencepiece.SentencePieceProcessor()
+            try:
+                self._pieces.LoadFromSerializedProto(subword_model)
+            except (RuntimeError, TypeError) as e:
+                raise ValueError(f"a broken SentencePiece model ({e})") from None
         tokens = list(tokens)
         if tuple(tokens[:4]) != SPECIALS:
             raise ValueError(f"a token vocabulary starts with {', '.join(SPECIALS)}")
@@ -148,7 +189,7 @@ class TokenVocab:
         self.token_to_id = {t: i for i, t in enumerate(tokens)}
 
     @classmethod
-    def build(cls, sentences, tokenizer, min_freq=1, max_size=None):
+    def build(cls, sentences, tokenizer, min_freq=1, max_size=None, subword_model=None):
         """From token lists: tokens by descending count (ties: first seen), those seen fewer than
         ``min_freq`` times left out, at most ``max_size`` entries with the specials."""
         if min_freq < 1:
@@ -160,7 +201,7 @@ class TokenVocab:
                         key=lambda t: -seen[t])              # stable: ties keep first appearance
         if max_size is not None:
             ranked = ranked[:max_size - len(SPECIALS)]
-        return cls(SPECIALS + tuple(ranked), tokenizer)
+        return cls(SPECIALS + tuple(ranked), tokenizer, subword_model)
 
     def __len__(self):
         return len(self.tokens)
@@ -168,13 +209,24 @@ class TokenVocab:
     def __eq__(self, other):
         if not isinstance(other, TokenVocab):
             return NotImplemented
-        return self.tokens == other.tokens and self.tokenizer == other.tokenizer
+        return (self.tokens == other.tokens and self.tokenizer == other.tokenizer
+                and self.subword_model == other.subword_model)
 
     def __repr__(self):
         return f"TokenVocab({len(self)} {self.tokenizer} tokens)"
 
     def tokenize(self, text):
+        """The tokens of ``text``: characters, words, or the subword model's pieces."""
+        if self._pieces is not None:
+            return self._pieces.encode(" ".join(text.split()), out_type=str)
         return tokenize(text, self.tokenizer)
+
+    def detokenize(self, token_list):
+        """Text from tokens: characters joined, words joined by spaces, or subwords decoded
+        (an unknown piece as ⁇)."""
+        if self._pieces is not None:
+            return self._pieces.decode_pieces(list(token_list))
+        return detokenize(token_list, self.tokenizer)
 
     def unknown(self, token_list):
         """The tokens of ``token_list`` not in this vocabulary, each once, in order."""
@@ -202,10 +254,13 @@ class TokenVocab:
         return [self.tokens[i] for i in ids if i != PAD_ID]
 
     def decode_text(self, ids):
-        return detokenize(self.decode(ids), self.tokenizer)
+        return self.detokenize(self.decode(ids))
 
     def to_dict(self):
-        return {"tokenizer": self.tokenizer, "tokens": list(self.tokens)}
+        d = {"tokenizer": self.tokenizer, "tokens": list(self.tokens)}
+        if self.subword_model is not None:
+            d["subword_model"] = base64.b64encode(self.subword_model).decode("ascii")
+        return d
 
     @classmethod
     def from_dict(cls, d):
@@ -215,7 +270,13 @@ class TokenVocab:
             raise ValueError("a token vocabulary needs 'tokens' and 'tokenizer'") from None
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
             raise ValueError("a token vocabulary's 'tokens' must be a list of strings")
-        return cls(tokens, tokenizer)
+        model = d.get("subword_model")
+        if model is not None:
+            try:
+                model = base64.b64decode(model, validate=True)
+            except (TypeError, ValueError):
+                raise ValueError("a token vocabulary's 'subword_model' is not base64") from None
+        return cls(tokens, tokenizer, model)
 
 
 def from_meta(value):

@@ -1,10 +1,12 @@
 """The command line, run in-process on tiny models and data: every command, resume, Ctrl-C, and
 one line (never a traceback) for each kind of user error."""
 import dataclasses
+import io as stdio
 import json
 import signal
 import subprocess
 import sys
+import types
 
 import numpy
 import pytest
@@ -557,3 +559,111 @@ def test_the_rate_halves_after_every_epoch_from_the_first_that_reached_anneal_at
     assert run_.lr_at(7) == 0.001
     with pytest.raises(ValueError, match="--anneal-at must be an accuracy from 0 to 1"):
         TrainConfig(anneal_at=99).resolved()
+
+
+def test_version():
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--version"])
+    assert stop.value.code == 0
+
+
+@pytest.fixture(scope="module")
+def anki_files(tmp_path_factory):
+    """Train, dev and test pairs files laid out as the Anki export: target first, then source,
+    then an attribution."""
+    folder = tmp_path_factory.mktemp("anki")
+    pairs = corpus.synthetic_pairs(700, seed=5, max_words=5)
+    for name, part in (("train", pairs[:500]), ("dev", pairs[500:600]), ("test", pairs[600:])):
+        (folder / f"{name}.tsv").write_text("".join(f"{t}\t{s}\tCC-BY 2.0\n" for s, t in part),
+                                            encoding="utf-8")
+    return folder, pairs
+
+
+def test_train_on_dev_and_test_files_with_the_source_in_the_second_column(capsys, tmp_path,
+                                                                          anki_files):
+    folder, pairs = anki_files
+    code, out, _ = run(capsys, "train", "--data", folder / "train.tsv", "--dev",
+                       folder / "dev.tsv", "--test", folder / "test.tsv", "--source-column",
+                       "2", "--epochs", "1", "--out", tmp_path, *CORPUS_TINY)
+    assert code == 0
+    assert "500 train / 100 test sentence pairs" in out
+    assert f"beam 5, 100 sentences of {folder / 'test.tsv'})" in out
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["test"]["sentences"] == 100 and history["test"]["beam"] == 5
+    model = io.load(tmp_path / "model.npz")
+    assert set(model.source_vocab.tokens[4:]) == {w for s, _ in pairs[:500] for w in s.split()}
+    assert set(model.vocab.tokens[4:]) == {w for _, t in pairs[:500] for w in t.split()}
+    assert model.source_vocab_size == len(model.source_vocab)
+    code, out, _ = run(capsys, "eval", "--run", tmp_path, "--data", folder / "test.tsv")
+    assert code == 0 and "(all 100 sentences, greedy): BLEU" in out
+
+
+def test_train_on_aligned_files(capsys, tmp_path, anki_files):
+    _, pairs = anki_files
+    for split, part in (("train", pairs[:500]), ("dev", pairs[500:600])):
+        for lang, side in (("xx", 0), ("yy", 1)):
+            (tmp_path / f"{split}.{lang}").write_text("".join(p[side] + "\n" for p in part))
+    code, out, _ = run(capsys, "train", "--data", tmp_path / "train", "--dev", tmp_path / "dev",
+                       "--langs", "xx", "yy", "--epochs", "1", "--out", tmp_path / "run",
+                       *CORPUS_TINY)
+    assert code == 0 and "500 train / 100 test sentence pairs" in out
+    assert run(capsys, "train", "--resume", "--epochs", "2", "--out", tmp_path / "run")[0] == 0
+
+
+def test_subwords_travel_in_the_model_file_and_translate_raw_text_elsewhere(
+        capsys, tmp_path, anki_files, monkeypatch):
+    folder, pairs = anki_files
+    code, out, _ = run(capsys, "train", "--data", folder / "train.tsv", "--dev",
+                       folder / "dev.tsv", "--source-column", "2", "--tokens", "spm",
+                       "--vocab-size", "60", "--epochs", "2", "--out", tmp_path / "run",
+                       *[a for a in CORPUS_TINY if a != "word" and a != "--tokens"])
+    assert code == 0
+    assert (tmp_path / "run" / "source.model").read_bytes() == io.load(
+        tmp_path / "run" / "model.npz").source_vocab.subword_model
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "m.npz").write_bytes((tmp_path / "run" / "model.npz").read_bytes())
+    monkeypatch.chdir(elsewhere)
+    sources = [s for s, _ in pairs[600:605]]
+    code, out, _ = run(capsys, "translate", *sources, "--run", "m.npz")
+    assert code == 0 and len(out.splitlines()) == 5
+    assert "\u2581" not in out and "<unk>" not in out
+    model = io.load(elsewhere / "m.npz")
+    from s2sxp.translation import translate_sentences
+    assert out.splitlines() == translate_sentences(model, sources).texts
+
+
+def test_a_file_and_standard_input_translate_line_for_line(capsys, tmp_path, translator,
+                                                           monkeypatch):
+    sources = [s for s, _ in corpus.synthetic_pairs(6, seed=11)]
+    lines = [sources[0], "", sources[1], "   ", *sources[2:]]
+    (tmp_path / "in.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, _, err = run(capsys, "translate", "--input", tmp_path / "in.txt", "--output",
+                       tmp_path / "out.txt", "--run", translator, "--beam", "3")
+    assert code == 0 and "8 sentences in" in err and "sentences/s" in err
+    out = (tmp_path / "out.txt").read_text(encoding="utf-8").split("\n")
+    assert len(out) == len(lines) + 1 and out[-1] == "" and out[1] == out[3] == ""
+    alone = [run(capsys, "translate", s, "--run", translator, "--beam", "3")[1].strip()
+             for s in sources]
+    assert [out[i] for i in (0, 2, 4, 5, 6, 7)] == alone
+    monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(
+        buffer=stdio.BytesIO(("\n".join(lines) + "\n").encode())))
+    code, printed, _ = run(capsys, "translate", "--input", "-", "--run", translator, "--beam",
+                           "3")
+    assert code == 0 and printed.split("\n") == out
+
+
+def test_n_best_lists_the_best_translations_of_each_sentence(capsys, translator):
+    sources = [s for s, _ in corpus.synthetic_pairs(2, seed=12)]
+    code, out, _ = run(capsys, "translate", *sources, "--run", translator, "--beam", "4",
+                       "--n-best", "3")
+    assert code == 0
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert [int(r[0]) for r in rows] == [1, 1, 1, 2, 2, 2]
+    for first in (0, 3):
+        scores = [float(r[1]) for r in rows[first:first + 3]]
+        assert scores == sorted(scores, reverse=True)
+    best = run(capsys, "translate", *sources, "--run", translator, "--beam", "4")[1]
+    assert [rows[0][2], rows[3][2]] == best.splitlines()
+    code, _, err = run(capsys, "translate", sources[0], "--run", translator, "--n-best", "3")
+    assert_one_line_error(code, err, "--n-best 3 needs a beam of as many")

@@ -4,6 +4,7 @@ import numpy
 import pytest
 
 from s2sxp import corpus
+from s2sxp.pairs import is_pairs_file
 from s2sxp.corpus import CorpusError, Sequences
 from s2sxp.vocab import (BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, TokenVocab, detokenize,
                          tokenize)
@@ -126,18 +127,18 @@ def test_pairs_files_are_told_by_suffix_or_by_a_tab_on_the_first_line(tmp_path):
     (tmp_path / "a.tsv").write_text("")
     (tmp_path / "b.txt").write_text("\nGo.\t行け。\n", encoding="utf-8")
     (tmp_path / "c.txt").write_text("16+75  _91  \n")
-    assert corpus.is_pairs_file(tmp_path / "a.tsv")
-    assert corpus.is_pairs_file(tmp_path / "b.txt")
-    assert not corpus.is_pairs_file(tmp_path / "c.txt")
-    assert not corpus.is_pairs_file(tmp_path / "missing.txt")
+    assert is_pairs_file(tmp_path / "a.tsv")
+    assert is_pairs_file(tmp_path / "b.txt")
+    assert not is_pairs_file(tmp_path / "c.txt")
+    assert not is_pairs_file(tmp_path / "missing.txt")
 
 
 def test_load_pairs_splits_once_and_builds_the_vocabulary_from_the_training_split(tmp_path):
     pairs = corpus.synthetic_pairs(200, seed=3)
     path = tmp_path / "pairs.tsv"
     corpus.write_pairs(path, pairs)
-    c = corpus.load_pairs(path, tokens="word")
-    again = corpus.load_pairs(pairs, tokens="word")
+    c = corpus.load_pairs(path, tokens="word", shared_vocab=True)
+    again = corpus.load_pairs(pairs, tokens="word", shared_vocab=True)
     assert (len(c.x_train), len(c.x_test)) == (180, 20)
     assert c.ref_test == again.ref_test and c.vocab == again.vocab
     assert sorted(zip(c.src_train + c.src_test, c.ref_train + c.ref_test)) == sorted(pairs)
@@ -170,3 +171,66 @@ def test_synthetic_language_is_a_reversed_word_for_word_translation():
         for a, b in zip(s, reversed(t)):
             assert lexicon.setdefault(a, b) == b
     assert len(set(lexicon.values())) == len(lexicon)
+
+
+def _write(path, lines):
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_dev_and_test_files_and_the_source_column_through_the_api(tmp_path):
+    """English first, as the Anki export has it: source_column=2 translates the second column;
+    with a dev file nothing is held out of the training file."""
+    pairs = corpus.synthetic_pairs(60, seed=1)
+    train = _write(tmp_path / "train.tsv", [f"{t}\t{s}\tCC-BY" for s, t in pairs[:40]])
+    dev = _write(tmp_path / "dev.tsv", [f"{t}\t{s}" for s, t in pairs[40:50]])
+    test = _write(tmp_path / "test.tsv", [f"{t}\t{s}" for s, t in pairs[50:]])
+    c = corpus.load_pairs(train, tokens="word", dev=dev, test=test, source_column=2)
+    assert (len(c.x_train), len(c.x_test), len(c.test_set.x)) == (40, 10, 10)
+    assert sorted(zip(c.src_train, c.ref_train)) == sorted(pairs[:40])
+    assert (c.src_test, c.ref_test) == ([s for s, _ in pairs[40:50]], [t for _, t in pairs[40:50]])
+    assert c.test_set.references == [t for _, t in pairs[50:]]
+    assert [c.source_vocab.decode_text(x) for x in c.test_set.x] == [s for s, _ in pairs[50:]]
+
+
+def test_two_aligned_files_read_as_a_pairs_file_does(tmp_path):
+    pairs = corpus.synthetic_pairs(30, seed=2)
+    source = _write(tmp_path / "train.xx", [s for s, _ in pairs])
+    target = _write(tmp_path / "train.yy", [t for _, t in pairs])
+    aligned = corpus.load_pairs((source, target), tokens="word")
+    joined = corpus.load_pairs(pairs, tokens="word")
+    assert (aligned.src_train, aligned.ref_test) == (joined.src_train, joined.ref_test)
+    _write(target, [t for _, t in pairs[:-1]])
+    with pytest.raises(CorpusError, match="train.xx has 30 lines but .*train.yy has 29"):
+        corpus.load_pairs((source, target), tokens="word")
+    _write(target, [t for _, t in pairs[:4]] + [" "] + [t for _, t in pairs[5:]])
+    with pytest.raises(CorpusError, match=r"train.xx \+ .*train.yy, line 5: with an empty side"):
+        corpus.load_pairs((source, target), tokens="word")
+
+
+def test_each_side_has_a_vocabulary_of_its_own_unless_shared():
+    pairs = corpus.synthetic_pairs(200, seed=3)
+    c = corpus.load_pairs(pairs, tokens="word")
+    sources = {w for s in c.src_train for w in s.split()}
+    targets = {w for t in c.ref_train for w in t.split()}
+    assert set(c.source_vocab.tokens[4:]) == sources and set(c.vocab.tokens[4:]) == targets
+    assert not sources & targets
+    assert [c.source_vocab.decode_text(c.x_train[i]) for i in range(3)] == c.src_train[:3]
+    shared = corpus.load_pairs(pairs, tokens="word", shared_vocab=True)
+    assert shared.source_vocab is shared.vocab
+    assert set(shared.vocab.tokens[4:]) == sources | targets
+
+
+def test_subwords_are_learned_from_the_training_split_and_decode_to_plain_text(tmp_path):
+    pairs = corpus.synthetic_pairs(300, seed=4)
+    dev = pairs[:20] + [("zqzqzq ka", "vwvwvw ka")]
+    c = corpus.load_pairs(pairs[20:], tokens="spm", vocab_size=40, dev=dev)
+    assert c.vocab.tokenizer == c.source_vocab.tokenizer == "spm"
+    assert c.vocab.subword_model != c.source_vocab.subword_model
+    assert not any("zqzq" in t for t in c.source_vocab.tokens)
+    assert [c.vocab.decode_text(t) for t in c.t_test][:20] == [t for _, t in pairs[:20]]
+    assert c.src_test[-1] == "zqzqzq ka"
+    pieces = c.source_vocab.tokenize("zqzqzq ka")
+    assert "".join(pieces).replace("\u2581", " ").strip() == "zqzqzq ka"
+    again = TokenVocab.from_dict(c.vocab.to_dict())
+    assert again == c.vocab and again.decode_text(c.t_test[0]) == pairs[0][1]

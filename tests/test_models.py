@@ -150,3 +150,27 @@ def test_ignored_targets_and_lists_of_ids_are_accepted(xp):
     ts[:, 2:] = -1                                       # the loss layer's ignore_label
     assert numpy.isfinite(float(model.forward([[1, 2, 3], [4, 5, 6]], ts)))
     assert model.generate([1, 2, 3], 0, 2).shape == (1, 2)
+
+
+@pytest.mark.parametrize("impl", ["fused", "reference"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_source_vocabulary_of_its_own_sizes_the_encoder_and_keeps_the_gradients_right(
+        xp, rng, kind, impl):
+    """source_vocab_size 11 (sources) beside vocab_size 7 (targets): the encoder's embedding has
+    11 rows, source ids up to 10 are read, the output runs over 7, and the gradients check."""
+    model = models.build(kind, V, D, H, impl=impl, seed=1, source_vocab_size=11)
+    assert model.params[0].shape == (11, D) and model.config["source_vocab_size"] == 11
+    xs, ts = rng.integers(0, 11, (3, 5)), rng.integers(0, V, (3, 4))
+    xs[0, 0] = 10
+    loss = lambda: model.forward(xs, ts)
+    loss()
+    assert model.decoder.affine.params[0].shape[1] == V
+    model.backward()
+    grads = [backend.asnumpy(g).copy() for g in model.grads]
+    for i, p in enumerate(model.params):
+        assert_grad_close(f"{kind}/{impl} param {i}", grads[i], numerical_grad(loss, p))
+    assert model.generate(xs, 1, 3).shape == (3, 3)
+    with pytest.raises(ValueError, match="ts holds id 7, outside the vocabulary of 7"):
+        model.forward(xs, numpy.full((3, 4), 7))
+    with pytest.raises(ValueError, match="xs holds id 11, outside the vocabulary of 11"):
+        model.forward(numpy.full((3, 5), 11), ts)

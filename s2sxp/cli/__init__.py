@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 
-from .. import backend, datasets, io
+from .. import __version__, backend, datasets, io
 from . import evaluate, plot, train
 from .flags import formatter
 
@@ -56,6 +56,7 @@ def _parser():
         "  s2sxp translate \"September 27, 1994\" --heatmap attention.png\n"
         "  s2sxp compare --epochs 10           # the book's figure: seq2seq, peeky, attention\n"
         "  s2sxp COMMAND --help                # what a command does, its flags, an example")
+    parser.add_argument("--version", action="version", version=f"s2sxp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train.add_train(sub)
     evaluate.add_eval(sub)

@@ -1,16 +1,19 @@
 """``s2sxp eval`` and ``s2sxp translate``: a saved model scored on its data, or asked to answer
 and translate what is typed, with the attention map of one answer."""
 import sys
+import time
 import warnings
 
-from .. import metrics, viz
-from ..metrics import evaluate_split, show_examples, show_translations
+from .. import viz
+from ..corpus import load_split
+from ..files import atomic_write
+from ..metrics import evaluate_split, evaluate_translations, show_examples, show_translations
 from ..config import load_model_data
 from ..run import load_model
 from ..translation import answer_questions, answer_tokens, attention_map, translate_sentences
 from ..vocab import TokenVocab
-from .flags import (backend_flag, command, decoding_flags, percent, positive, run_flag,
-                    scores_text, use_backend)
+from .flags import (backend_flag, bleu_flag, command, corpus_flags, decoding_flags, percent,
+                    positive, run_flag, scores_text, use_backend)
 
 
 def add_eval(sub):
@@ -27,7 +30,10 @@ def add_eval(sub):
                 "  s2sxp eval --run runs/bahdanau-jpn --beam 5   # a parallel corpus\n")
     run_flag(p)
     p.add_argument("--data", default=None, metavar="NAME|FILE",
-                   help="dataset name or question_answer file [default: the model's]")
+                   help="dataset name or question_answer file, or for a model trained on a "
+                   "parallel corpus a file of pairs, scored whole [default: the model's data, "
+                   "its held-out split]")
+    corpus_flags(p)
     p.add_argument("--examples", type=positive, default=None, metavar="N",
                    help="lines to generate for date or addition [default: the model's]")
     p.add_argument("--split", default="test", choices=["test", "train"],
@@ -35,9 +41,7 @@ def add_eval(sub):
     p.add_argument("--count", type=int, default=10, metavar="N",
                    help="questions to print [default: 10]")
     decoding_flags(p)
-    p.add_argument("--bleu-tokenize", default="13a", choices=list(metrics.BLEU_TOKENIZERS),
-                   help="how sacrebleu splits the text for BLEU (char: for Japanese or Chinese "
-                   "without a segmenter) [default: 13a]")
+    bleu_flag(p, None)
     backend_flag(p)
 
 
@@ -46,14 +50,27 @@ def add_translate(sub):
                 "answer questions or translate sentences with a saved model",
                 "Answer one or more questions (or translate sentences, for a model trained on "
                 "a parallel corpus) with a saved model and print one answer per line: greedy "
-                "decoding, or beam search with --beam on a corpus model. With --heatmap, also "
-                "draw the attention map of the (single) question: its characters or words on "
-                "x, the answer's on y.",
+                "decoding, or beam search with --beam on a corpus model. The sentences come "
+                "from the command line or, one a line, from --input (a file, or - for standard "
+                "input), translated in batches of similar lengths and written in their order, "
+                "an empty line for an empty line. With --heatmap, also draw the attention map "
+                "of the (single) question: its characters or words on x, the answer's on y.",
                 "  s2sxp translate \"September 27, 1994\"\n"
                 "  s2sxp translate \"9/27/94\" --heatmap attention.png\n"
                 "  s2sxp translate 12+345 --run runs/peeky-addition\n"
-                "  s2sxp translate \"I am here.\" --run runs/attention-char-pairs --beam 5\n")
-    p.add_argument("text", nargs="+", help="question(s) or sentence(s), as in the training data")
+                "  s2sxp translate \"I am here.\" --run runs/attention-char-pairs --beam 5\n"
+                "  s2sxp translate --input test.ja --output test.out --run runs/bahdanau-spm-train "
+                "--beam 5\n"
+                "  cat questions.txt | s2sxp translate --input - --n-best 3 --beam 5\n")
+    p.add_argument("text", nargs="*", help="question(s) or sentence(s), as in the training data")
+    p.add_argument("--input", default=None, metavar="FILE|-",
+                   help="translate the lines of this UTF-8 file (-: standard input) instead")
+    p.add_argument("--output", default=None, metavar="FILE",
+                   help="write the translations into this file [default: standard output]")
+    p.add_argument("--n-best", type=positive, default=1, metavar="N",
+                   help="beam search: the N best translations of each sentence, each line "
+                   "SENTENCE-NUMBER<TAB>SCORE<TAB>TRANSLATION (score: the mean log-probability "
+                   "a token, see --length-penalty) [default: 1, the translation alone]")
     run_flag(p)
     p.add_argument("--heatmap", default=None, metavar="PNG",
                    help="draw the attention map of the question into this PNG")
@@ -75,20 +92,10 @@ def eval_(args):
     use_backend(args)
     model, path = load_model(args.run)
     _check_decoding(args, model, path)
+    if _is_corpus_model(model):
+        return _eval_corpus(args, model, path)
     data = load_model_data(model, args.data, args.examples, source=path)
     data_name = args.data or model.meta.get("data")
-    if _is_corpus_model(model):
-        scores, hypotheses = evaluate_split(
-            model, data, args.split, beam=args.beam, length_penalty=args.length_penalty,
-            bleu_tokenize=args.bleu_tokenize, max_length=model.meta.get("max_output_length"),
-            progress=sys.stdout)
-        sources, references = ((data.src_test, data.ref_test) if args.split == "test"
-                               else (data.src_train, data.ref_train))
-        show_translations(sources, references, hypotheses, args.count)
-        decoding = "greedy" if args.beam == 1 else f"beam {args.beam}"
-        print(f"{path} on {data_name} ({args.split}, {len(references)} sentences, {decoding}): "
-              f"{scores_text(scores)}")
-        return 0
     scores, guesses = evaluate_split(model, data, args.split, progress=sys.stdout)
     x, t = (data.x_test, data.t_test) if args.split == "test" else (data.x_train, data.t_train)
     show_examples(x, t, guesses, model.vocab, count=args.count,
@@ -96,6 +103,37 @@ def eval_(args):
     correct = int(round(scores["exact"] * len(x)))
     print(f"{path} on {data_name} ({args.split}): accuracy {percent(scores['exact'])} "
           f"({correct} of {len(x)})")
+    return 0
+
+
+def _eval_corpus(args, model, path):
+    """A corpus model on a whole file of pairs (--data), or on its run's held-out split."""
+    meta = model.meta
+    bleu = args.bleu_tokenize or meta.get("bleu_tokenize") or "13a"
+    decoding = "greedy" if args.beam == 1 else f"beam {args.beam}"
+    options = dict(beam=args.beam, length_penalty=args.length_penalty, bleu_tokenize=bleu,
+                   progress=sys.stdout)
+    if args.data is not None:
+        langs = args.langs
+        files = tuple(f"{args.data}.{lang}" for lang in langs) if langs else args.data
+        split = load_split(files, model.vocab, model.source_vocab,
+                           args.source_column or meta.get("source_column") or 1)
+        x = split.x.reversed() if meta.get("reversed_input") else split.x
+        scores, hypotheses = evaluate_translations(
+            model, x, split.references, model.vocab,
+            meta.get("max_output_length") or 2 * int(split.t.max_length), **options)
+        show_translations(split.sources, split.references, hypotheses, args.count)
+        print(f"{path} on {args.data} (all {len(split.references)} sentences, {decoding}): "
+              f"{scores_text(scores)}")
+        return 0
+    data = load_model_data(model, source=path)
+    scores, hypotheses = evaluate_split(model, data, args.split,
+                                        max_length=meta.get("max_output_length"), **options)
+    sources, references = ((data.src_test, data.ref_test) if args.split == "test"
+                           else (data.src_train, data.ref_train))
+    show_translations(sources, references, hypotheses, args.count)
+    print(f"{path} on {meta.get('data')} ({args.split}, {len(references)} sentences, "
+          f"{decoding}): {scores_text(scores)}")
     return 0
 
 
@@ -108,30 +146,87 @@ def _plot_attention(*args, **kwargs):
         print(f"s2sxp translate: note: {w.message}", file=sys.stderr)
 
 
+def _input_lines(args):
+    """The sentences to translate: the command line's, or the lines of --input."""
+    if args.input is None:
+        if not args.text:
+            raise ValueError("give the question(s) or sentence(s) to translate, or --input FILE")
+        return args.text
+    if args.text:
+        raise ValueError("give the sentences on the command line or with --input, not both")
+    if args.input == "-":
+        data, name = sys.stdin.buffer.read(), "standard input"
+    else:
+        with open(args.input, "rb") as f:
+            data, name = f.read(), args.input
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    out = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            out.append(line.decode("utf-8").rstrip("\r").lstrip("\ufeff" if number == 1 else ""))
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{name}, line {number}: not UTF-8 ({e.reason})") from None
+    return out
+
+
+def _write_lines(args, lines):
+    text = "".join(line + "\n" for line in lines)
+    if args.output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        atomic_write(args.output, lambda f: f.write(text.encode("utf-8")))
+
+
 def translate(args):
     use_backend(args)
     model, path = load_model(args.run)
-    if args.heatmap and len(args.text) > 1:
+    sentences = _input_lines(args)
+    if args.heatmap and len(sentences) != 1:
         raise ValueError("--heatmap draws one question; give one")
+    if args.n_best > 1 and args.n_best > args.beam:
+        raise ValueError(f"--n-best {args.n_best} needs a beam of as many (--beam "
+                         f"{args.n_best} or more)")
     _check_decoding(args, model, path)
+    start = time.perf_counter()
     if _is_corpus_model(model):
-        out = translate_sentences(model, args.text, beam=args.beam,
-                                  length_penalty=args.length_penalty)
+        out = translate_sentences(model, sentences, beam=args.beam,
+                                  length_penalty=args.length_penalty, n_best=args.n_best,
+                                  skip_empty=args.input is not None)
         if out.unknown:
             print(f"s2sxp translate: note: not in the vocabulary of {path}, read as <unk>: "
-                  + ", ".join(map(repr, out.unknown)), file=sys.stderr)
-        lines, source, answer = out.texts, out.sources[0], answer_tokens(model.vocab, out.ids[0])
-        shown = out.texts[0]
+                  + ", ".join(map(repr, out.unknown[:20]))
+                  + (f" and {len(out.unknown) - 20} more" if len(out.unknown) > 20 else ""),
+                  file=sys.stderr)
+        if args.n_best > 1:
+            lines = [f"{n}\t{score:.4f}\t{text}"
+                     for n, (texts, scores) in enumerate(zip(out.texts, out.scores), start=1)
+                     for text, score in zip(texts, scores)]
+        else:
+            lines = out.texts
+        if args.heatmap:
+            ids = out.ids[0] if args.n_best == 1 else out.ids[0, 0]
+            source, answer = out.sources[0], answer_tokens(model.vocab, ids)
+            shown = lines[0] if args.n_best == 1 else out.texts[0][0]
     else:
-        answers = answer_questions(model, args.text, path)
-        lines = [a.rstrip() for a in answers]
-        source, answer = args.text[0].ljust(model.meta["question_width"]), answers[0]
-        shown = answer.strip()
-    for line in lines:
-        print(line)
+        keep = [i for i, s in enumerate(sentences) if args.input is None or s.strip()]
+        answers = answer_questions(model, [sentences[i] for i in keep], path)
+        lines = [""] * len(sentences)
+        for i, answer in zip(keep, answers):
+            lines[i] = answer.rstrip()
+        if args.heatmap:
+            source, answer = sentences[0].ljust(model.meta["question_width"]), answers[0]
+            shown = answer.strip()
+    seconds = time.perf_counter() - start
+    _write_lines(args, lines)
+    if args.input is not None:
+        print(f"s2sxp translate: {len(sentences)} sentences in {seconds:.1f} s "
+              f"({len(sentences) / max(seconds, 1e-9):.1f} sentences/s)", file=sys.stderr)
     if args.heatmap:                                 # one question: the weights are its own
         weights = attention_map(model, source, answer, path)
         _plot_attention(weights, source, answer, args.heatmap,
-                        title=f"{model.kind}: {args.text[0].strip()} \u2192 {shown}")
+                        title=f"{model.kind}: {sentences[0].strip()} \u2192 {shown}")
         print(f"wrote {args.heatmap}")
     return 0

@@ -8,7 +8,8 @@ import numpy
 
 from .. import backend
 from ..optim import OPTIMIZERS
-from ..vocab import TOKENIZERS
+from ..metrics import BLEU_TOKENIZERS
+from ..vocab import SUBWORD_MODELS, TOKENIZERS
 
 DEFAULT_RUN = os.path.join("runs", "attention-date")
 
@@ -72,8 +73,26 @@ def training_flags(p):
                    "question_answer format, or a parallel corpus: source<TAB>target per line "
                    "(.tsv, as Tatoeba/Anki export it) [default: date]")
     p.add_argument("--tokens", default=None, choices=list(TOKENIZERS),
-                   help="parallel corpus: split sentences into characters or whitespace words "
+                   help="parallel corpus: split sentences into characters, whitespace words, or "
+                   "subwords of a SentencePiece model trained on the training split (spm) "
                    "[default: char]")
+    corpus_flags(p)
+    p.add_argument("--dev", default=None, metavar="FILE",
+                   help="parallel corpus: the pairs to validate on after every epoch (best.npz "
+                   "is the best on them) [default: a random tenth of --data, held out]")
+    p.add_argument("--test", default=None, metavar="FILE",
+                   help="parallel corpus: the pairs to score once, with beam search (5) and "
+                   "best.npz, when training has finished")
+    p.add_argument("--shared-vocab", action="store_true", default=None,
+                   help="parallel corpus: one vocabulary for sources and targets [default: one "
+                   "each]")
+    p.add_argument("--vocab-size", type=positive, default=None, metavar="N",
+                   help="subwords (--tokens spm): pieces of each SentencePiece model "
+                   "[default: 8000]")
+    p.add_argument("--subword-model", default=None, choices=list(SUBWORD_MODELS),
+                   help="subwords: SentencePiece's unigram language model or byte-pair "
+                   "encoding [default: unigram]")
+    bleu_flag(p, None)
     p.add_argument("--min-freq", type=positive, default=None, metavar="N",
                    help="parallel corpus: tokens seen fewer times in training become <unk> "
                    "[default: 1]")
@@ -118,6 +137,24 @@ def training_flags(p):
     p.add_argument("--resume", action="store_true",
                    help="carry on from the checkpoint in the output folder")
     backend_flag(p)
+
+
+def corpus_flags(p):
+    """How a parallel corpus's files are laid out: which column is the source, or two aligned
+    files per split."""
+    p.add_argument("--source-column", type=int, default=None, choices=[1, 2],
+                   help="parallel corpus: the column of a pairs file that holds the sources (2: "
+                   "translate the second column into the first, as from Tatoeba's Japanese "
+                   "into English) [default: 1]")
+    p.add_argument("--langs", nargs=2, default=None, metavar=("SRC", "TGT"),
+                   help="parallel corpus in two aligned files a split: --data, --dev and --test "
+                   "name PATH, the files are PATH.SRC and PATH.TGT")
+
+
+def bleu_flag(p, default):
+    p.add_argument("--bleu-tokenize", default=default, choices=list(BLEU_TOKENIZERS),
+                   help="how sacrebleu splits translations for BLEU (char, or ja-mecab where "
+                   "installed, for Japanese; zh for Chinese) [default: 13a]")
 
 
 def percent(accuracy):

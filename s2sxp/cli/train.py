@@ -124,7 +124,7 @@ def train(args):
     device = use_backend(args)
     given = _given(args)
     if args.resume:
-        naming = ("model", "cell", "data", "tokens") + MODEL_OPTIONS
+        naming = ("model", "cell", "data", "tokens", "langs") + MODEL_OPTIONS
         folder = args.out or TrainConfig(**{k: v for k, v in given.items()
                                             if k in naming}).resolved().default_folder()
         run = Run.resume(folder, given)
@@ -150,6 +150,10 @@ def train(args):
         except NonFiniteLoss as e:
             return _non_finite("train", run, e)
     best, epoch = run.best
+    if run.test_scores is not None:
+        t = run.test_scores
+        print(f"test {scores_text(t)} (best.npz, epoch {t['epoch']}, beam {t['beam']}, "
+              f"{t['sentences']} sentences of {run.config.test})")
     shown = f"BLEU {best:.2f}" if run.is_corpus else f"acc {percent(best)}"
     print(f"best val {shown} (epoch {epoch}); wrote {run.folder}: model.npz, best.npz, "
           "checkpoint.npz, history.json, accuracy.png, loss.png"

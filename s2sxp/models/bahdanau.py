@@ -124,16 +124,16 @@ class BahdanauSeq2seq(Seq2seqBase):
               "max_grad": 5.0, "optimizer": "adam"}
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="gru", impl="fused", seed=None,
-                 init_state="sum", reset_state_each_step=False, pad_id=None, *, xp=None,
-                 dtype=None):
+                 init_state="sum", reset_state_each_step=False, pad_id=None, *,
+                 source_vocab_size=None, xp=None, dtype=None):
         if init_state not in INIT_STATES:
             raise ValueError(f"unknown init_state {init_state!r}; choose one of "
                              f"{', '.join(INIT_STATES)}")
-        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id, xp=xp,
-                         dtype=dtype)
+        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id,
+                         source_vocab_size=source_vocab_size, xp=xp, dtype=dtype)
         reset = bool(reset_state_each_step)
         self.config.update(init_state=init_state, reset_state_each_step=reset)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        self.encoder = AttentionEncoder(self.init, V, D, H, cell, impl)
+        self.encoder = AttentionEncoder(self.init, self.source_vocab_size, D, H, cell, impl)
         self.decoder = BahdanauDecoder(self.init, V, D, H, cell, impl, init_state, reset)
         self._finish(self.encoder.layers + self.decoder.layers)

@@ -77,6 +77,10 @@ class Seq2seqBase:
     loss and gradients are those of the row alone, unpadded. Without ``pad_id`` (the book's
     fixed-width data) every id is a real token.
 
+    ``vocab_size`` is the target vocabulary's, over which the decoder's output runs; the
+    encoder's embedding has ``source_vocab_size`` rows where sources have a vocabulary of their
+    own (default: the same vocabulary as the targets, as in the book).
+
     On a multi-core CPU a fused model splits a batch it decodes (and, where ``S2S_THREADS`` asks
     for it, a batch it trains on) into one share of rows per thread (:mod:`s2sxp.parallel`): this
     model runs the first share and replicas of it the others, each replica the same model sharing
@@ -104,14 +108,19 @@ class Seq2seqBase:
               "max_grad": 5.0, "optimizer": "adam"}
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused",
-                 seed=None, pad_id=None, *, xp=None, dtype=None):
-        if pad_id is not None and not 0 <= int(pad_id) < int(vocab_size):
+                 seed=None, pad_id=None, *, source_vocab_size=None, xp=None, dtype=None):
+        self.source_vocab_size = int(vocab_size if source_vocab_size is None
+                                     else source_vocab_size)
+        if pad_id is not None and not 0 <= int(pad_id) < min(int(vocab_size),
+                                                             self.source_vocab_size):
             raise ValueError(f"pad_id {pad_id} is outside the vocabulary of {vocab_size}")
         self.pad_id = None if pad_id is None else int(pad_id)
         self.config = dict(vocab_size=int(vocab_size), wordvec_size=int(wordvec_size),
                            hidden_size=int(hidden_size), cell=cell)
         if self.pad_id is not None:
             self.config["pad_id"] = self.pad_id
+        if self.source_vocab_size != int(vocab_size):
+            self.config["source_vocab_size"] = self.source_vocab_size
         self.impl = impl
         self.init = Initializer(seed, xp, dtype)
         self.loss_layer = TimeSoftmaxWithLoss(-1 if pad_id is None else self.pad_id)
@@ -169,10 +178,11 @@ class Seq2seqBase:
     def xp(self):
         return backend.get_array_module(self.flat_params)
 
-    def _ids(self, a, what, min_length=1, ignore_label=None):
+    def _ids(self, a, what, min_length=1, ignore_label=None, V=None):
         """Integer ids (N, T) on the model's device, checked: a ValueError names ``what`` was wrong.
-        Ids given as a NumPy array are checked against the vocabulary too (``ignore_label`` is
-        allowed besides); ids already on the GPU are not, to spare a synchronisation."""
+        Ids given as a NumPy array are checked against the vocabulary of V (default: the target
+        vocabulary's size) too (``ignore_label`` is allowed besides); ids already on the GPU are
+        not, to spare a synchronisation."""
         shape = getattr(a, "shape", None)
         if shape is None:
             a = numpy.asarray(a)
@@ -184,7 +194,7 @@ class Seq2seqBase:
         if not numpy.issubdtype(a.dtype, numpy.integer):
             raise ValueError(f"{name}: {what} must hold integer ids; got dtype {a.dtype}")
         if isinstance(a, numpy.ndarray):
-            V = self.config["vocab_size"]
+            V = self.config["vocab_size"] if V is None else V
             bad = (a < 0) | (a >= V)
             if ignore_label is not None:
                 bad &= a != ignore_label
@@ -199,7 +209,7 @@ class Seq2seqBase:
         if not hasattr(xs, "shape"):
             xs = numpy.asarray(xs)
         host = xs if isinstance(xs, numpy.ndarray) else None
-        xs = self._ids(xs, "xs")
+        xs = self._ids(xs, "xs", V=self.source_vocab_size)
         if self.pad_id is None:
             return xs, None
         if host is None:                            # on the GPU: no check, no synchronisation
@@ -285,18 +295,23 @@ class Seq2seqBase:
         return self._decode(xs, functools.partial(self._greedy_share, start_id=start_id,
                                                   steps=sample_size, end_id=end_id))
 
-    def beam_search(self, xs, start_id, end_id, max_length, beam=5, length_penalty=1.0):
+    def beam_search(self, xs, start_id, end_id, max_length, beam=5, length_penalty=1.0,
+                    n_best=1):
         """Beam search over every question in ``xs`` (N, T) at once -> ids (N, max_length) of each
         question's best hypothesis, which ends at ``end_id`` (filled with the padding id after it)
-        unless it ran out of steps. ``length_penalty``: see :mod:`s2sxp.decoding`.
-        ``attention_weights`` then holds the weights of those hypotheses, and ``beam_scores``
-        their normalised log-probabilities (N,)."""
+        unless it ran out of steps; with ``n_best`` above 1, ids (N, n_best, max_length) of the
+        n_best best, best first. ``length_penalty``: see :mod:`s2sxp.decoding`.
+        ``attention_weights`` then holds the weights of each best hypothesis, and ``beam_scores``
+        the normalised log-probabilities of those returned, (N,) or (N, n_best)."""
         if int(beam) < 1:
             raise ValueError(f"beam width must be at least 1, got {beam}")
+        if not 1 <= int(n_best) <= int(beam):
+            raise ValueError(f"n_best must be from 1 to the beam width {beam}, got {n_best}")
         self.beam_scores = None
         out = self._decode(xs, functools.partial(self._beam_share, start_id=start_id,
                                                  end_id=end_id, steps=max_length, beam=int(beam),
-                                                 length_penalty=float(length_penalty)))
+                                                 length_penalty=float(length_penalty),
+                                                 n_best=int(n_best)))
         models = [self] if self._shares is None else [m for m, _ in self._shares]
         scores = [m._scores for m in models]
         self.beam_scores = scores[0] if len(scores) == 1 else self.xp.concatenate(scores)
@@ -329,7 +344,7 @@ class Seq2seqBase:
             return ids
 
     @staticmethod
-    def _beam_share(model, xs, lengths, start_id, end_id, steps, beam, length_penalty):
+    def _beam_share(model, xs, lengths, start_id, end_id, steps, beam, length_penalty, n_best):
         with backend.flush_denormals():
             xp = model.xp
             enc = xp.repeat(model.encoder.forward(xs, lengths), beam, axis=0)
@@ -338,7 +353,8 @@ class Seq2seqBase:
             decoder.start(enc, lengths, steps)
             fill = model.pad_id if model.pad_id is not None else end_id
             ids, decoder.attention_weights, model._scores = decoding.beam_search(
-                decoder, xp, xs.shape[0], beam, start_id, end_id, steps, fill, length_penalty)
+                decoder, xp, xs.shape[0], beam, start_id, end_id, steps, fill, length_penalty,
+                n_best)
             return ids
 
     @property
