@@ -14,9 +14,17 @@ MODEL_OPTIONS = ("init_state", "reset_state_each_step")
 #: The settings of a run on a parallel corpus, which other runs do not have.
 CORPUS_OPTIONS = ("tokens", "min_freq", "max_vocab", "max_length", "skip_bad", "source_column",
                   "langs", "dev", "test", "shared_vocab", "vocab_size", "subword_model",
-                  "bleu_tokenize")
-#: What a run saved before these settings existed did: one vocabulary for both sides.
-CORPUS_BEFORE = {"shared_vocab": True}
+                  "bleu_tokenize", "select")
+#: What a run saved before these settings existed did: one vocabulary for both sides, an
+#: embedding of the book's width, no plateau.
+CORPUS_BEFORE = {"shared_vocab": True, "wordvec_size": 16, "plateau": 0}
+#: The recipe on a parallel corpus, in place of the model family's schedule (which is in
+#: iterations of the book's data): the rate halves when the dev score stalls.
+CORPUS_RECIPE = {"lr_half_life": 0, "anneal_at": 0, "plateau": 1}
+#: The embedding's width on a parallel corpus, by what its tokens are.
+CORPUS_WORDVEC = {"char": 64, "word": 256, "spm": 256}
+#: The scores that may pick best.npz and stop or slow training on a parallel corpus.
+SELECT = ("bleu", "chrf")
 
 
 @dataclass
@@ -32,7 +40,7 @@ class TrainConfig:
     examples: int = 50000  # lines generated for "date" and "addition"
     epochs: int = 10
     batch_size: int = 128
-    wordvec_size: int = 16
+    wordvec_size: int = None  # None: 16 (the book's) on its data, on a corpus CORPUS_WORDVEC
     hidden_size: int = 256
     optimizer: str = None
     lr: float = None
@@ -41,6 +49,9 @@ class TrainConfig:
     max_grad: float = None  # gradient norm clipping; 0 for none
     reverse: bool = None  # feed the questions reversed
     seed: int = 0
+    eval_every: int = 0  # validate every this many iterations too; 0: after each epoch only
+    patience: int = 0  # stop once this many validations in a row have not improved; 0: never
+    plateau: int = None  # halve the rate once this many validations in a row have not improved
     # BahdanauSeq2seq only; None: the model's default ("sum", False)
     init_state: str = None  # the decoder's initial state: "sum" or "last" of the encoder states
     reset_state_each_step: bool = None  # restart the decoder cell from zeros at every step
@@ -58,6 +69,7 @@ class TrainConfig:
     vocab_size: int = 8000  # subwords: the pieces of each SentencePiece model
     subword_model: str = "unigram"  # subwords: "unigram" or "bpe"
     bleu_tokenize: str = "13a"  # how sacrebleu splits the translations for BLEU
+    select: str = "bleu"  # the validation score that picks best.npz, patience and plateau
 
     def resolved(self):
         """A copy with the recipe's values where this one has None, and the model's defaults for
@@ -81,11 +93,21 @@ class TrainConfig:
         if self.anneal_at is not None and not 0 <= self.anneal_at <= 1:
             raise ValueError(f"--anneal-at must be an accuracy from 0 to 1 (0: never), got "
                              f"{self.anneal_at}")
-        if self.is_corpus() and self.tokens is None:
-            defaults["tokens"] = "char"
-        elif self.tokens is not None and self.tokens not in TOKENIZERS:
+        for name in ("eval_every", "patience", "plateau"):
+            if (getattr(self, name) or 0) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be 0 (never) or more, got "
+                                 f"{getattr(self, name)}")
+        if self.select not in SELECT:
+            raise ValueError(f"unknown score {self.select!r} to select by; choose one of "
+                             + ", ".join(SELECT))
+        if self.tokens is not None and self.tokens not in TOKENIZERS:
             raise ValueError(f"unknown tokens {self.tokens!r}; choose one of "
                              + ", ".join(TOKENIZERS))
+        if self.is_corpus():
+            defaults.update(CORPUS_RECIPE, tokens=self.tokens or "char")
+            defaults["wordvec_size"] = CORPUS_WORDVEC[defaults["tokens"]]
+        else:
+            defaults.update(wordvec_size=16, plateau=0)
         return dataclasses.replace(self, **{k: v for k, v in defaults.items()
                                             if getattr(self, k) is None})
 

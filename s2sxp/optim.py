@@ -123,11 +123,40 @@ def halving(lr, half_life, iteration):
     return lr * 0.5 ** (iteration / half_life) if half_life else lr
 
 
-def scheduled_rate(lr, half_life, anneal_at, iteration, accuracies):
+def stalls(scores):
+    """For each validation score, how many validations in a row, it included, have not improved
+    on the best before them (0 where it did)."""
+    best, run, out = None, 0, []
+    for score in scores:
+        if best is None or score > best:
+            best, run = score, 0
+        else:
+            run += 1
+        out.append(run)
+    return out
+
+
+def plateaus(scores, patience):
+    """How many times the rate is halved when it halves once ``patience`` validations in a row
+    have not improved on the best score (the count starting again after each); 0 for patience
+    0."""
+    if not patience:
+        return 0
+    halvings, since = 0, 0
+    for stalled in stalls(scores):
+        since = since + 1 if stalled else 0
+        if since == patience:
+            halvings, since = halvings + 1, 0
+    return halvings
+
+
+def scheduled_rate(lr, half_life, anneal_at, iteration, accuracies, plateau=0, scores=()):
     """The learning rate of ``iteration`` (0: the first of the run) in the epoch that follows the
     finished epochs whose validation accuracies are ``accuracies``: ``lr`` halved every
-    ``half_life`` iterations, smoothly (0: never), and halved again for every finished epoch from
-    the first whose accuracy reached ``anneal_at`` (0: never)."""
+    ``half_life`` iterations, smoothly (0: never), halved again for every finished epoch from
+    the first whose accuracy reached ``anneal_at`` (0: never), and again for every ``plateau``
+    validations in a row (0: never) whose ``scores`` did not improve on the best."""
     reached = next((e for e, a in enumerate(accuracies) if anneal_at and a >= anneal_at), None)
     annealed = 0 if reached is None else len(accuracies) - reached
-    return halving(lr, half_life, iteration) * 0.5 ** annealed
+    return (halving(lr, half_life, iteration) * 0.5 ** annealed
+            * 0.5 ** plateaus(scores, plateau))

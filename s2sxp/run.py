@@ -29,7 +29,7 @@ from . import corpus, datasets, io, models, viz
 from .config import CORPUS_BEFORE, CORPUS_OPTIONS, TrainConfig, data_name, load_data
 from .files import atomic_write
 from .metrics import evaluate_split, evaluate_translations
-from .optim import OPTIMIZERS, scheduled_rate
+from .optim import OPTIMIZERS, scheduled_rate, stalls
 from .progress import STDOUT
 from .trainer import Trainer, TrainingInterrupted
 from .vocab import mismatch
@@ -50,6 +50,8 @@ class Run:
         self.model, self.optimizer, self.trainer = model, optimizer, trainer
         self.history = history
         self.test_scores = None       # the test file's, when training has finished
+        #: Called as on_validation(run, scores, guesses) after a validation inside an epoch.
+        self.on_validation = None
 
     def path(self, name):
         return os.path.join(self.folder, name)
@@ -164,28 +166,53 @@ class Run:
     def iterations_per_epoch(self):
         return len(self.data.x_train) // self.config.batch_size
 
+    def _ats(self):
+        """How many iterations had been trained at each validation (the run's whole history:
+        after each epoch, and every ``eval_every`` iterations where asked)."""
+        ats = list(self.history["val_at"])
+        before = len(self.history["val_acc"]) - len(ats)     # saved before val_at was kept
+        return [(i + 1) * self.iterations_per_epoch for i in range(before)] + ats
+
+    def _validated(self):
+        """The indices of the validations made up to where training stands now."""
+        now = self.epoch * self.iterations_per_epoch + self.trainer.iteration
+        return [i for i, at in enumerate(self._ats()) if at <= now]
+
     def lr_at(self, iteration):
         """The learning rate of an iteration (0: the first of the run) in the epoch being
-        trained (:func:`s2sxp.optim.scheduled_rate` of the config's ``lr``, ``lr_half_life``
-        and ``anneal_at``)."""
-        c = self.config
+        trained (:func:`s2sxp.optim.scheduled_rate` of the config's ``lr``, ``lr_half_life``,
+        ``anneal_at`` (on the accuracies after each epoch) and ``plateau`` (on the validations
+        of :attr:`score_name`))."""
+        c, P = self.config, self.iterations_per_epoch
+        done, ats = self._validated(), self._ats()
+        accuracies = [self.history["val_acc"][i] for i in done if ats[i] % P == 0]
+        scores = [self.history[self.score_name][i] for i in done]
         return scheduled_rate(c.lr, c.lr_half_life, c.anneal_at, iteration,
-                              self.history["val_acc"][:self.epoch])
+                              accuracies[:self.epoch], c.plateau, scores)
+
+    @property
+    def stopped_early(self):
+        """Whether ``patience`` validations in a row have not improved on the best score."""
+        scores = [self.history[self.score_name][i] for i in self._validated()]
+        return bool(self.config.patience and scores
+                    and stalls(scores)[-1] >= self.config.patience)
 
     @property
     def finished(self):
-        return self.epoch >= self.config.epochs
+        return self.epoch >= self.config.epochs or self.stopped_early
 
     @property
     def score_name(self):
-        """The history entry that picks best.npz: val_acc, or val_bleu on a parallel corpus."""
-        return "val_bleu" if self.is_corpus else "val_acc"
+        """The history entry that picks best.npz (and drives patience and plateau): val_acc, or
+        on a parallel corpus val_bleu or val_chrf, as ``select`` says."""
+        return f"val_{self.config.select}" if self.is_corpus else "val_acc"
 
     @property
     def best(self):
-        """(the best score of :attr:`score_name`, the epoch that reached it, from 1)."""
+        """(the best score of :attr:`score_name`, the epoch of training that reached it)."""
         scores = self.history[self.score_name]
-        return max(scores), 1 + scores.index(max(scores))
+        at = self._ats()[scores.index(max(scores))]
+        return max(scores), at / self.iterations_per_epoch
 
     def train_epoch(self, progress=STDOUT):
         """Train one epoch (or the rest of one that was stopped), evaluate on the test split
@@ -195,21 +222,40 @@ class Run:
         stay as they were."""
         c, d = self.config, self.data
         per_epoch = self.iterations_per_epoch
-
-        def schedule(epoch, iteration):             # the rate of the next iteration
-            self.optimizer.lr = self.lr_at(epoch * per_epoch + iteration + 1)
-
-        schedule(self.epoch, self.trainer.iteration - 1)
-        self.trainer.fit(d.x_train, d.t_train, max_epoch=1, batch_size=c.batch_size,
-                         max_grad=c.max_grad, on_iteration=schedule)
         progress = self.trainer.out if progress == STDOUT else progress
-        scores, guesses = evaluate_split(self.model, d, progress=progress,
-                                         bleu_tokenize=c.bleu_tokenize)
+
+        def schedule(epoch, iteration):             # after an update: the next one's rate
+            done = epoch * per_epoch + iteration + 1
+            if c.eval_every and done % c.eval_every == 0 and iteration + 1 < per_epoch:
+                result = self._validate(done, progress)
+                if self.on_validation is not None:
+                    self.on_validation(self, *result)
+                if self.stopped_early:
+                    raise _StoppedEarly(result)
+                self._save_best()
+            self.optimizer.lr = self.lr_at(done)
+
+        self.optimizer.lr = self.lr_at(self.epoch * per_epoch + self.trainer.iteration)
+        try:
+            self.trainer.fit(d.x_train, d.t_train, max_epoch=1, batch_size=c.batch_size,
+                             max_grad=c.max_grad, on_iteration=schedule)
+        except _StoppedEarly as stop:
+            self.save()
+            return stop.result
+        result = self._validate((self.epoch) * per_epoch, progress)
+        self.save()
+        return result
+
+    def _validate(self, at, progress):
+        """Score the held-out split after ``at`` iterations and keep the scores in the
+        history; returns (scores, guesses)."""
+        scores, guesses = evaluate_split(self.model, self.data, progress=progress,
+                                         bleu_tokenize=self.config.bleu_tokenize)
         self.history["val_acc"].append(scores["exact"])
+        self.history["val_at"].append(int(at))
         if self.is_corpus:
             for name in ("bleu", "chrf"):
                 self.history["val_" + name].append(scores[name])
-        self.save()
         return scores, guesses
 
     def train(self, on_epoch=None):
@@ -275,16 +321,23 @@ class Run:
         meta = dict(self.model_meta(), **{k: v[-1] if v else None
                                           for k, v in self.history.items()})
         io.save(self.model, self.path("model.npz"), **self._vocabs(), **meta)
-        scores = self.history[self.score_name]
-        if scores and scores[-1] >= max(scores):
-            io.save(self.model, self.path("best.npz"), **self._vocabs(), **meta)
+        self._save_best(meta)
         _write_json(self.path("history.json"), self.history_dict())
         viz.plot_histories({self.config.model: self.history_dict()}, self.folder)
+
+    def _save_best(self, meta=None):
+        """best.npz, where the last validation is the best so far."""
+        scores = self.history[self.score_name]
+        if scores and scores[-1] >= max(scores):
+            meta = meta or dict(self.model_meta(), **{k: v[-1] if v else None
+                                                      for k, v in self.history.items()})
+            io.save(self.model, self.path("best.npz"), **self._vocabs(), **meta)
 
     def history_dict(self):
         scores = self.history[self.score_name]
         history = {"config": self.config.as_dict(), "loss": self.trainer.loss_list,
                    "loss_epochs": self.trainer.loss_epochs, **self.history,
+                   "val_epochs": [at / self.iterations_per_epoch for at in self._ats()],
                    "best_epoch": 1 + scores.index(max(scores)) if scores else None}
         if self.test_scores is not None:
             history["test"] = self.test_scores
@@ -292,7 +345,16 @@ class Run:
 
 
 #: What a run's history keeps per epoch, by the kind of its data.
-HISTORIES = {datasets.Data: ("val_acc",), corpus.Corpus: ("val_acc", "val_bleu", "val_chrf")}
+HISTORIES = {datasets.Data: ("val_acc", "val_at"),
+             corpus.Corpus: ("val_acc", "val_bleu", "val_chrf", "val_at")}
+
+
+class _StoppedEarly(Exception):
+    """Patience ran out at a validation inside an epoch; ``result`` is its (scores, guesses)."""
+
+    def __init__(self, result):
+        super().__init__()
+        self.result = result
 
 
 # -- several runs side by side (s2sxp compare) ------------------------------------------------

@@ -31,12 +31,13 @@ def _label_fonts():
 
 def plot_accuracy(curves, path, title="validation accuracy", ylabel="accuracy (%)", scale=100):
     """Accuracy per epoch for one or several runs: ``curves`` maps a label to a list of
-    accuracies (0-1), one per epoch, drawn times ``scale`` (a BLEU score: 0-100, ``scale=1``)."""
+    accuracies (0-1), one per epoch, or to (epochs, accuracies) where validations fell
+    elsewhere, drawn times ``scale`` (a BLEU score: 0-100, ``scale=1``)."""
     fig = Figure(figsize=(6, 4), dpi=120)
     ax = fig.subplots()
     markers = "osD^v<>p*"
     for i, (label, accs) in enumerate(curves.items()):
-        epochs = range(1, len(accs) + 1)
+        epochs, accs = accs if isinstance(accs, tuple) else (range(1, len(accs) + 1), accs)
         ax.plot(epochs, [scale * a for a in accs], marker=markers[i % len(markers)], label=label)
     ax.set_ylim(-2, 102)
     ax.xaxis.get_major_locator().set_params(integer=True)
@@ -116,9 +117,13 @@ def plot_histories(histories, folder):
     {label: history} as a run keeps it (``val_acc`` per epoch, ``loss`` per report and where each
     was taken, ``loss_epochs``); returns the paths of the first two."""
     accuracy, loss = os.path.join(folder, "accuracy.png"), os.path.join(folder, "loss.png")
-    plot_accuracy({k: h["val_acc"] for k, h in histories.items()}, accuracy,
+    def curve(h, name):
+        return (h["val_epochs"], h[name]) if len(h.get("val_epochs") or ()) == len(h[name]) \
+            else h[name]
+
+    plot_accuracy({k: curve(h, "val_acc") for k, h in histories.items()}, accuracy,
                   title="validation accuracy")
-    bleu = {k: h["val_bleu"] for k, h in histories.items() if "val_bleu" in h}
+    bleu = {k: curve(h, "val_bleu") for k, h in histories.items() if "val_bleu" in h}
     if bleu:
         plot_accuracy(bleu, os.path.join(folder, "bleu.png"), title="validation BLEU",
                       ylabel="BLEU", scale=1)

@@ -667,3 +667,28 @@ def test_n_best_lists_the_best_translations_of_each_sentence(capsys, translator)
     assert [rows[0][2], rows[3][2]] == best.splitlines()
     code, _, err = run(capsys, "translate", sources[0], "--run", translator, "--n-best", "3")
     assert_one_line_error(code, err, "--n-best 3 needs a beam of as many")
+
+
+def test_validations_every_n_iterations_and_patience_stop_a_stalled_run(capsys, tmp_path,
+                                                                       pairs_file):
+    """At a rate too small to change anything, dev BLEU stays where it is: with --patience 2
+    training stops at the third validation, inside the first epoch (28 iterations)."""
+    code, out, _ = run(capsys, "train", "--data", pairs_file, "--eval-every", "5", "--patience",
+                       "2", "--lr", "1e-12", "--epochs", "3", "--out", tmp_path, *CORPUS_TINY)
+    assert code == 0 and "(epoch 0.18, iteration 5)" in out and "stopped early" in out
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["val_at"] == [5, 10, 15] and len(history["val_bleu"]) == 3
+    assert history["val_epochs"] == pytest.approx([5 / 28, 10 / 28, 15 / 28])
+    code, out, _ = run(capsys, "train", "--resume", "--out", tmp_path)
+    assert code == 0 and "the run has finished" in out
+
+
+def test_validations_inside_epochs_leave_training_as_it_was(capsys, tmp_path, pairs_file):
+    """With no plateau, validating every 9 iterations changes no update: the parameters equal
+    those of a run that validates after each epoch only, resumed or not."""
+    argv = ["train", "--data", pairs_file, "--plateau", "0", "--epochs", "2", *CORPUS_TINY]
+    assert run(capsys, *argv, "--out", tmp_path / "plain")[0] == 0
+    assert run(capsys, *argv, "--eval-every", "9", "--out", tmp_path / "often")[0] == 0
+    assert_same_params(tmp_path / "plain" / "model.npz", tmp_path / "often" / "model.npz")
+    history = json.loads((tmp_path / "often" / "history.json").read_text())
+    assert history["val_at"] == [9, 18, 27, 28, 36, 45, 54, 56]

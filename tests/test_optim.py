@@ -4,7 +4,7 @@ import math
 import numpy
 import pytest
 
-from s2sxp import backend, models
+from s2sxp import backend, models, optim
 from s2sxp.optim import SGD, Adam, clip_grads, halving
 
 
@@ -80,3 +80,16 @@ def test_halving_halves_the_rate_every_half_life_and_zero_keeps_it():
     assert halving(0.01, 350, 700) == pytest.approx(0.0025)
     assert halving(0.01, 350, 175) == pytest.approx(0.01 / 2 ** 0.5)
     assert halving(0.01, 0, 10_000) == 0.01
+
+
+def test_stalls_count_the_validations_since_the_best():
+    assert optim.stalls([10, 12, 11, 11, 13, 12]) == [0, 0, 1, 2, 0, 1]
+    assert optim.stalls([5, 5]) == [0, 1]
+
+
+def test_the_rate_halves_on_each_plateau_of_the_scores():
+    scores = [10, 12, 11, 11, 13, 12]
+    assert optim.plateaus(scores, 0) == 0
+    assert optim.plateaus(scores, 1) == 3          # after 11, 11 and 12
+    assert optim.plateaus(scores, 2) == 1          # after the second 11
+    assert optim.scheduled_rate(0.1, 0, 0, 5, [], 1, scores) == pytest.approx(0.1 / 8)

@@ -17,7 +17,7 @@ from .flags import command, percent, scores_text, training_flags, use_backend
 BOOK_MODELS = ("seq2seq", "peeky", "attention")
 TRAIN_NAMES = ("model", "cell", "data", "examples", "epochs", "batch_size", "wordvec_size",
                "hidden_size", "optimizer", "lr", "lr_half_life", "anneal_at", "max_grad", "reverse",
-               "seed") + MODEL_OPTIONS + CORPUS_OPTIONS
+               "seed", "eval_every", "patience", "plateau") + MODEL_OPTIONS + CORPUS_OPTIONS
 
 
 def add_train(sub):
@@ -107,6 +107,13 @@ def _reporter(count):
     return report
 
 
+def _inside_epoch(run, scores, guesses):
+    """The line a validation inside an epoch (--eval-every) prints."""
+    at = run.history["val_at"][-1]
+    shown = scores_text(scores) if run.is_corpus else f"acc {percent(scores['exact'])}"
+    print(f"val {shown} (epoch {at / run.iterations_per_epoch:.2f}, iteration {at})")
+
+
 def _interrupted(command_name, runs, folder):
     print(f"s2sxp {command_name}: interrupted {runs[0].position}; checkpoint saved in {folder}; "
           f"carry on with: s2sxp {command_name} --resume --out {folder}", file=sys.stderr)
@@ -142,6 +149,7 @@ def train(args):
               "further")
         return 0
     # NumPy's warnings are left out: a loss that turns NaN or infinite is reported once, below
+    run.on_validation = _inside_epoch
     with stop_on_interrupt(run.trainer), numpy.errstate(all="ignore"):
         try:
             run.train(on_epoch=_reporter(count=3))
@@ -155,7 +163,10 @@ def train(args):
         print(f"test {scores_text(t)} (best.npz, epoch {t['epoch']}, beam {t['beam']}, "
               f"{t['sentences']} sentences of {run.config.test})")
     shown = f"BLEU {best:.2f}" if run.is_corpus else f"acc {percent(best)}"
-    print(f"best val {shown} (epoch {epoch}); wrote {run.folder}: model.npz, best.npz, "
+    if run.stopped_early:
+        print(f"stopped early: the last {run.config.patience} validations did not improve on "
+              f"the best {run.config.select if run.is_corpus else 'accuracy'}")
+    print(f"best val {shown} (epoch {epoch:g}); wrote {run.folder}: model.npz, best.npz, "
           "checkpoint.npz, history.json, accuracy.png, loss.png"
           + (", bleu.png" if run.is_corpus else ""))
     return 0
