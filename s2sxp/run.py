@@ -127,6 +127,10 @@ class Run:
                                  f"{getattr(config, name)}; a resumed run keeps its settings "
                                  "(only --epochs may change)")
         config = dataclasses.replace(config, epochs=given.get("epochs", config.epochs))
+        if data is None and getattr(checkpoint.vocab, "subword_model", None) is not None:
+            # the run's own subword models, not new ones trained again on the data
+            data = load_data(config, vocab=checkpoint.vocab,
+                             source_vocab=checkpoint.source_vocab)
         run = cls._build(folder, config, data, log)
         for saved, now in ((checkpoint.vocab, run.data.vocab),
                            (checkpoint.source_vocab, getattr(run.data, "source_vocab", None))):

@@ -586,7 +586,7 @@ def test_train_on_dev_and_test_files_with_the_source_in_the_second_column(capsys
                        folder / "dev.tsv", "--test", folder / "test.tsv", "--source-column",
                        "2", "--epochs", "1", "--out", tmp_path, *CORPUS_TINY)
     assert code == 0
-    assert "500 train / 100 test sentence pairs" in out
+    assert "500 train / 100 dev sentence pairs, vocabulary 24 source / 24 target words" in out
     assert f"beam 5, 100 sentences of {folder / 'test.tsv'})" in out
     history = json.loads((tmp_path / "history.json").read_text())
     assert history["test"]["sentences"] == 100 and history["test"]["beam"] == 5
@@ -606,7 +606,7 @@ def test_train_on_aligned_files(capsys, tmp_path, anki_files):
     code, out, _ = run(capsys, "train", "--data", tmp_path / "train", "--dev", tmp_path / "dev",
                        "--langs", "xx", "yy", "--epochs", "1", "--out", tmp_path / "run",
                        *CORPUS_TINY)
-    assert code == 0 and "500 train / 100 test sentence pairs" in out
+    assert code == 0 and "500 train / 100 dev sentence pairs" in out
     assert run(capsys, "train", "--resume", "--epochs", "2", "--out", tmp_path / "run")[0] == 0
 
 
@@ -620,6 +620,7 @@ def test_subwords_travel_in_the_model_file_and_translate_raw_text_elsewhere(
     assert code == 0
     assert (tmp_path / "run" / "source.model").read_bytes() == io.load(
         tmp_path / "run" / "model.npz").source_vocab.subword_model
+    assert run(capsys, "train", "--resume", "--epochs", "3", "--out", tmp_path / "run")[0] == 0
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "m.npz").write_bytes((tmp_path / "run" / "model.npz").read_bytes())

@@ -80,8 +80,13 @@ def _given(args):
 def _describe(run, device):
     d, c = run.data, run.config
     if run.is_corpus:
-        what = (f"{len(d.x_train)} train / {len(d.x_test)} test sentence pairs, vocabulary "
-                f"{len(d.vocab)} {'characters' if c.tokens == 'char' else 'words'}")
+        unit = {"char": "characters", "word": "words", "spm": "subwords"}[c.tokens]
+        sizes = (f"{len(d.vocab)}" if d.source_vocab is d.vocab else
+                 f"{len(d.source_vocab)} source / {len(d.vocab)} target")
+        what = (f"{len(d.x_train)} train / {len(d.x_test)} {'dev' if c.dev else 'test'} "
+                f"sentence pairs, vocabulary {sizes} {unit}")
+        if d.test_set is not None:
+            what += f", {len(d.test_set.x)} test pairs for the end"
     else:
         what = (f"{len(d.x_train)} train / {len(d.x_test)} test questions, vocabulary "
                 f"{len(d.vocab)}")
