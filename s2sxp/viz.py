@@ -39,7 +39,11 @@ def plot_accuracy(curves, path, title="validation accuracy", ylabel="accuracy (%
     for i, (label, accs) in enumerate(curves.items()):
         epochs, accs = accs if isinstance(accs, tuple) else (range(1, len(accs) + 1), accs)
         ax.plot(epochs, [scale * a for a in accs], marker=markers[i % len(markers)], label=label)
-    ax.set_ylim(-2, 102)
+    if scale == 100:                                # accuracy: the whole range, in %
+        ax.set_ylim(-2, 102)
+    else:                                           # a score: from 0 to a little above its best
+        ax.set_ylim(0, 1.15 * max((max(c[-1] if isinstance(c, tuple) else c, default=0)
+                                   for c in curves.values()), default=1) * scale or 1)
     ax.xaxis.get_major_locator().set_params(integer=True)
     _finish(fig, ax, ylabel, title, "best" if len(curves) > 1 else None, path)
 

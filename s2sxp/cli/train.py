@@ -169,8 +169,9 @@ def train(args):
               f"{t['sentences']} sentences of {run.config.test})")
     shown = f"BLEU {best:.2f}" if run.is_corpus else f"acc {percent(best)}"
     if run.stopped_early:
+        score = {"bleu": "BLEU", "chrf": "chrF"}[run.config.select] if run.is_corpus else "accuracy"
         print(f"stopped early: the last {run.config.patience} validations did not improve on "
-              f"the best {run.config.select if run.is_corpus else 'accuracy'}")
+              f"the best {score}")
     print(f"best val {shown} (epoch {epoch:g}); wrote {run.folder}: model.npz, best.npz, "
           "checkpoint.npz, history.json, accuracy.png, loss.png"
           + (", bleu.png" if run.is_corpus else ""))
