@@ -87,21 +87,20 @@ def training_flags(p):
     p.add_argument("--shared-vocab", action="store_true", default=None,
                    help="parallel corpus: one vocabulary for sources and targets [default: one "
                    "each]")
-    p.add_argument("--vocab-size", type=positive, default=None, metavar="N",
-                   help="subwords (--tokens spm): pieces of each SentencePiece model "
-                   "[default: 8000]")
     p.add_argument("--subword-model", default=None, choices=list(SUBWORD_MODELS),
                    help="subwords: SentencePiece's unigram language model or byte-pair "
                    "encoding [default: unigram]")
     bleu_flag(p, None)
-    p.add_argument("--min-freq", type=positive, default=None, metavar="N",
-                   help="parallel corpus: tokens seen fewer times in training become <unk> "
-                   "[default: 1]")
-    p.add_argument("--max-vocab", type=positive, default=None, metavar="N",
-                   help="parallel corpus: keep the N - 4 most frequent tokens [default: all]")
-    p.add_argument("--max-length", type=positive, default=None, metavar="N",
-                   help="parallel corpus: a sentence of more tokens is an error (or skipped "
-                   "with --skip-bad) [default: no limit]")
+    for flag, text in (
+            ("--vocab-size", "subwords (--tokens spm): pieces of each SentencePiece model "
+             "[default: 8000]"),
+            ("--min-freq", "parallel corpus: tokens seen fewer times in training become <unk> "
+             "[default: 1]"),
+            ("--max-vocab", "parallel corpus: keep the N - 4 most frequent tokens of each side "
+             "[default: all]"),
+            ("--max-length", "parallel corpus: a sentence of more tokens is an error (or "
+             "skipped with --skip-bad) [default: no limit]")):
+        p.add_argument(flag, type=positive, default=None, metavar="N", help=text)
     p.add_argument("--skip-bad", action="store_true", default=None,
                    help="parallel corpus: skip bad lines (no tab, empty, not UTF-8, too long) "
                    "and say how many, instead of stopping at the first")
