@@ -1,20 +1,179 @@
-"""Writing a file so that a crash or Ctrl-C never leaves a broken one."""
+"""Writing files so that a crash, a kill or Ctrl-C never leaves a broken one: a file alone
+(:func:`atomic_write`), and several files as one unit (:func:`commit`, :func:`recover`).
+
+A file is written to a temporary file beside it (``.tmp-`` first in its name), flushed to disk and
+renamed over the target: a reader sees the old file or the new one. Several files are committed
+in three steps: each is written to a staged file, then a journal naming them is written
+atomically (the commit point), then each staged file is renamed over its target and the journal
+removed. After a kill before the journal, the old files stand and the staged ones are debris;
+after it, :func:`recover` finishes the renames. Errors name the file they concern.
+:class:`FolderLock` keeps a folder to one writer.
+"""
+import json
 import os
+import sys
 import tempfile
+import time
+
+import filelock
+
+TMP_PREFIX = ".tmp-"
+JOURNAL = ".commit.json"
+
+
+def _named(error, path):
+    """``error``, where it is an OSError, naming ``path`` (not a temporary file of it)."""
+    if isinstance(error, OSError) and not isinstance(error, FolderBusy):
+        return OSError(error.errno, error.strerror or str(error), os.fspath(path))
+    return error
+
+
+def _sync_folder(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_file(path, write):
+    with open(path, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``.
+    OSError names ``path``."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=os.path.basename(path), dir=folder)
+    except OSError as e:
+        raise _named(e, path) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
+        raise _named(e, path) from None
+
+
+def commit(folder, writes):
+    """Write the files ``writes`` names ({file name in ``folder``: write(file)}) as one unit:
+    after a kill at any moment the folder holds all the old files or, once :func:`recover` has
+    run, all the new ones."""
+    folder = os.fspath(folder)
+    staged = []
+    for name, write in writes.items():
+        tmp = os.path.join(folder, f"{TMP_PREFIX}{name}")
+        try:
+            _write_file(tmp, write)
+        except BaseException as e:
+            for path in staged + [tmp]:
+                if os.path.exists(path):
+                    os.unlink(path)
+            raise _named(e, os.path.join(folder, name)) from None
+        staged.append(tmp)
+    journal = os.path.join(folder, JOURNAL)
+    atomic_write(journal, lambda f: f.write(json.dumps(list(writes)).encode()))
+    _finish(folder, list(writes))
+
+
+def _finish(folder, names):
+    for name in names:
+        tmp = os.path.join(folder, f"{TMP_PREFIX}{name}")
+        if os.path.exists(tmp):
+            os.replace(tmp, os.path.join(folder, name))
+    _sync_folder(folder)
+    os.remove(os.path.join(folder, JOURNAL))
+    _sync_folder(folder)
+
+
+def recover(folder):
+    """Finish the commit a killed process left in ``folder`` (its journal written), and remove
+    the temporary files of writes that never reached their commit. Returns the names of the
+    files a commit was finished for (empty if none)."""
+    folder = os.fspath(folder)
+    journal = os.path.join(folder, JOURNAL)
+    finished = []
+    if os.path.exists(journal):
+        try:
+            with open(journal, encoding="utf-8") as f:
+                names = json.load(f)
+            if not (isinstance(names, list) and all(isinstance(n, str) and os.sep not in n
+                                                    for n in names)):
+                raise ValueError("not a list of file names")
+        except (OSError, ValueError):                 # the journal itself never completed
+            os.remove(journal)
+        else:
+            _finish(folder, names)
+            finished = names
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            if name.startswith(TMP_PREFIX):
+                os.remove(os.path.join(folder, name))
+    return finished
+
+
+class FolderBusy(OSError):
+    """A folder another process holds (:class:`FolderLock`)."""
+
+
+class FolderLock:
+    """One writer a folder: an exclusive lock (filelock's, on the file ``.lock``), released when
+    its process ends however it ends, so that a dead holder never blocks; ``.owner.json`` beside
+    it says who holds it. Acquiring it again in the same process nests."""
+
+    def __init__(self, folder):
+        self.folder = os.fspath(folder)
+        self._lock = filelock.FileLock(os.path.join(self.folder, ".lock"), timeout=0,
+                                       is_singleton=True)
+
+    @property
+    def owner_path(self):
+        return os.path.join(self.folder, ".owner.json")
+
+    def acquire(self):
+        """Hold the folder; FolderBusy, naming the holder, where another process does."""
+        try:
+            self._lock.acquire()
+        except filelock.Timeout:
+            raise FolderBusy(f"{self.folder} is in use by {self._holder()}; wait until it ends, "
+                             "or use another folder") from None
+        if self._lock.lock_counter == 1:
+            owner = {"pid": os.getpid(), "command": " ".join(sys.argv),
+                     "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+            atomic_write(self.owner_path, lambda f: f.write(json.dumps(owner).encode()))
+        return self
+
+    def release(self):
+        if self._lock.is_locked:
+            if self._lock.lock_counter == 1 and os.path.exists(self.owner_path):
+                os.remove(self.owner_path)
+            self._lock.release()
+
+    def _holder(self):
+        try:
+            with open(self.owner_path, encoding="utf-8") as f:
+                owner = json.load(f)
+            return (f"process {int(owner['pid'])} ({owner.get('command') or '?'}, since "
+                    f"{owner.get('since')})")
+        except (OSError, ValueError, KeyError, TypeError):
+            return "another process"
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()

@@ -44,15 +44,41 @@ def model_meta(model, vocab=None, source_vocab=None, **extra):
     return meta
 
 
+class NonFiniteParameters(CheckpointError, FloatingPointError):
+    """A model whose parameters hold NaN or infinity: such a model is never written, and a file
+    that holds one is not loaded."""
+
+
+def _params_arrays(model, path):
+    """{param_i: host array} of the model; NonFiniteParameters where one is not finite."""
+    arrays = {f"param_{i}": backend.asnumpy(p) for i, p in enumerate(model.params)}
+    _check_finite(arrays.values(), f"{os.fspath(path)} was not written: the {model.kind} model")
+    return arrays
+
+
+def _check_finite(params, what):
+    bad = [i for i, p in enumerate(params) if not numpy.isfinite(p).all()]
+    if bad:
+        raise NonFiniteParameters(f"{what} holds NaN or infinite values (parameter "
+                                  f"{', '.join(map(str, bad[:5]))})")
+
+
 def save(model, path, vocab=None, source_vocab=None, **extra):
     """Write ``model`` (and ``vocab``, the sources' ``source_vocab`` where they have their own,
-    and JSON-able ``extra`` metadata) to ``path`` (.npz)."""
+    and JSON-able ``extra`` metadata) to ``path`` (.npz), atomically; NonFiniteParameters where
+    a parameter is not finite (nothing is written)."""
+    atomic_write(path, model_writer(model, path, vocab, source_vocab, **extra))
+
+
+def model_writer(model, path, vocab=None, source_vocab=None, **extra):
+    """What :func:`save` writes, as a function of the open file, for :func:`s2sxp.files.commit`
+    (``path`` names the file in errors)."""
     vocab = vocab if vocab is not None else getattr(model, "vocab", None)
     if source_vocab is None and vocab is getattr(model, "vocab", None):
         source_vocab = getattr(model, "source_vocab", None)
-    arrays = {f"param_{i}": backend.asnumpy(p) for i, p in enumerate(model.params)}
+    arrays = _params_arrays(model, path)
     arrays["meta"] = numpy.array(json.dumps(model_meta(model, vocab, source_vocab, **extra)))
-    atomic_write(path, lambda f: numpy.savez(f, **arrays))
+    return lambda f: numpy.savez(f, **arrays)
 
 
 def _read_npz(path, what="s2sxp model file"):
@@ -95,7 +121,9 @@ def read(path):
     """(meta dict, list of host parameter arrays) from a file written by :func:`save` or
     :func:`save_checkpoint`."""
     meta, arrays = _read_npz(path)
-    return meta, _params(arrays, os.fspath(path))
+    params = _params(arrays, os.fspath(path))
+    _check_finite(params, os.fspath(path))
+    return meta, params
 
 
 def set_params(model, params, source):
@@ -160,17 +188,24 @@ def _unpack(state, arrays):
 
 def save_checkpoint(path, model, optimizer, trainer, vocab=None, source_vocab=None, **extra):
     """Write the model (as :func:`save` does), ``optimizer.state_dict()`` and
-    ``trainer.state_dict()`` to ``path`` (.npz), atomically."""
+    ``trainer.state_dict()`` to ``path`` (.npz), atomically; NonFiniteParameters where a
+    parameter is not finite."""
+    atomic_write(path, checkpoint_writer(path, model, optimizer, trainer, vocab, source_vocab,
+                                         **extra))
+
+
+def checkpoint_writer(path, model, optimizer, trainer, vocab=None, source_vocab=None, **extra):
+    """What :func:`save_checkpoint` writes, as a function of the open file."""
     names = [k for k, cls in OPTIMIZERS.items() if type(optimizer) is cls]
     vocab = vocab if vocab is not None else getattr(model, "vocab", None)
-    arrays = {f"param_{i}": backend.asnumpy(p) for i, p in enumerate(model.params)}
+    arrays = _params_arrays(model, path)
     meta = model_meta(model, vocab, source_vocab, **extra)
     meta["format"] = CHECKPOINT_FORMAT
     meta["optimizer"] = {"name": names[0] if names else type(optimizer).__name__,
                          "state": _pack(optimizer.state_dict(), "optimizer", arrays)}
     meta["trainer"] = _pack(trainer.state_dict(), "trainer", arrays)
     arrays["meta"] = numpy.array(json.dumps(meta))
-    atomic_write(path, lambda f: numpy.savez(f, **arrays))
+    return lambda f: numpy.savez(f, **arrays)
 
 
 class Checkpoint:
@@ -212,7 +247,9 @@ def read_checkpoint(path):
                         else None)
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path} is an incomplete or corrupt checkpoint: {e!r}") from None
-    return Checkpoint(path, meta, _params(arrays, path), optimizer, optimizer_state,
+    params = _params(arrays, path)
+    _check_finite(params, path)
+    return Checkpoint(path, meta, params, optimizer, optimizer_state,
                       trainer_state, vocab, source_vocab)
 
 

@@ -27,7 +27,8 @@ import time
 
 from . import corpus, datasets, io, models, viz
 from .config import CORPUS_BEFORE, CORPUS_OPTIONS, TrainConfig, data_name, load_data
-from .files import atomic_write
+from . import files
+from .files import FolderLock, atomic_write
 from .metrics import evaluate_split, evaluate_translations
 from .optim import OPTIMIZERS, scheduled_rate, stalls
 from .progress import STDOUT
@@ -46,6 +47,7 @@ class Run:
     :meth:`train` (or :meth:`train_epoch` until :attr:`finished`)."""
 
     def __init__(self, folder, config, data, model, optimizer, trainer, history):
+        self.lock = None              # the folder's, from start or resume until close
         self.folder, self.config, self.data = folder, config, data
         self.model, self.optimizer, self.trainer = model, optimizer, trainer
         self.history = history
@@ -77,15 +79,20 @@ class Run:
         return cls(folder, config, data, model, optimizer, trainer, history)
 
     @classmethod
-    def start(cls, folder, config, data=None, log=STDOUT):
-        """A new run in ``folder`` (made if missing; the files of an earlier run there are
-        removed). ``data``, when given, must already be reversed if ``config.reverse``."""
+    def start(cls, folder, config, data=None, log=STDOUT, overwrite=False):
+        """A new run in ``folder``, which is made if missing and held (:meth:`close` lets it
+        go); the files of an earlier run there are removed. A folder that holds other files is
+        refused unless ``overwrite``. ``data``, when given, must already be reversed if
+        ``config.reverse``."""
         config = config.resolved()
         if config.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {config.optimizer!r}; choose one of "
                              + ", ".join(OPTIMIZERS))
+        check_folder(folder, overwrite)
         run = cls._build(folder, config, data, log)
         os.makedirs(folder, exist_ok=True)
+        run.lock = FolderLock(folder).acquire()
+        files.recover(folder)
         for name in FILES:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(run.path(name))
@@ -104,9 +111,21 @@ class Run:
         now (None: not asked); they must match the run's, except ``epochs``, which may extend it.
         CheckpointError when the checkpoint is unreadable or holds another model or vocabulary."""
         path = os.path.join(folder, "checkpoint.npz")
-        if not os.path.exists(path):
+        if not os.path.exists(path) and not os.path.exists(os.path.join(folder, files.JOURNAL)):
             raise FileNotFoundError(f"no checkpoint to resume in {folder} (train without "
                                     "--resume to start a run there)")
+        lock = FolderLock(folder).acquire()
+        try:
+            files.recover(folder)             # an epoch's files a kill left half renamed
+            run = cls._resume(folder, path, given, data, log)
+        except BaseException:
+            lock.release()
+            raise
+        run.lock = lock
+        return run
+
+    @classmethod
+    def _resume(cls, folder, path, given, data, log):
         checkpoint = io.read_checkpoint(path)
         try:
             # a run saved before learning-rate schedules trained at a constant rate
@@ -140,6 +159,12 @@ class Run:
         saved = checkpoint.meta.get("history", {})
         run.history = {name: list(saved.get(name, [])) for name in run.history}
         return run
+
+    def close(self):
+        """Let the folder go (see :meth:`start`)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     @property
     def epoch(self):
@@ -314,25 +339,39 @@ class Run:
         return {"vocab": self.data.vocab,
                 "source_vocab": None if source is self.data.vocab else source}
 
+    def _checkpoint_writer(self):
+        return io.checkpoint_writer(self.path("checkpoint.npz"), self.model, self.optimizer,
+                                    self.trainer, run=self.config.as_dict(),
+                                    history=self.history, **self._vocabs(), **self.model_meta())
+
     def save_checkpoint(self):
-        io.save_checkpoint(self.path("checkpoint.npz"), self.model, self.optimizer, self.trainer,
-                           run=self.config.as_dict(), history=self.history,
-                           **self._vocabs(), **self.model_meta())
+        atomic_write(self.path("checkpoint.npz"), self._checkpoint_writer())
 
     def save(self):
-        """Checkpoint first (it is what resume reads), then the model, history and plots."""
-        self.save_checkpoint()
+        """Every file of a finished epoch, as one unit (:func:`s2sxp.files.commit`): the
+        checkpoint (what resume reads), the last model, the best one where this epoch's
+        validation is the best, the history and the pictures."""
         meta = dict(self.model_meta(), **{k: v[-1] if v else None
                                           for k, v in self.history.items()})
-        io.save(self.model, self.path("model.npz"), **self._vocabs(), **meta)
-        self._save_best(meta)
-        _write_json(self.path("history.json"), self.history_dict())
-        viz.plot_histories({self.config.model: self.history_dict()}, self.folder)
+        writes = {"checkpoint.npz": self._checkpoint_writer(),
+                  "model.npz": io.model_writer(self.model, self.path("model.npz"),
+                                               **self._vocabs(), **meta)}
+        if self._is_best():
+            writes["best.npz"] = io.model_writer(self.model, self.path("best.npz"),
+                                                 **self._vocabs(), **meta)
+        history = self.history_dict()
+        writes["history.json"] = _json_writer(history)
+        for name, fig in viz.history_figures({self.config.model: history}).items():
+            writes[name] = viz.png_writer(fig)
+        files.commit(self.folder, writes)
+
+    def _is_best(self):
+        scores = self.history[self.score_name]
+        return bool(scores) and scores[-1] >= max(scores)
 
     def _save_best(self, meta=None):
         """best.npz, where the last validation is the best so far."""
-        scores = self.history[self.score_name]
-        if scores and scores[-1] >= max(scores):
+        if self._is_best():
             meta = meta or dict(self.model_meta(), **{k: v[-1] if v else None
                                                       for k, v in self.history.items()})
             io.save(self.model, self.path("best.npz"), **self._vocabs(), **meta)
@@ -441,8 +480,31 @@ def load_model(run):
 
 # -- histories ---------------------------------------------------------------------------------
 
+def _json_writer(value):
+    return lambda f: f.write((json.dumps(value, indent=1) + "\n").encode())
+
+
 def _write_json(path, value):
-    atomic_write(path, lambda f: f.write((json.dumps(value, indent=1) + "\n").encode()))
+    atomic_write(path, _json_writer(value))
+
+
+def is_run_folder(folder):
+    """Whether ``folder`` holds a run (or the runs of ``compare``)."""
+    return any(os.path.exists(os.path.join(folder, name))
+               for name in ("config.json", "checkpoint.npz", files.JOURNAL, COMPARE_FILE))
+
+
+def check_folder(folder, overwrite=False):
+    """ValueError where ``folder`` holds files but no run, unless ``overwrite``: a run there
+    would replace them."""
+    if overwrite or not os.path.isdir(folder) or is_run_folder(folder):
+        return
+    others = sorted(n for n in os.listdir(folder) if not n.startswith("."))
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise ValueError(f"{folder} holds files that are not a run's ({shown}); train into an "
+                         "empty or new folder, or pass --overwrite to replace what a run writes "
+                         "there")
 
 
 def read_history(folder):

@@ -179,21 +179,31 @@ class Trainer:
         self._stop = False
 
 
+#: The signals that ask training to stop: Ctrl-C, and what ``kill`` and job schedulers send.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def stop_on_interrupt(*trainers):
-    """While inside, the first Ctrl-C asks the trainers to stop after the iteration in progress
-    (so that a checkpoint can be written); a second one interrupts at once."""
+    """While inside, the first Ctrl-C (or SIGTERM) asks the trainers to stop after the iteration
+    in progress (so that a checkpoint can be written); a second one acts as it would without
+    this (Ctrl-C interrupts at once, SIGTERM ends the process). Yields the list of the signals
+    received."""
+    received = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield received
         return
 
     def handler(signum, frame):
-        signal.signal(signal.SIGINT, previous)
+        received.append(signum)
+        for number, before in previous.items():
+            signal.signal(number, before)
         for trainer in trainers:
             trainer.stop()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS}
     try:
-        yield
+        yield received
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, before in previous.items():
+            signal.signal(number, before)

@@ -13,6 +13,8 @@ import warnings
 import numpy
 from matplotlib.figure import Figure
 
+from .files import atomic_write
+
 SPACE = "\u2423"  # ␣ stands for a space in tick labels
 #: Fonts with Chinese, Japanese and Korean glyphs that tick labels fall back to when installed.
 CJK_FONTS = ("Noto Sans CJK JP", "Noto Sans JP", "Source Han Sans JP", "IPAexGothic",
@@ -29,10 +31,25 @@ def _label_fonts():
     return ["DejaVu Sans Mono", *(name for name in CJK_FONTS if name in installed)]
 
 
+def png_writer(fig):
+    """The function that writes ``fig`` as PNG into an open file."""
+    return lambda f: fig.savefig(f, format="png")
+
+
+def save_png(fig, path):
+    """``fig`` into the PNG file ``path``, atomically (:func:`s2sxp.files.atomic_write`)."""
+    atomic_write(path, png_writer(fig))
+
+
 def plot_accuracy(curves, path, title="validation accuracy", ylabel="accuracy (%)", scale=100):
     """Accuracy per epoch for one or several runs: ``curves`` maps a label to a list of
     accuracies (0-1), one per epoch, or to (epochs, accuracies) where validations fell
     elsewhere, drawn times ``scale`` (a BLEU score: 0-100, ``scale=1``)."""
+    save_png(accuracy_figure(curves, title, ylabel, scale), path)
+
+
+def accuracy_figure(curves, title="validation accuracy", ylabel="accuracy (%)", scale=100):
+    """The figure :func:`plot_accuracy` draws."""
     fig = Figure(figsize=(6, 4), dpi=120)
     ax = fig.subplots()
     markers = "osD^v<>p*"
@@ -45,23 +62,28 @@ def plot_accuracy(curves, path, title="validation accuracy", ylabel="accuracy (%
         ax.set_ylim(0, 1.15 * max((max(c[-1] if isinstance(c, tuple) else c, default=0)
                                    for c in curves.values()), default=1) * scale or 1)
     ax.xaxis.get_major_locator().set_params(integer=True)
-    _finish(fig, ax, ylabel, title, "best" if len(curves) > 1 else None, path)
+    return _finish(fig, ax, ylabel, title, "best" if len(curves) > 1 else None)
 
 
 def plot_loss(curves, path, title="training loss"):
     """Training loss for one or several runs: ``curves`` maps a label to ``(epochs, losses)``,
     where ``epochs[i]`` is where ``losses[i]`` was taken (1.0 = the end of the first epoch)."""
+    save_png(loss_figure(curves, title), path)
+
+
+def loss_figure(curves, title="training loss"):
+    """The figure :func:`plot_loss` draws."""
     fig = Figure(figsize=(6, 4), dpi=120)
     ax = fig.subplots()
     for label, (epochs, losses) in curves.items():
         ax.plot(epochs, losses, label=label)
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
-    _finish(fig, ax, "loss", title, "upper right" if len(curves) > 1 else None, path)
+    return _finish(fig, ax, "loss", title, "upper right" if len(curves) > 1 else None)
 
 
-def _finish(fig, ax, ylabel, title, legend, path):
-    """Label a curve of something per epoch, add a legend where ``legend`` says, and save."""
+def _finish(fig, ax, ylabel, title, legend):
+    """Label a curve of something per epoch and add a legend where ``legend`` says."""
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -69,7 +91,7 @@ def _finish(fig, ax, ylabel, title, legend, path):
     if legend:
         ax.legend(loc=legend)
     fig.tight_layout()
-    fig.savefig(path)
+    return fig
 
 
 def plot_attention(weights, question, answer, path, title=None):
@@ -108,7 +130,7 @@ def plot_attention(weights, question, answer, path, title=None):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fig.tight_layout()
-        fig.savefig(path)
+        save_png(fig, path)
     missing = sorted({chr(int(m.group(1))) for w in caught
                       if (m := re.search(r"Glyph (\d+) .*missing", str(w.message)))})
     if missing:
@@ -116,25 +138,32 @@ def plot_attention(weights, question, answer, path, title=None):
                       "boxes); install one of " + ", ".join(CJK_FONTS[:5]), stacklevel=2)
 
 
-def plot_histories(histories, folder):
-    """accuracy.png and loss.png (and, where a history has BLEU, bleu.png) in ``folder`` from
-    {label: history} as a run keeps it (``val_acc`` per epoch, ``loss`` per report and where each
-    was taken, ``loss_epochs``); returns the paths of the first two."""
-    accuracy, loss = os.path.join(folder, "accuracy.png"), os.path.join(folder, "loss.png")
+def history_figures(histories):
+    """{file name: figure}: accuracy.png and loss.png (and, where a history has BLEU, bleu.png)
+    of {label: history} as a run keeps it (``val_acc`` per validation, at ``val_epochs``,
+    ``loss`` per report and where each was taken, ``loss_epochs``)."""
     def curve(h, name):
         return (h["val_epochs"], h[name]) if len(h.get("val_epochs") or ()) == len(h[name]) \
             else h[name]
 
-    plot_accuracy({k: curve(h, "val_acc") for k, h in histories.items()}, accuracy,
-                  title="validation accuracy")
+    figures = {"accuracy.png": accuracy_figure(
+        {k: curve(h, "val_acc") for k, h in histories.items()}, title="validation accuracy")}
     bleu = {k: curve(h, "val_bleu") for k, h in histories.items() if "val_bleu" in h}
     if bleu:
-        plot_accuracy(bleu, os.path.join(folder, "bleu.png"), title="validation BLEU",
-                      ylabel="BLEU", scale=1)
+        figures["bleu.png"] = accuracy_figure(bleu, title="validation BLEU", ylabel="BLEU",
+                                              scale=1)
     curves = {}
     for label, h in histories.items():
         epochs = h.get("loss_epochs") or [(i + 1) / max(len(h["loss"]), 1) * len(h["val_acc"])
                                           for i in range(len(h["loss"]))]
         curves[label] = (epochs, h["loss"])
-    plot_loss(curves, loss, title="training loss")
-    return accuracy, loss
+    figures["loss.png"] = loss_figure(curves, title="training loss")
+    return figures
+
+
+def plot_histories(histories, folder):
+    """The pictures of :func:`history_figures` written into ``folder``, each atomically;
+    returns the paths of accuracy.png and loss.png."""
+    for name, fig in history_figures(histories).items():
+        save_png(fig, os.path.join(folder, name))
+    return os.path.join(folder, "accuracy.png"), os.path.join(folder, "loss.png")

@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import signal
 import sys
 
 import numpy
@@ -10,7 +11,10 @@ import numpy
 from .. import models
 from ..metrics import show_examples, show_translations
 from ..config import CORPUS_OPTIONS, MODEL_OPTIONS, TrainConfig
-from ..run import Run, compare_folder, resume_comparison, start_comparison, train_together
+from ..files import FolderLock
+from ..io import NonFiniteParameters
+from ..run import (Run, check_folder, compare_folder, resume_comparison, start_comparison,
+                   train_together)
 from ..trainer import NonFiniteLoss, TrainingInterrupted, stop_on_interrupt
 from .flags import command, percent, scores_text, training_flags, use_backend
 
@@ -50,6 +54,7 @@ def add_train(sub):
                    help="run folder [default: runs/MODEL-DATA; a cell or a bahdanau option "
                    "other than the default is added to the name, as in runs/bahdanau-lstm-last-"
                    "date]")
+    overwrite_flag(p)
 
 
 def add_compare(sub):
@@ -70,6 +75,13 @@ def add_compare(sub):
     training_flags(p)
     p.add_argument("--out", default=None, metavar="DIR",
                    help="output folder [default: runs/compare-DATA]")
+    overwrite_flag(p)
+
+
+def overwrite_flag(p):
+    p.add_argument("--overwrite", action="store_true",
+                   help="train into a folder that holds files but no run, replacing those of "
+                   "them a run writes [default: refuse such a folder]")
 
 
 def _given(args):
@@ -119,10 +131,12 @@ def _inside_epoch(run, scores, guesses):
     print(f"val {shown} (epoch {at / run.iterations_per_epoch:.2f}, iteration {at})")
 
 
-def _interrupted(command_name, runs, folder):
-    print(f"s2sxp {command_name}: interrupted {runs[0].position}; checkpoint saved in {folder}; "
+def _interrupted(command_name, runs, folder, signals):
+    """What Ctrl-C (exit 130) or SIGTERM (143) prints once the checkpoints are written."""
+    what = "interrupted" if not signals or signals[0] == signal.SIGINT else "terminated"
+    print(f"s2sxp {command_name}: {what} {runs[0].position}; checkpoint saved in {folder}; "
           f"carry on with: s2sxp {command_name} --resume --out {folder}", file=sys.stderr)
-    return 130
+    return 128 + (signals[0] if signals else signal.SIGINT)
 
 
 def _non_finite(command_name, run, error):
@@ -146,8 +160,15 @@ def train(args):
         folder = args.out or config.default_folder()
         if os.path.exists(os.path.join(folder, "checkpoint.npz")):
             print(f"s2sxp train: replacing the run in {folder} (--resume would carry it on)")
-        run = Run.start(folder, config)
+        run = Run.start(folder, config, overwrite=args.overwrite)
         print("s2sxp train: starting")
+    try:
+        return _train(run, device)
+    finally:
+        run.close()
+
+
+def _train(run, device):
     _describe(run, device)
     if run.finished:
         print(f"the run has finished its {run.config.epochs} epochs; pass --epochs to train "
@@ -155,12 +176,12 @@ def train(args):
         return 0
     # NumPy's warnings are left out: a loss that turns NaN or infinite is reported once, below
     run.on_validation = _inside_epoch
-    with stop_on_interrupt(run.trainer), numpy.errstate(all="ignore"):
+    with stop_on_interrupt(run.trainer) as signals, numpy.errstate(all="ignore"):
         try:
             run.train(on_epoch=_reporter(count=3))
         except TrainingInterrupted:
-            return _interrupted("train", [run], run.folder)
-        except NonFiniteLoss as e:
+            return _interrupted("train", [run], run.folder, signals)
+        except (NonFiniteLoss, NonFiniteParameters) as e:
             return _non_finite("train", run, e)
     best, epoch = run.best
     if run.test_scores is not None:
@@ -182,16 +203,29 @@ def compare(args):
     device = use_backend(args)
     given = _given(args)
     folder = args.out or compare_folder(given.get("data", TrainConfig.data))
-    if args.resume:
-        runs = resume_comparison(folder, args.models and list(dict.fromkeys(args.models)),
-                                 given)
-        print(f"s2sxp compare: resuming {folder}: "
-              + ", ".join(f"{r.config.model} {r.position}" for r in runs))
-    else:
-        names = list(dict.fromkeys(args.models or BOOK_MODELS))
-        runs = start_comparison(folder, [TrainConfig(**dict(given, model=name)).resolved()
-                                         for name in names])
-        print(f"s2sxp compare: {', '.join(names)} in {folder}")
+    if not args.resume:
+        check_folder(folder, args.overwrite)
+    os.makedirs(folder, exist_ok=True)
+    runs = []
+    with FolderLock(folder):
+        try:
+            if args.resume:
+                runs = resume_comparison(folder, args.models and list(dict.fromkeys(args.models)),
+                                         given)
+                print(f"s2sxp compare: resuming {folder}: "
+                      + ", ".join(f"{r.config.model} {r.position}" for r in runs))
+            else:
+                names = list(dict.fromkeys(args.models or BOOK_MODELS))
+                runs = start_comparison(folder, [TrainConfig(**dict(given, model=name)).resolved()
+                                                 for name in names])
+                print(f"s2sxp compare: {', '.join(names)} in {folder}")
+            return _compare(runs, folder, device)
+        finally:
+            for run in runs:
+                run.close()
+
+
+def _compare(runs, folder, device):
     for run in runs:
         _describe(run, device)
 
@@ -207,14 +241,15 @@ def compare(args):
             label = "BLEU" if scored[0].is_corpus else "acc"
             print(f"val {label} " + "  ".join(f"{r.config.model} {_latest(r)}" for r in scored))
 
-    with stop_on_interrupt(*(r.trainer for r in runs)), numpy.errstate(all="ignore"):
+    with stop_on_interrupt(*(r.trainer for r in runs)) as signals, \
+            numpy.errstate(all="ignore"):
         try:
             train_together(runs, folder, before_epoch, _reporter(count=1), after_round)
         except TrainingInterrupted:
             active = [r for r in runs if r.trainer.iteration]
             return _interrupted("compare", active + [r for r in runs if r not in active],
-                                os.path.dirname(runs[0].folder))
-        except NonFiniteLoss as e:
+                                folder, signals)
+        except (NonFiniteLoss, NonFiniteParameters) as e:
             return _non_finite("compare", current[0], e)
     print(f"wrote {folder}: accuracy.png, loss.png and a run folder per model")
     return 0

@@ -1,0 +1,198 @@
+"""The run folder under crashes, concurrency and clumsy use: a process killed at any moment
+leaves a folder that --resume completes to what an uninterrupted run writes; one writer a
+folder; no file with NaN weights; no folder of other files replaced."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy
+import pytest
+
+from s2sxp import cli, files, io, models
+
+TINY = ["--examples", "200", "--wordvec-size", "4", "--hidden-size", "8", "--batch-size", "16",
+        "--seed", "0", "--epochs", "2"]
+
+#: Runs the command line, SIGKILLing itself at the N-th file event (argv[1]; 0: never): right
+#: after a temporary file is made, after a staged file is written, before and after each rename.
+KILLER = textwrap.dedent("""
+    import os, signal, sys, tempfile
+    n, seen = int(sys.argv[1]), [0]
+
+    def event():
+        seen[0] += 1
+        if seen[0] == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    replace, mkstemp = os.replace, tempfile.mkstemp
+
+    def killing_replace(src, dst):
+        event()
+        replace(src, dst)
+        event()
+
+    def killing_mkstemp(*args, **kwargs):
+        made = mkstemp(*args, **kwargs)
+        event()
+        return made
+
+    os.replace, tempfile.mkstemp = killing_replace, killing_mkstemp
+    import s2sxp.files as files
+    write = files._write_file
+
+    def killing_write(path, writer):
+        write(path, writer)
+        event()
+
+    files._write_file = killing_write
+    from s2sxp.cli import main
+    code = main(sys.argv[2:])
+    print("events", seen[0])
+    sys.exit(code)
+""")
+
+
+def _cli(tmp_path, *argv, kill_at=0):
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    return subprocess.run([sys.executable, str(script), str(kill_at), *map(str, argv)],
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, S2S_BACKEND="numpy", S2S_DTYPE="float32"))
+
+
+def _arrays(path):
+    with numpy.load(path) as f:
+        return {k: f[k] for k in f.files if k != "meta"}
+
+
+def _assert_same_folder(a, b):
+    names = sorted(n for n in os.listdir(a) if not n.startswith("."))
+    assert names == sorted(n for n in os.listdir(b) if not n.startswith("."))
+    assert not [n for n in os.listdir(b) if n.startswith(files.TMP_PREFIX)]
+    for name in names:
+        if name.endswith(".npz"):
+            x, y = _arrays(os.path.join(a, name)), _arrays(os.path.join(b, name))
+            assert x.keys() == y.keys(), name
+            for k in x:
+                numpy.testing.assert_array_equal(x[k], y[k], err_msg=f"{name} {k}")
+        elif name.endswith(".json"):
+            with open(os.path.join(a, name)) as f, open(os.path.join(b, name)) as g:
+                assert json.load(f) == json.load(g), name
+        else:
+            with open(os.path.join(b, name), "rb") as f:
+                assert f.read(8) == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_a_run_killed_at_any_file_event_resumes_to_the_uninterrupted_files(tmp_path):
+    straight = _cli(tmp_path, "train", "--out", tmp_path / "straight", *TINY)
+    assert straight.returncode == 0, straight.stderr
+    events = int(straight.stdout.split("events")[-1])
+    assert events > 40
+    for n in numpy.linspace(1, events, 9).astype(int)[1:]:
+        folder = tmp_path / f"killed-{n}"
+        killed = _cli(tmp_path, "train", "--out", folder, *TINY, kill_at=n)
+        assert killed.returncode == -signal.SIGKILL, (n, killed.stderr)
+        again = _cli(tmp_path, "train", "--resume", "--out", folder)
+        if again.returncode == 2 and "no checkpoint to resume" in again.stderr:
+            again = _cli(tmp_path, "train", "--out", folder, *TINY)      # killed at the start
+        assert again.returncode == 0, (n, again.stderr)
+        _assert_same_folder(tmp_path / "straight", folder)
+
+
+def test_a_second_writer_is_refused_at_once_naming_the_holder(tmp_path, capsys):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom s2sxp.files import FolderLock\n"
+         f"lock = FolderLock({str(folder)!r}).acquire()\nprint('held', flush=True)\ntime.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        start = time.time()
+        code = cli.main(["train", "--out", str(folder), *TINY])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and time.time() - start < 10
+        assert f"is in use by process {holder.pid}" in err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert cli.main(["train", "--out", str(folder), *TINY]) == 0       # a dead holder: free
+
+
+def test_a_folder_of_other_files_is_not_trained_into_without_overwrite(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "history.json").write_text("{}")
+    code = cli.main(["train", "--out", str(tmp_path), *TINY])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds files that are not a run's (history.json, notes.txt)" in err
+    assert (tmp_path / "history.json").read_text() == "{}"
+    assert cli.main(["train", "--out", str(tmp_path), "--overwrite", *TINY]) == 0
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert cli.main(["train", "--out", str(tmp_path), *TINY]) == 0      # a run folder now
+
+
+def test_ctrl_c_after_the_loss_turned_nan_writes_no_nan_weights(tmp_path, capsys, monkeypatch):
+    """NaN parameters from the 13th update on, Ctrl-C at the 15th (before any report)."""
+    backward = models.AttentionSeq2seq.backward
+    calls = []
+
+    def poisoned(self, *args):
+        calls.append(1)
+        backward(self, *args)
+        if len(calls) >= 13:
+            self.flat_grads[...] = numpy.nan
+        if len(calls) == 15:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(models.AttentionSeq2seq, "backward", poisoned)
+    code = cli.main(["train", "--out", str(tmp_path), *TINY, "--max-grad", "0"])
+    err = capsys.readouterr().err
+    assert code == 1 and "NaN or infinite" in err and "after epoch 1" in err, err
+    checkpoint = io.read_checkpoint(tmp_path / "checkpoint.npz")
+    assert checkpoint.epoch == 1 and all(numpy.isfinite(p).all() for p in checkpoint.params)
+
+
+def test_a_file_with_non_finite_parameters_is_not_loaded(tmp_path):
+    model = models.build("seq2seq", 7, 3, 4, seed=0)
+    io.save(model, tmp_path / "m.npz")
+    arrays = _arrays(tmp_path / "m.npz")
+    arrays["param_1"][0, 0] = numpy.inf
+    with numpy.load(tmp_path / "m.npz") as f:
+        meta = f["meta"]
+    numpy.savez(tmp_path / "bad.npz", meta=meta, **arrays)
+    with pytest.raises(io.CheckpointError, match="bad.npz holds NaN or infinite values"):
+        io.load(tmp_path / "bad.npz")
+    model.params[0][0, 0] = numpy.nan
+    with pytest.raises(io.NonFiniteParameters, match="was not written"):
+        io.save(model, tmp_path / "nan.npz")
+    assert not (tmp_path / "nan.npz").exists()
+
+
+def test_sigterm_stops_training_as_ctrl_c_does(tmp_path):
+    script = ("import os, signal, sys\nfrom s2sxp import cli, models\n"
+              "backward = models.AttentionSeq2seq.backward\ncalls = []\n"
+              "def kill(self, *a):\n    calls.append(1)\n"
+              "    if len(calls) == 15: os.kill(os.getpid(), signal.SIGTERM)\n"
+              "    return backward(self, *a)\n"
+              "models.AttentionSeq2seq.backward = kill\n"
+              f"sys.exit(cli.main(['train', '--out', {str(tmp_path)!r}, *{TINY!r}]))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 143, done.stderr
+    assert "terminated in epoch 2 after iteration 4; checkpoint saved" in done.stderr
+    assert cli.main(["train", "--resume", "--out", str(tmp_path)]) == 0
+
+
+def test_leftover_temporary_files_are_removed_and_errors_name_the_file(tmp_path):
+    assert cli.main(["train", "--out", str(tmp_path), *TINY[:-1], "1"]) == 0
+    (tmp_path / ".tmp-model.npz").write_bytes(b"half")
+    (tmp_path / ".tmp-abc123history.json").write_bytes(b"{")
+    assert cli.main(["train", "--resume", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+    with pytest.raises(OSError) as raised:
+        files.atomic_write(tmp_path / "missing" / "loss.png", lambda f: f.write(b"x"))
+    assert raised.value.filename == str(tmp_path / "missing" / "loss.png")
