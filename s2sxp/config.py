@@ -59,7 +59,7 @@ class TrainConfig:
     tokens: str = None  # "char", "word" or "spm" (subwords); None: "char" for a pairs file
     min_freq: int = 1  # tokens seen fewer times in the training split become <unk>
     max_vocab: int = None  # at most this many tokens, the four special ones included
-    max_length: int = None  # a longer sentence (in tokens) is an error, or skipped with skip_bad
+    max_length: int = 200  # a longer sentence (in tokens) is an error, or skipped with skip_bad
     skip_bad: bool = False  # skip (and count) bad lines instead of stopping at the first
     source_column: int = 1  # of a pairs file: the source is the first column, or the second
     langs: tuple = None  # (SRC, TGT): data, dev and test name two aligned files PATH.SRC, .TGT
@@ -93,6 +93,10 @@ class TrainConfig:
         if self.anneal_at is not None and not 0 <= self.anneal_at <= 1:
             raise ValueError(f"--anneal-at must be an accuracy from 0 to 1 (0: never), got "
                              f"{self.anneal_at}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"--lr must be above 0, got {self.lr}")
+        if self.max_grad is not None and self.max_grad < 0:
+            raise ValueError(f"--max-grad must be 0 (no clipping) or more, got {self.max_grad}")
         for name in ("eval_every", "patience", "plateau"):
             if (getattr(self, name) or 0) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0 (never) or more, got "

@@ -194,6 +194,8 @@ def _parse(lines, source):
         if not isinstance(line, str):
             raise DatasetError(f"{where}: expected a str, got {type(line).__name__}")
         line = strip_newline(line)
+        if number == 1:
+            line = line.lstrip("\ufeff")              # a byte order mark is no character
         if not line:
             continue
         cut = line.find("_")

@@ -91,6 +91,10 @@ def _read_npz(path, what="s2sxp model file"):
     if head[:2] != b"PK":
         raise CheckpointError(f"{path} is not a readable {what}: "
                               + ("the file is empty" if not head else "it is not an .npz archive"))
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is not a readable {what} (truncated or corrupt?): it "
+                              "does not end as a zip archive does")
+    _check_sizes(path, what)
     try:
         f = numpy.load(path, allow_pickle=False)
         if not isinstance(f, numpy.lib.npyio.NpzFile):
@@ -107,6 +111,52 @@ def _read_npz(path, what="s2sxp model file"):
         raise CheckpointError(f"{path} has format {meta.get('format')!r}, expected {FORMAT!r} "
                               f"or {CHECKPOINT_FORMAT!r}")
     return meta, arrays
+
+
+def _check_sizes(path, what):
+    """CheckpointError where an array's header claims more values than its member of the archive
+    holds (a crafted or damaged file would have NumPy allocate what the header claims)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as member:
+                    header = HEADERS.get(numpy.lib.format.read_magic(member))
+                    if header is None:
+                        continue
+                    shape, _, dtype = header(member)
+                    claimed = int(numpy.prod(shape, dtype=object)) * dtype.itemsize
+                    if claimed > info.file_size:
+                        raise CheckpointError(
+                            f"{path} is not a readable {what}: {info.filename} claims "
+                            f"{claimed} bytes of values in {info.file_size}")
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path} is not a readable {what} (truncated or corrupt?): "
+                              f"{e}") from None
+
+
+#: The readers of the .npy headers numpy.savez writes, by format version.
+HEADERS = {(1, 0): numpy.lib.format.read_array_header_1_0,
+           (2, 0): numpy.lib.format.read_array_header_2_0}
+#: The largest size a saved model may name: its vocabulary, embedding or hidden size.
+MAX_SIZE = 1 << 22
+
+
+def _check_config(config, arrays, path):
+    """CheckpointError where a saved model's sizes are not whole numbers its own arrays have as
+    dimensions: building a model from crafted sizes could allocate without bound."""
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: the model's config is not a dict")
+    dimensions = {d for a in arrays for d in a.shape}
+    for name in ("vocab_size", "source_vocab_size", "wordvec_size", "hidden_size"):
+        value = config.get(name)
+        if value is None and name == "source_vocab_size":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SIZE:
+            raise CheckpointError(f"{path}: the model's {name} is {value!r}, not a size from 1 "
+                                  f"to {MAX_SIZE}")
+        if value not in dimensions:
+            raise CheckpointError(f"{path}: the model's {name} {value} is no size of the "
+                                  "arrays it holds")
 
 
 def _params(arrays, path):
@@ -146,6 +196,7 @@ def load(path, **options):
     kind = meta.get("kind")
     if kind not in MODELS:
         raise CheckpointError(f"{path} holds a model of unknown kind {kind!r}")
+    _check_config(meta.get("config"), params, path)
     try:
         model = MODELS[kind](**meta["config"], **options)
     except (KeyError, TypeError, ValueError) as e:

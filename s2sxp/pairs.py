@@ -156,7 +156,7 @@ def tokenized(read, source_tokens, target_tokens, max_length=None):
         if not line.source or not line.target:
             line.problem = "with an empty side"
         elif max_length is not None and max(len(line.source), len(line.target)) > max_length:
-            line.problem = f"longer than {max_length} tokens"
+            line.problem = f"longer than {max_length} tokens (see --max-length)"
     return read
 
 

@@ -155,6 +155,10 @@ class Run:
                            (checkpoint.source_vocab, getattr(run.data, "source_vocab", None))):
             if now is not None and saved != now:
                 raise io.CheckpointError(mismatch(path, saved, now, config.data))
+        saved, now = checkpoint.params[0].dtype, run.model.flat_params.dtype
+        if saved != now:
+            raise io.CheckpointError(f"{path} was trained in {saved}, not {now}: resume it in "
+                                     f"{saved} (S2S_DTYPE={saved}), or start a new run")
         io.restore(checkpoint, run.model, run.optimizer, run.trainer)
         saved = checkpoint.meta.get("history", {})
         run.history = {name: list(saved.get(name, [])) for name in run.history}

@@ -94,6 +94,12 @@ def answer_questions(model, questions, source="the model"):
     if width is None or answer_width is None:
         raise ValueError(f"{source} does not record how wide its questions and answers are (it "
                          "was not written by s2sxp train)")
+    for name, value in (("question_width", width), ("answer_width", answer_width)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 < value <= 10_000:
+            raise ValueError(f"{source} records a {name} of {value!r}, not a width")
+    for text in questions:
+        if not text.strip():
+            raise ValueError(f"{text!r} holds no question to answer")
     encoded = [encode_question(text, vocab, width, bool(meta.get("reversed_input")), source)
                for text in questions]
     start_id = vocab.char_to_id["_"]

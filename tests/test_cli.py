@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import types
+import zipfile
 
 import numpy
 import pytest
@@ -693,3 +694,92 @@ def test_validations_inside_epochs_leave_training_as_it_was(capsys, tmp_path, pa
     assert_same_params(tmp_path / "plain" / "model.npz", tmp_path / "often" / "model.npz")
     history = json.loads((tmp_path / "often" / "history.json").read_text())
     assert history["val_at"] == [9, 18, 27, 28, 36, 45, 54, 56]
+
+
+# -- hostile and clumsy input ------------------------------------------------------------------
+
+@pytest.mark.parametrize("flags, message", [
+    (["--lr", "0"], "--lr must be above 0, got 0.0"),
+    (["--lr", "nan"], "expected a finite number, got 'nan'"),
+    (["--max-grad", "inf"], "expected a finite number, got 'inf'"),
+])
+def test_bad_numbers_for_training_are_refused(capsys, tmp_path, flags, message):
+    try:
+        code = cli.main(["train", *flags, "--out", str(tmp_path), *TINY])
+    except SystemExit as stop:                      # argparse's refusal
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert not (tmp_path / "checkpoint.npz").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--beam", "1000"], "a beam of at most 64, got 1000"),
+    (["--length-penalty", "nan"], "expected a finite number, got 'nan'"),
+])
+def test_bad_decoding_settings_are_refused(capsys, translator, flags, message):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["eval", "--run", str(translator), *flags])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_an_empty_question_and_the_books_dataset_for_a_corpus_model_are_one_line(
+        capsys, trained, translator):
+    code, _, err = run(capsys, "translate", "", "--run", trained)
+    assert_one_line_error(code, err, "'' holds no question to answer")
+    code, _, err = run(capsys, "eval", "--run", translator, "--data", "date")
+    assert_one_line_error(code, err, "date is a dataset of the book's questions")
+
+
+def test_crafted_metadata_is_refused_before_a_model_is_built(capsys, tmp_path, trained):
+    with numpy.load(trained / "model.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays["meta"]))
+    for change, message in (({"hidden_size": 200000}, "hidden_size 200000 is no size"),
+                            ({"vocab_size": "x"}, "vocab_size is 'x', not a size")):
+        crafted = dict(meta, config=dict(meta["config"], **change))
+        numpy.savez(tmp_path / "m.npz", **dict(arrays, meta=numpy.array(json.dumps(crafted))))
+        code, _, err = run(capsys, "translate", "9/27/94", "--run", tmp_path / "m.npz")
+        assert_one_line_error(code, err, message)
+    numpy.savez(tmp_path / "m.npz", **dict(arrays, meta=numpy.array(json.dumps(
+        dict(meta, answer_width="x")))))
+    code, _, err = run(capsys, "translate", "9/27/94", "--run", tmp_path / "m.npz")
+    assert_one_line_error(code, err, "answer_width of 'x', not a width")
+    with zipfile.ZipFile(tmp_path / "big.npz", "w") as archive:   # a header claiming 2^40 floats
+        for name, a in arrays.items():
+            member = stdio.BytesIO()
+            if name == "param_0":
+                numpy.lib.format.write_array_header_1_0(
+                    member, {"descr": "<f4", "fortran_order": False, "shape": (1 << 40,)})
+                member.write(bytes(16))
+            else:
+                numpy.lib.format.write_array(member, a)
+            archive.writestr(f"{name}.npy", member.getvalue())
+    code, _, err = run(capsys, "translate", "9/27/94", "--run", tmp_path / "big.npz")
+    assert_one_line_error(code, err, "param_0.npy claims 4398046511104 bytes")
+    (tmp_path / "pk.npz").write_bytes(b"PK\x03\x04 not a zip at all")
+    code, _, err = run(capsys, "translate", "9/27/94", "--run", tmp_path / "pk.npz")
+    assert_one_line_error(code, err, "does not end as a zip archive does")
+    assert "allow_pickle" not in err
+
+
+def test_resuming_in_another_float_type_is_refused(capsys, tmp_path, monkeypatch):
+    assert run(capsys, "train", "--epochs", "1", "--out", tmp_path, *TINY)[0] == 0
+    backend.use(backend.name(), dtype="float64")
+    code, _, err = run(capsys, "train", "--resume", "--epochs", "2", "--out", tmp_path)
+    assert_one_line_error(code, err, "was trained in float32, not float64")
+
+
+def test_a_byte_order_mark_in_a_question_answer_file_is_no_character(capsys, tmp_path):
+    lines = [f"{a}+{b}".ljust(5) + f"_{a + b}".ljust(4) for a in range(12) for b in range(12)]
+    (tmp_path / "bom.txt").write_bytes("\ufeff".encode() + "\n".join(lines).encode() + b"\n")
+    assert run(capsys, "train", "--data", tmp_path / "bom.txt", "--epochs", "1", "--out",
+               tmp_path / "run", *TINY)[0] == 0
+
+
+def test_a_sentence_over_the_default_length_is_one_line(capsys, tmp_path):
+    (tmp_path / "long.tsv").write_text("a b\tc d\n" + "x " * 100_000 + "\ty\n",
+                                       encoding="utf-8")
+    code, _, err = run(capsys, "train", "--data", tmp_path / "long.tsv", "--out", tmp_path / "r",
+                       *CORPUS_TINY)
+    assert_one_line_error(code, err, "long.tsv, line 2: longer than 200 tokens")

@@ -78,6 +78,11 @@ def main(argv=None):
     except USER_ERRORS as e:
         print(f"s2sxp {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except MemoryError as e:
+        print(f"s2sxp {args.command}: error: not enough memory{f' ({e})' if str(e) else ''}; "
+              "try shorter sentences (--max-length), smaller batches or a narrower beam",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"s2sxp {args.command}: interrupted", file=sys.stderr)
         return 130

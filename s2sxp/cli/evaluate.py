@@ -6,6 +6,7 @@ import warnings
 
 from .. import viz
 from ..corpus import load_split
+from ..datasets import DATASETS
 from ..files import atomic_write
 from ..metrics import evaluate_split, evaluate_translations, show_examples, show_translations
 from ..config import load_model_data
@@ -114,6 +115,9 @@ def _eval_corpus(args, model, path):
     options = dict(beam=args.beam, length_penalty=args.length_penalty, bleu_tokenize=bleu,
                    progress=sys.stdout)
     if args.data is not None:
+        if args.data in DATASETS:
+            raise ValueError(f"{args.data} is a dataset of the book's questions, but {path} "
+                             "translates sentences: give a file of sentence pairs with --data")
         langs = args.langs
         files = tuple(f"{args.data}.{lang}" for lang in langs) if langs else args.data
         split = load_split(files, model.vocab, model.source_vocab,

@@ -1,6 +1,7 @@
 """What the commands share: how a command explains itself, the flags several take, and how the
 array backend is chosen."""
 import argparse
+import math
 import os
 import textwrap
 
@@ -28,6 +29,10 @@ def command(sub, name, handler, summary, description, examples):
     return p
 
 
+#: The widest beam decoding takes: each beam is a copy of the decoder's state.
+MAX_BEAM = 64
+
+
 def positive(text):
     try:
         value = int(text)
@@ -35,6 +40,24 @@ def positive(text):
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def beam_width(text):
+    value = positive(text)
+    if value > MAX_BEAM:
+        raise argparse.ArgumentTypeError(f"a beam of at most {MAX_BEAM}, got {value} (a wider "
+                                         "one rarely helps and takes its width in memory)")
+    return value
+
+
+def finite(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
 
 
@@ -58,9 +81,9 @@ def run_flag(p):
 
 
 def decoding_flags(p):
-    p.add_argument("--beam", type=positive, default=1, metavar="K",
+    p.add_argument("--beam", type=beam_width, default=1, metavar="K",
                    help="parallel corpus: beam search with K beams; 1 is greedy [default: 1]")
-    p.add_argument("--length-penalty", type=float, default=1.0, metavar="A",
+    p.add_argument("--length-penalty", type=finite, default=1.0, metavar="A",
                    help="beam search: rank hypotheses by log-probability / length ** A "
                    "[default: 1.0, the mean per token]")
 
@@ -99,7 +122,7 @@ def training_flags(p):
             ("--max-vocab", "parallel corpus: keep the N - 4 most frequent tokens of each side "
              "[default: all]"),
             ("--max-length", "parallel corpus: a sentence of more tokens is an error (or "
-             "skipped with --skip-bad) [default: no limit]")):
+             "skipped with --skip-bad) [default: 200]")):
         p.add_argument(flag, type=positive, default=None, metavar="N", help=text)
     p.add_argument("--skip-bad", action="store_true", default=None,
                    help="parallel corpus: skip bad lines (no tab, empty, not UTF-8, too long) "
@@ -117,17 +140,17 @@ def training_flags(p):
                    help="[default: 256]")
     p.add_argument("--optimizer", default=None, choices=list(OPTIMIZERS),
                    help="[default: the model's recipe]")
-    p.add_argument("--lr", type=float, default=None, metavar="RATE",
+    p.add_argument("--lr", type=finite, default=None, metavar="RATE",
                    help="learning rate [default: the model's recipe]")
     p.add_argument("--lr-half-life", type=int, default=None, metavar="N",
                    help="halve the learning rate every N iterations (smoothly: lr * 0.5 ** "
                    "(iteration / N)); 0 keeps it constant [default: the model's recipe: 0, "
                    "bahdanau 350; on a parallel corpus 0]")
-    p.add_argument("--anneal-at", type=float, default=None, metavar="ACC",
+    p.add_argument("--anneal-at", type=finite, default=None, metavar="ACC",
                    help="once the validation accuracy (exact match, 0-1) has reached ACC, halve "
                    "the learning rate after every epoch; 0: never [default: the model's "
                    "recipe: 0.99]")
-    p.add_argument("--max-grad", "--clip", dest="max_grad", type=float, default=None,
+    p.add_argument("--max-grad", "--clip", dest="max_grad", type=finite, default=None,
                    metavar="NORM",
                    help="clip gradients to this global norm, 0 for none "
                    "[default: the model's recipe]")
