@@ -1,6 +1,7 @@
 """The settings of a training run (:class:`TrainConfig`: what ``s2sxp train`` takes as flags and a
 run folder keeps in config.json) and the data they name, for a new run or a saved model."""
 import dataclasses
+import hashlib
 import inspect
 import os
 from dataclasses import dataclass
@@ -178,6 +179,73 @@ def load_data(config, reverse=None, vocab=None, source_vocab=None):
     return data.reversed() if reverse else data
 
 
+#: The settings that name files of data, which a run finds again where they moved.
+FILE_SETTINGS = ("data", "dev", "test")
+
+
+def _digest(paths):
+    h = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _paths(config, value):
+    files = config.files(value)
+    return files if isinstance(files, tuple) else (files,)
+
+
+def file_records(config, folder):
+    """What a run keeps of the files of data it trains on: {setting: {"path": absolute,
+    "from_run": relative to the run folder, "sha256": of the content}}."""
+    records = {}
+    for name in FILE_SETTINGS:
+        value = getattr(config, name)
+        if value is None or value in datasets.DATASETS:
+            continue
+        paths = _paths(config, value)
+        if all(os.path.isfile(p) for p in paths):
+            path = os.path.abspath(value)
+            records[name] = {"path": path, "sha256": _digest(paths),
+                             "from_run": os.path.relpath(path, os.path.abspath(folder))}
+    return records
+
+
+def located(config, records, folder, given=None):
+    """``config`` with its files of data found again: where they were named (from the current
+    folder) or at their absolute path, as they are there; else beside the run ``folder`` where
+    they lay, if their content is the one recorded; or, for a setting in ``given``, there, if
+    its content is the recorded one. FileNotFoundError where none is, ValueError for a given
+    file of another content."""
+    changes = {}
+    for name, record in (records or {}).items():
+        asked, flag = (given or {}).get(name), "--" + name
+        if asked is not None:
+            if not all(os.path.isfile(p) for p in _paths(config, asked)):
+                raise FileNotFoundError(f"no {flag} file at {asked}")
+            if _digest(_paths(config, asked)) != record["sha256"]:
+                raise ValueError(f"{flag} {asked} is not what the run was trained on (its "
+                                 "content differs); start a new run to train on it")
+            changes[name] = asked
+            continue
+        named = [getattr(config, name), record["path"]]
+        beside = os.path.join(folder, record["from_run"])
+        found = next((p for p in named if all(os.path.isfile(q) for q in _paths(config, p))),
+                     None)
+        if found is None and all(os.path.isfile(q) for q in _paths(config, beside)) \
+                and _digest(_paths(config, beside)) == record["sha256"]:
+            found = beside
+        if found is None:
+            raise FileNotFoundError(f"the run's {flag} {getattr(config, name)} is neither at "
+                                    f"{record['path']} nor beside the run, at {beside} (moved? "
+                                    f"give it with {flag} FILE)")
+        changes[name] = found
+    return dataclasses.replace(config, **changes)
+
+
 def load_model_data(model, data=None, examples=None, source="the model"):
     """The data a saved model was trained on (or ``data`` instead), split as in training, in the
     model's vocabularies, its sources reversed as they were in training."""
@@ -187,11 +255,16 @@ def load_model_data(model, data=None, examples=None, source="the model"):
         raise ValueError(f"{source} does not record its data; name it with --data")
     reverse = bool(meta.get("reversed_input"))
     if isinstance(model.vocab, Vocab):
+        if data is None and (meta.get("files") or {}).get("data"):
+            folder = os.path.dirname(os.path.abspath(source))
+            name = located(TrainConfig(data=name), meta["files"], folder).data
         loaded = datasets.Data.load(name, examples or meta.get("examples", 50000), reverse)
         return loaded.in_vocab(model.vocab, name)
     options = {k: meta[k] for k in CORPUS_OPTIONS if meta.get(k) is not None}
     if data is not None:                            # another corpus: its pairs, not the run's
         options = {k: v for k, v in options.items() if k not in ("dev", "test", "langs")}
     config = TrainConfig(data=name, **dict(options, tokens=model.vocab.tokenizer))
+    if data is None:
+        config = located(config, meta.get("files"), os.path.dirname(os.path.abspath(source)))
     return load_data(config, reverse=reverse, vocab=model.vocab,
                      source_vocab=getattr(model, "source_vocab", None))

@@ -26,7 +26,8 @@ import os
 import time
 
 from . import corpus, datasets, io, models, viz
-from .config import CORPUS_BEFORE, CORPUS_OPTIONS, TrainConfig, data_name, load_data
+from .config import (CORPUS_BEFORE, CORPUS_OPTIONS, TrainConfig, data_name, file_records,
+                     load_data, located)
 from . import files
 from .files import FolderLock, atomic_write
 from .metrics import evaluate_split, evaluate_translations
@@ -52,6 +53,7 @@ class Run:
         self.model, self.optimizer, self.trainer = model, optimizer, trainer
         self.history = history
         self.test_scores = None       # the test file's, when training has finished
+        self.files = {}               # where its files of data are (config.file_records)
         #: Called as on_validation(run, scores, guesses) after a validation inside an epoch.
         self.on_validation = None
 
@@ -92,6 +94,7 @@ class Run:
         run = cls._build(folder, config, data, log)
         os.makedirs(folder, exist_ok=True)
         run.lock = FolderLock(folder).acquire()
+        run.files = file_records(config, folder)
         files.recover(folder)
         for name in FILES:
             with contextlib.suppress(FileNotFoundError):
@@ -135,6 +138,9 @@ class Run:
             raise io.CheckpointError(f"{path} does not hold the settings of an s2sxp run "
                                      f"({e!r})") from None
         given = {k: v for k, v in (given or {}).items() if v is not None}
+        records = checkpoint.meta.get("files") or {}
+        config = located(config, records, folder, {k: v for k, v in given.items() if k in records})
+        given = {k: v for k, v in given.items() if k not in records}
         if "model" in given and given["model"] != checkpoint.kind:
             raise io.CheckpointError(f"{path} holds a model of kind {checkpoint.kind!r}, not "
                                      f"{given['model']!r}: resume it without --model, or start "
@@ -162,6 +168,7 @@ class Run:
         io.restore(checkpoint, run.model, run.optimizer, run.trainer)
         saved = checkpoint.meta.get("history", {})
         run.history = {name: list(saved.get(name, [])) for name in run.history}
+        run.files = file_records(config, folder)
         return run
 
     def close(self):
@@ -327,7 +334,8 @@ class Run:
     def model_meta(self):
         """What a saved model of this run records besides its parameters and vocabulary."""
         c, d = self.config, self.data
-        meta = {"data": c.data, "reversed_input": c.reverse, "epoch": self.epoch}
+        meta = {"data": c.data, "reversed_input": c.reverse, "epoch": self.epoch,
+                "files": self.files}
         if self.is_corpus:
             meta.update({k: getattr(c, k) for k in CORPUS_OPTIONS},
                         max_output_length=d.max_output_length)

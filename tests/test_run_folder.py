@@ -12,7 +12,7 @@ import time
 import numpy
 import pytest
 
-from s2sxp import cli, files, io, models
+from s2sxp import cli, corpus, files, io, models
 
 TINY = ["--examples", "200", "--wordvec-size", "4", "--hidden-size", "8", "--batch-size", "16",
         "--seed", "0", "--epochs", "2"]
@@ -196,3 +196,28 @@ def test_leftover_temporary_files_are_removed_and_errors_name_the_file(tmp_path)
     with pytest.raises(OSError) as raised:
         files.atomic_write(tmp_path / "missing" / "loss.png", lambda f: f.write(b"x"))
     assert raised.value.filename == str(tmp_path / "missing" / "loss.png")
+
+
+def test_a_run_folder_works_from_anywhere_and_follows_a_moved_corpus(tmp_path, capsys,
+                                                                     monkeypatch):
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    corpus.write_pairs("pairs.tsv", corpus.synthetic_pairs(300, seed=0, max_words=4))
+    argv = ["--tokens", "word", "--model", "bahdanau", "--wordvec-size", "8", "--hidden-size",
+            "16", "--batch-size", "32", "--seed", "0"]
+    assert cli.main(["train", "--data", "pairs.tsv", "--epochs", "1", "--out", "runs/r",
+                     *argv]) == 0
+    monkeypatch.chdir(tmp_path)                                 # elsewhere
+    assert cli.main(["eval", "--run", "work/runs/r"]) == 0
+    assert cli.main(["train", "--resume", "--epochs", "2", "--out", "work/runs/r"]) == 0
+    os.rename("work/pairs.tsv", "moved.tsv")                   # the corpus moves
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", "--epochs", "3", "--out", "work/runs/r"]) == 2
+    assert "moved? give it with --data FILE" in capsys.readouterr().err
+    assert cli.main(["train", "--resume", "--epochs", "3", "--out", "work/runs/r", "--data",
+                     "moved.tsv"]) == 0
+    corpus.write_pairs("other.tsv", corpus.synthetic_pairs(300, seed=1, max_words=4))
+    assert cli.main(["train", "--resume", "--epochs", "4", "--out", "work/runs/r", "--data",
+                     "other.tsv"]) == 2
+    assert "is not what the run was trained on" in capsys.readouterr().err
+    assert cli.main(["eval", "--run", "work/runs/r"]) == 0     # the model.npz of epoch 3
