@@ -73,6 +73,7 @@ class Run:
             options["pad_id"] = data.vocab.pad_id
             if data.source_vocab is not data.vocab:
                 options["source_vocab_size"] = len(data.source_vocab)
+        check_memory(config, data)
         model = models.build(config.model, len(data.vocab), config.wordvec_size,
                              config.hidden_size, cell=config.cell, seed=config.seed, **options)
         optimizer = OPTIMIZERS[config.optimizer](lr=config.lr)
@@ -498,6 +499,38 @@ def _json_writer(value):
 
 def _write_json(path, value):
     atomic_write(path, _json_writer(value))
+
+
+def available_memory():
+    """Bytes of memory free for a process to take (Linux's MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def batch_memory(config, data):
+    """About how many bytes the largest training batch of ``data`` takes: the scores and their
+    gradient over the vocabulary, the recurrent and attention states kept for backward."""
+    N, H, V = config.batch_size, config.hidden_size, len(data.vocab)
+    lengths = [getattr(data.x_train, "max_length", None), getattr(data.t_train, "max_length",
+                                                                     None)]
+    T_enc, T_dec = (lengths if None not in lengths
+                    else (data.x_train.shape[1], data.t_train.shape[1]))
+    per_row = 3 * T_dec * V + 12 * (T_enc + T_dec) * H
+    if config.model == "bahdanau":
+        per_row += 2 * T_dec * T_enc * H           # the additive attention's y at every step
+    return 4 * N * per_row
+
+
+def check_memory(config, data):
+    """MemoryError, before anything is allocated, where the largest batch cannot fit."""
+    need, free = batch_memory(config, data), available_memory()
+    if free is not None and need > free:
+        raise MemoryError(f"a batch of the longest sentences would take about {need / 2**30:.1f} "
+                          f"GiB, and {free / 2**30:.1f} GiB are free")
 
 
 def is_run_folder(folder):

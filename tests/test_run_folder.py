@@ -221,3 +221,15 @@ def test_a_run_folder_works_from_anywhere_and_follows_a_moved_corpus(tmp_path, c
                      "other.tsv"]) == 2
     assert "is not what the run was trained on" in capsys.readouterr().err
     assert cli.main(["eval", "--run", "work/runs/r"]) == 0     # the model.npz of epoch 3
+
+
+def test_a_batch_that_cannot_fit_is_refused_before_it_is_allocated(tmp_path, capsys,
+                                                                   monkeypatch):
+    from s2sxp import run as runs
+    monkeypatch.setattr(runs, "available_memory", lambda: 1 << 20)       # 1 MiB free
+    corpus.write_pairs(tmp_path / "p.tsv", corpus.synthetic_pairs(200, seed=0))
+    code = cli.main(["train", "--data", str(tmp_path / "p.tsv"), "--tokens", "word",
+                     "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "not enough memory" in err
+    assert "GiB, and 0.0 GiB are free" in err and not (tmp_path / "r").exists()
