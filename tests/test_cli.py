@@ -783,3 +783,20 @@ def test_a_sentence_over_the_default_length_is_one_line(capsys, tmp_path):
     code, _, err = run(capsys, "train", "--data", tmp_path / "long.tsv", "--out", tmp_path / "r",
                        *CORPUS_TINY)
     assert_one_line_error(code, err, "long.tsv, line 2: longer than 200 tokens")
+
+
+def test_ctrl_c_while_starting_up_is_one_line():
+    """Ctrl-C while NumPy and the rest are imported (here: raised where numpy is imported)
+    ends the command with 130 and one line; the entry point itself imports none of it."""
+    script = ("import importlib.abc, sys\n"
+              "import s2sxp.cli\n"
+              "assert 'numpy' not in sys.modules\n"
+              "class Interrupt(importlib.abc.MetaPathFinder):\n"
+              "    def find_spec(self, name, path, target=None):\n"
+              "        if name == 'numpy':\n"
+              "            raise KeyboardInterrupt\n"
+              "sys.meta_path.insert(0, Interrupt())\n"
+              "sys.exit(s2sxp.cli.main(['train', '--epochs', '1']))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 130 and done.stderr == "s2sxp: interrupted\n", done.stderr

@@ -1,21 +1,16 @@
 """The ``s2sxp`` command line (also ``python -m s2sxp``): train, eval, translate, compare, plot
-and bench. Each command's module turns its flags into calls of the package; this one dispatches.
+and bench. Each command's module turns its flags into calls of the package; commands.py reads the
+command line and dispatches. This module stays light, so that Ctrl-C while the rest is imported
+ends the command quietly.
 
 Each command exits 0 when it worked. A mistake in what it was given (flags, data, a model or
 checkpoint file, the backend) ends it with one line ``s2sxp COMMAND: error: ...`` and exit code 2;
 a loss that turns NaN or infinite with exit code 1; Ctrl-C, after a checkpoint is written, with 130.
 """
-import argparse
 import os
 import subprocess
 import sys
 
-from .. import __version__, backend, datasets, io
-from . import evaluate, plot, train
-from .flags import formatter
-
-USER_ERRORS = (backend.BackendError, datasets.DatasetError, io.CheckpointError, ValueError,
-               OSError)
 #: The benchmark each ``s2sxp bench`` form runs: a module of the checkout's benchmarks/ folder.
 BENCHMARKS = {"padded": "benchmarks.padded_epoch", None: "benchmarks.epoch_cost"}
 
@@ -46,53 +41,16 @@ def bench(argv):
         return 130
 
 
-def _parser():
-    parser = argparse.ArgumentParser(
-        prog="s2sxp", formatter_class=formatter,
-        description="Seq2seq models with attention (Deep Learning from Scratch 2, ch. 7-8) on "
-        "NumPy or CuPy.",
-        epilog="examples:\n"
-        "  s2sxp train                         # attention on dates, the book's settings\n"
-        "  s2sxp translate \"September 27, 1994\" --heatmap attention.png\n"
-        "  s2sxp compare --epochs 10           # the book's figure: seq2seq, peeky, attention\n"
-        "  s2sxp COMMAND --help                # what a command does, its flags, an example")
-    parser.add_argument("--version", action="version", version=f"s2sxp {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    train.add_train(sub)
-    evaluate.add_eval(sub)
-    evaluate.add_translate(sub)
-    train.add_compare(sub)
-    plot.add_plot(sub)
-    sub.add_parser("bench", help="time the models (s2sxp bench --help for its flags)",
-                   add_help=False)
-    return parser
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:
         return bench(argv[1:])
-    args = _parser().parse_args(argv)
     try:
-        return args.handler(args)
-    except USER_ERRORS as e:
-        print(f"s2sxp {args.command}: error: {_one_line(e)}", file=sys.stderr)
-        return 2
-    except MemoryError as e:
-        print(f"s2sxp {args.command}: error: not enough memory{f' ({e})' if str(e) else ''}; "
-              "try shorter sentences (--max-length), smaller batches or a narrower beam",
-              file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"s2sxp {args.command}: interrupted", file=sys.stderr)
+        from .commands import run
+    except KeyboardInterrupt:                       # Ctrl-C while starting up
+        print("s2sxp: interrupted", file=sys.stderr)
         return 130
-
-
-def _one_line(error):
-    text = str(error) or type(error).__name__
-    if isinstance(error, OSError) and error.filename and error.strerror:
-        text = f"{error.strerror}: {error.filename}"
-    return " ".join(text.split())
+    return run(argv)
 
 
 if __name__ == "__main__":
