@@ -12,9 +12,11 @@
     source.model    subwords: the sources' SentencePiece model (target.model: the targets'), as
                     SentencePiece's own tools read it; the checkpoint and models carry them too
 
-Every file but the pictures is written atomically (temporary file, then rename), so a crash or
-Ctrl-C never leaves a broken one. :meth:`Run.resume` carries on from the checkpoint with the very
-same batches, so the losses and parameters equal those of an uninterrupted run. A model saved by a
+An epoch's files are written as one unit (:func:`s2sxp.files.commit`) and a run holds its folder
+while it trains (:class:`s2sxp.files.FolderLock`), so a crash, a kill or Ctrl-C never leaves a
+broken or mixed folder; :meth:`Run.resume` carries on from the checkpoint with the very same
+batches, so the losses and parameters equal those of an uninterrupted run. Several runs side by
+side are :mod:`s2sxp.compare`'s. A model saved by a
 run is read back by :func:`load_model`, with the data it was trained on by
 :func:`s2sxp.config.load_model_data`, and scored by :func:`s2sxp.metrics.evaluate_split`, the
 route validation takes too. The settings of a run are a :class:`~s2sxp.config.TrainConfig`.
@@ -25,10 +27,9 @@ import json
 import os
 import time
 
-from . import corpus, datasets, io, models, viz
-from .config import (CORPUS_BEFORE, CORPUS_OPTIONS, TrainConfig, data_name, file_records,
-                     load_data, located)
-from . import files
+from . import corpus, datasets, files, io, models, viz
+from .config import (CORPUS_BEFORE, CORPUS_OPTIONS, TrainConfig, file_records, load_data,
+                     located)
 from .files import FolderLock, atomic_write
 from .metrics import evaluate_split, evaluate_translations
 from .optim import OPTIMIZERS, scheduled_rate, stalls
@@ -38,9 +39,10 @@ from .vocab import mismatch
 
 FILES = ("config.json", "checkpoint.npz", "history.json", "model.npz", "best.npz",
          "accuracy.png", "loss.png", "bleu.png", "source.model", "target.model")
-COMPARE_FILE = "compare.json"
 #: The beam width the test file is scored with.
 TEST_BEAM = 5
+#: What ``s2sxp compare`` keeps in its folder: the models it trains there, in order.
+COMPARE_FILE = "compare.json"
 
 
 class Run:
@@ -413,63 +415,6 @@ class _StoppedEarly(Exception):
         self.result = result
 
 
-# -- several runs side by side (s2sxp compare) ------------------------------------------------
-
-def compare_folder(data):
-    """The folder ``s2sxp compare`` keeps its runs in for ``data``: runs/compare-DATA."""
-    return os.path.join("runs", f"compare-{data_name(data)}")
-
-
-def start_comparison(folder, configs):
-    """New runs of the (resolved) ``configs`` in ``folder``/MODEL, on data loaded once; the
-    models' order recorded in ``folder``."""
-    raw = load_data(configs[0], reverse=False)
-    os.makedirs(folder, exist_ok=True)
-    write_compared_models(folder, [c.model for c in configs])
-    return [Run.start(os.path.join(folder, c.model), c, raw.reversed() if c.reverse else raw)
-            for c in configs]
-
-
-def resume_comparison(folder, names, given):
-    """The runs of ``names`` (None: those recorded in ``folder``) as their checkpoints left
-    them."""
-    if names is None:
-        names = compared_models(folder)
-        if names is None:
-            raise FileNotFoundError(f"{folder} holds no {COMPARE_FILE} (start the comparison "
-                                    "with s2sxp compare, without --resume)")
-    return [Run.resume(os.path.join(folder, name), dict(given, model=name)) for name in names]
-
-
-def train_together(runs, folder, before_epoch=None, on_epoch=None, on_round=None):
-    """Train ``runs`` one epoch of each at a time until all have finished, drawing their
-    histories together into ``folder`` after every round. Calls ``before_epoch(run)`` and
-    ``on_epoch(run, scores, guesses, seconds)`` around each epoch and ``on_round(runs)`` after
-    each round. When a trainer is stopped, writes every run's checkpoint and raises
-    TrainingInterrupted; NonFiniteLoss passes through."""
-    try:
-        while not all(r.finished for r in runs):
-            for run in runs:
-                if run.finished:
-                    continue
-                if before_epoch is not None:
-                    before_epoch(run)
-                start = time.time()
-                scores, guesses = run.train_epoch()
-                if on_epoch is not None:
-                    on_epoch(run, scores, guesses, time.time() - start)
-                if run.trainer.stop_requested:
-                    raise TrainingInterrupted
-            viz.plot_histories({r.config.model: r.history_dict() for r in runs}, folder)
-            if on_round is not None:
-                on_round(runs)
-    except TrainingInterrupted:
-        viz.plot_histories({r.config.model: r.history_dict() for r in runs}, folder)
-        for run in runs:
-            run.save_checkpoint()
-        raise
-
-
 # -- saved models ----------------------------------------------------------------------------
 
 def load_model(run):
@@ -491,7 +436,7 @@ def load_model(run):
     return model, path
 
 
-# -- histories ---------------------------------------------------------------------------------
+# -- files ------------------------------------------------------------------------------------
 
 def _json_writer(value):
     return lambda f: f.write((json.dumps(value, indent=1) + "\n").encode())
@@ -550,49 +495,3 @@ def check_folder(folder, overwrite=False):
         raise ValueError(f"{folder} holds files that are not a run's ({shown}); train into an "
                          "empty or new folder, or pass --overwrite to replace what a run writes "
                          "there")
-
-
-def read_history(folder):
-    """The history.json of a run folder."""
-    path = os.path.join(folder, "history.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{folder} holds no history.json (is it a folder written by "
-                                "s2sxp train or s2sxp compare?)")
-    try:
-        with open(path, encoding="utf-8") as f:
-            history = json.load(f)
-        history["val_acc"], history["loss"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{path} is not a run history ({e!r})") from None
-    return history
-
-
-def write_compared_models(folder, names):
-    """Record, in ``folder``, which models ``compare`` trains there and in what order."""
-    _write_json(os.path.join(folder, COMPARE_FILE), {"models": list(names)})
-
-
-def compared_models(folder):
-    """The models ``compare`` trains in ``folder``, in order; None where it has not recorded any."""
-    try:
-        with open(os.path.join(folder, COMPARE_FILE), encoding="utf-8") as f:
-            return [str(name) for name in json.load(f)["models"]]
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
-        return None
-
-
-def read_histories(folder):
-    """{label: history} of a run folder, or of the runs in a folder written by ``compare``."""
-    if os.path.exists(os.path.join(folder, "history.json")):
-        history = read_history(folder)
-        return {history.get("config", {}).get("model") or os.path.basename(folder): history}
-    names = compared_models(folder)
-    if names is None and os.path.isdir(folder):
-        names = sorted(n for n in os.listdir(folder)
-                       if os.path.exists(os.path.join(folder, n, "history.json")))
-    histories = {n: read_history(os.path.join(folder, n)) for n in names or []
-                 if os.path.exists(os.path.join(folder, n, "history.json"))}
-    if not histories:
-        raise FileNotFoundError(f"{folder} holds no history.json, nor runs that have one (is it "
-                                "a folder written by s2sxp train or s2sxp compare?)")
-    return histories

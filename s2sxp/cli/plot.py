@@ -1,7 +1,7 @@
 """``s2sxp plot``: a run's pictures drawn again from its history, or several runs in one."""
 import os
 
-from ..run import read_histories
+from ..compare import read_histories
 from ..viz import plot_histories
 from .flags import DEFAULT_RUN, command
 

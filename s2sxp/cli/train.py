@@ -13,8 +13,8 @@ from ..metrics import show_examples, show_translations
 from ..config import CORPUS_OPTIONS, MODEL_OPTIONS, TrainConfig
 from ..files import FolderLock
 from ..io import NonFiniteParameters
-from ..run import (Run, check_folder, compare_folder, resume_comparison, start_comparison,
-                   train_together)
+from ..compare import compare_folder, resume_comparison, start_comparison, train_together
+from ..run import Run, check_folder
 from ..trainer import NonFiniteLoss, TrainingInterrupted, stop_on_interrupt
 from .flags import command, percent, scores_text, training_flags, use_backend
 
