@@ -158,9 +158,10 @@ def train(args):
     else:
         config = TrainConfig(**given).resolved()
         folder = args.out or config.default_folder()
-        if os.path.exists(os.path.join(folder, "checkpoint.npz")):
-            print(f"s2sxp train: replacing the run in {folder} (--resume would carry it on)")
+        replacing = os.path.exists(os.path.join(folder, "checkpoint.npz"))
         run = Run.start(folder, config, overwrite=args.overwrite)
+        if replacing:
+            print(f"s2sxp train: replacing the run in {folder} (--resume would carry it on)")
         print("s2sxp train: starting")
     try:
         return _train(run, device)
