@@ -70,54 +70,74 @@ def beam_search(decoder, xp, N, beam, start_id, end_id, steps, fill_id, length_p
     """The decoder started on N·beam rows, the beams of source n in rows n·beam .. n·beam + beam-1
     -> ids (N, steps) of each source's best hypothesis (``fill_id`` after its ``end_id``), their
     attention weights (N, t, T_enc) or None, and their normalised scores (N,); with ``n_best``
-    above 1, ids (N, n_best, steps) and scores (N, n_best) of the n_best best, best first."""
+    above 1, ids (N, n_best, steps) and scores (N, n_best) of the n_best best, best first.
+
+    Each step takes the log-probabilities in place of the decoder's scores and the best ``beam``
+    tokens of each beam by ``beam`` passes of argmax (the best ``beam`` of all beam·V candidates
+    are among them), so that no array of the size of the scores is made anew at each step; the
+    attention weights are kept per step with each hypothesis's parent and followed back at the
+    end."""
     k = beam
     scores = xp.zeros((N, k), dtype=numpy.float64)
     scores[:, 1:] = -numpy.inf                      # the k beams start as one hypothesis
     tokens = xp.full((N, k, steps), fill_id, dtype=numpy.int32)
     lengths = xp.zeros((N, k), dtype=numpy.int64)
     finished = xp.zeros((N, k), dtype=bool)
-    history = None                                  # attention weights (N, k, steps, T_enc)
+    parents, weights_at = [], []                    # per step: (N, k), (N, k, T_enc)
     ids = xp.full((N * k, 1), start_id, dtype=numpy.int32)
     rows = xp.arange(N)[:, None] * k
+    every = xp.arange(N * k)
+    exp_buffer = None
     t = -1
     for t in range(steps):
-        logp = log_softmax(decoder.step(ids, t)[:, 0, :].astype(numpy.float64))
+        logp = decoder.step(ids, t)[:, 0, :]        # (N·k, V), overwritten below
         V = logp.shape[1]
-        logp = logp.reshape(N, k, V)
-        logp[finished] = -numpy.inf
-        logp[finished, fill_id] = 0
-        candidates = (scores[:, :, None] + logp).reshape(N, k * V)
-        top = xp.argpartition(-candidates, k - 1, axis=1)[:, :k] if k < k * V else (
-            xp.broadcast_to(xp.arange(k * V), (N, k * V)))
-        values = xp.take_along_axis(candidates, top, axis=1)
-        order = xp.argsort(-values, axis=1, kind="stable")[:, :k]
-        top = xp.take_along_axis(top, order, axis=1)
-        scores = xp.take_along_axis(values, order, axis=1)
-        parent, token = top // V, (top % V).astype(numpy.int32)
+        if exp_buffer is None:
+            exp_buffer = xp.empty_like(logp)
+        logp -= logp.max(axis=1, keepdims=True)     # log softmax, in place
+        xp.exp(logp, out=exp_buffer)
+        logp -= xp.log(exp_buffer.sum(axis=1, keepdims=True))
+        beams = logp.reshape(N, k, V)
+        beams[finished] = -numpy.inf
+        beams[finished, fill_id] = 0
+        kk = min(k, V)
+        best = xp.empty((N * k, kk), dtype=numpy.int64)
+        best_logp = xp.empty((N * k, kk), dtype=numpy.float64)
+        for j in range(kk):                         # each beam's best kk tokens, best first
+            best[:, j] = logp.argmax(axis=1)
+            best_logp[:, j] = logp[every, best[:, j]]
+            logp[every, best[:, j]] = -numpy.inf
+        candidates = (scores[:, :, None] + best_logp.reshape(N, k, kk)).reshape(N, k * kk)
+        order = xp.argsort(-candidates, axis=1, kind="stable")[:, :k]
+        scores = xp.take_along_axis(candidates, order, axis=1)
+        parent = order // kk
+        token = xp.take_along_axis(best.reshape(N, k * kk), order, axis=1).astype(numpy.int32)
         tokens = xp.take_along_axis(tokens, parent[:, :, None], axis=1)
         tokens[:, :, t] = token
         was_finished = xp.take_along_axis(finished, parent, axis=1)
         lengths = xp.take_along_axis(lengths, parent, axis=1) + ~was_finished
         finished = was_finished | (token == end_id)
         index = (rows + parent).reshape(-1)
-        step_weights = decoder.step_weights
-        if step_weights is not None:
-            if history is None:
-                history = xp.empty((N, k, steps, step_weights.shape[-1]),
-                                   dtype=step_weights.dtype)
-            history = xp.take_along_axis(history, parent[:, :, None, None], axis=1)
-            history[:, :, t] = step_weights[index].reshape(N, k, -1)
+        if decoder.step_weights is not None:
+            parents.append(parent)
+            weights_at.append(decoder.step_weights[index].reshape(N, k, -1))
         decoder.reorder(index)
         ids = token.reshape(N * k, 1)
         if bool(finished.all()):
             break
     normalised = scores / xp.maximum(lengths, 1) ** length_penalty
-    best = normalised.argmax(axis=1)
+    chosen = normalised.argmax(axis=1)
     n = xp.arange(N)
-    weights = None if history is None else history[n, best, :t + 1]
+    weights = None
+    if weights_at:
+        weights = xp.empty((N, len(weights_at), weights_at[0].shape[2]),
+                           dtype=weights_at[0].dtype)
+        b = chosen
+        for step in range(len(weights_at) - 1, -1, -1):   # back along the chosen hypotheses
+            weights[:, step] = weights_at[step][n, b]
+            b = parents[step][n, b]
     if n_best == 1:
-        return tokens[n, best], weights, normalised[n, best]
+        return tokens[n, chosen], weights, normalised[n, chosen]
     ranked = xp.argsort(-normalised, axis=1, kind="stable")[:, :n_best]
     return (xp.take_along_axis(tokens, ranked[:, :, None], axis=1), weights,
             xp.take_along_axis(normalised, ranked, axis=1))
