@@ -53,6 +53,7 @@ class TrainConfig:
     eval_every: int = 0  # validate every this many iterations too; 0: after each epoch only
     patience: int = 0  # stop once this many validations in a row have not improved; 0: never
     plateau: int = None  # halve the rate once this many validations in a row have not improved
+    label_smoothing: float = 0.0  # the part of the target distribution spread over the vocabulary
     # BahdanauSeq2seq only; None: the model's default ("sum", False)
     init_state: str = None  # the decoder's initial state: "sum" or "last" of the encoder states
     reset_state_each_step: bool = None  # restart the decoder cell from zeros at every step
@@ -96,6 +97,9 @@ class TrainConfig:
                              f"{self.anneal_at}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"--lr must be above 0, got {self.lr}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"--label-smoothing must be from 0 to below 1, got "
+                             f"{self.label_smoothing}")
         if self.max_grad is not None and self.max_grad < 0:
             raise ValueError(f"--max-grad must be 0 (no clipping) or more, got {self.max_grad}")
         for name in ("eval_every", "patience", "plateau"):

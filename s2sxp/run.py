@@ -71,6 +71,8 @@ class Run:
         if data is None:
             data = load_data(config)
         options = config.model_options()
+        if config.label_smoothing:
+            options["label_smoothing"] = config.label_smoothing
         if isinstance(data, corpus.Corpus):
             options["pad_id"] = data.vocab.pad_id
             if data.source_vocab is not data.vocab:

@@ -3,6 +3,7 @@ import numpy
 import pytest
 
 from s2sxp import backend, layers
+from s2sxp.layers import TimeSoftmaxWithLoss
 from gradcheck import check_layer, assert_grad_close, numerical_grad
 
 
@@ -171,3 +172,26 @@ def test_time_attention_gradients(xp, rng, impl):
 def test_unknown_impl_is_refused(xp, rng):
     with pytest.raises(ValueError, match="fused, reference"):
         layers.TimeAttention(impl="fast")
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_smoothed_loss_and_its_gradient(xp, rng, smoothing):
+    """Against the loss written out: -(1 - ε)·log p[t] - ε·mean_v log p[v] over the counted
+    targets, and the numerical gradient."""
+    N, T, V = 3, 4, 6
+    xs = xp.asarray(rng.standard_normal((N, T, V)))
+    ts = rng.integers(0, V, (N, T))
+    ts[1, 2:] = -1                                            # ignored
+    layer = TimeSoftmaxWithLoss(smoothing=smoothing)
+    loss = float(layer.forward(xs, xp.asarray(ts)))
+    x = backend.asnumpy(xs)
+    log_p = x - x.max(axis=2, keepdims=True)
+    log_p -= numpy.log(numpy.exp(log_p).sum(axis=2, keepdims=True))
+    kept = ts != -1
+    want = -((1 - smoothing) * numpy.take_along_axis(log_p, numpy.where(kept, ts, 0)[..., None],
+                                                     axis=2)[..., 0]
+             + smoothing * log_p.mean(axis=2))[kept].mean()
+    assert loss == pytest.approx(want, rel=1e-10)
+    dx = backend.asnumpy(layer.backward())
+    assert_grad_close(f"smoothing {smoothing}", dx,
+                      numerical_grad(lambda: layer.forward(xs, xp.asarray(ts)), xs))

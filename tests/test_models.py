@@ -174,3 +174,18 @@ def test_a_source_vocabulary_of_its_own_sizes_the_encoder_and_keeps_the_gradient
         model.forward(xs, numpy.full((3, 4), 7))
     with pytest.raises(ValueError, match="xs holds id 11, outside the vocabulary of 11"):
         model.forward(numpy.full((3, 5), 11), ts)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_label_smoothing_keeps_the_model_gradients_right(xp, rng, kind):
+    model = models.build(kind, V, D, H, seed=1, label_smoothing=0.2)
+    assert model.config["label_smoothing"] == 0.2
+    xs, ts = _data(rng)
+    loss = lambda: model.forward(xs, ts)
+    loss()
+    model.backward()
+    grads = [backend.asnumpy(g).copy() for g in model.grads]
+    for i, p in enumerate(model.params):
+        assert_grad_close(f"{kind} smoothed param {i}", grads[i], numerical_grad(loss, p))
+    with pytest.raises(ValueError, match="label_smoothing is from 0 to below 1"):
+        models.build(kind, V, D, H, label_smoothing=1.0)

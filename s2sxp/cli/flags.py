@@ -170,6 +170,9 @@ def training_flags(p):
                    help="halve the learning rate once N validations in a row have not improved "
                    "on the best score (the count starts again after each halving); 0: never "
                    "[default: 1 on a parallel corpus, 0 on the book's data]")
+    p.add_argument("--label-smoothing", type=finite, default=None, metavar="EPS",
+                   help="train towards (1 - EPS) on each target and EPS spread over the "
+                   "vocabulary [default: 0]")
     p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="seed of the initial weights and the shuffling [default: 0]")
     p.add_argument("--resume", action="store_true",

@@ -19,9 +19,10 @@ from ..trainer import NonFiniteLoss, TrainingInterrupted, stop_on_interrupt
 from .flags import command, percent, scores_text, training_flags, use_backend
 
 BOOK_MODELS = ("seq2seq", "peeky", "attention")
-TRAIN_NAMES = ("model", "cell", "data", "examples", "epochs", "batch_size", "wordvec_size",
-               "hidden_size", "optimizer", "lr", "lr_half_life", "anneal_at", "max_grad", "reverse",
-               "seed", "eval_every", "patience", "plateau") + MODEL_OPTIONS + CORPUS_OPTIONS
+TRAIN_NAMES = (("model", "cell", "data", "examples", "epochs", "batch_size", "wordvec_size",
+                "hidden_size", "optimizer", "lr", "lr_half_life", "anneal_at", "max_grad",
+                "reverse", "seed", "eval_every", "patience", "plateau", "label_smoothing")
+               + MODEL_OPTIONS + CORPUS_OPTIONS)
 
 
 def add_train(sub):

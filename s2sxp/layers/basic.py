@@ -139,11 +139,18 @@ class Softmax:
 
 class TimeSoftmaxWithLoss:
     """Mean cross-entropy of softmax(xs) against integer targets, over every (n, t) whose target
-    is not ``ignore_label``. xs: (N, T, V), ts: (N, T) -> a 0-d loss that stays on the device."""
+    is not ``ignore_label``. xs: (N, T, V), ts: (N, T) -> a 0-d loss that stays on the device.
 
-    def __init__(self, ignore_label=-1):
+    With ``smoothing`` ε the target distribution is (1 - ε) on the target and ε spread evenly
+    over the vocabulary (label smoothing, Szegedy et al. 2016)::
+
+        loss = -(1 - ε)·log p[t] - ε·mean_v log p[v]      dx = p - (1 - ε)·onehot(t) - ε / V
+    """
+
+    def __init__(self, ignore_label=-1, smoothing=0.0):
         self.params, self.grads = [], []
         self.ignore_label = ignore_label
+        self.smoothing = float(smoothing)
         self.cache = None
         self.count = None       # targets counted in the last forward's mean (0-d)
 
@@ -160,6 +167,9 @@ class TimeSoftmaxWithLoss:
         ys = xp.exp(shift)
         total = ys.sum(axis=1, keepdims=True)
         log_p = shift[rows, ts] - xp.log(total[:, 0])
+        if self.smoothing:
+            mean_log_p = shift.mean(axis=1) - xp.log(total[:, 0])
+            log_p = (1 - self.smoothing) * log_p + self.smoothing * mean_log_p
         ys /= total
         self.count = mask.sum()
         count = xp.maximum(self.count, 1).astype(ys.dtype)
@@ -171,6 +181,8 @@ class TimeSoftmaxWithLoss:
         ys, ts, mask, count, shape = self.cache
         xp = get_array_module(ys)
         dx = ys.copy()
-        dx[xp.arange(ts.shape[0]), ts] -= 1
+        if self.smoothing:
+            dx -= self.smoothing / dx.shape[1]
+        dx[xp.arange(ts.shape[0]), ts] -= 1 - self.smoothing
         dx *= (dout / count) * mask[:, None]
         return dx.reshape(shape)

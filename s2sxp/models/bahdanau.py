@@ -125,12 +125,13 @@ class BahdanauSeq2seq(Seq2seqBase):
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="gru", impl="fused", seed=None,
                  init_state="sum", reset_state_each_step=False, pad_id=None, *,
-                 source_vocab_size=None, xp=None, dtype=None):
+                 source_vocab_size=None, label_smoothing=0.0, xp=None, dtype=None):
         if init_state not in INIT_STATES:
             raise ValueError(f"unknown init_state {init_state!r}; choose one of "
                              f"{', '.join(INIT_STATES)}")
         super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id,
-                         source_vocab_size=source_vocab_size, xp=xp, dtype=dtype)
+                         source_vocab_size=source_vocab_size, label_smoothing=label_smoothing,
+                         xp=xp, dtype=dtype)
         reset = bool(reset_state_each_step)
         self.config.update(init_state=init_state, reset_state_each_step=reset)
         V, D, H = vocab_size, wordvec_size, hidden_size

@@ -108,7 +108,8 @@ class Seq2seqBase:
               "max_grad": 5.0, "optimizer": "adam"}
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused",
-                 seed=None, pad_id=None, *, source_vocab_size=None, xp=None, dtype=None):
+                 seed=None, pad_id=None, *, source_vocab_size=None, label_smoothing=0.0,
+                 xp=None, dtype=None):
         self.source_vocab_size = int(vocab_size if source_vocab_size is None
                                      else source_vocab_size)
         if pad_id is not None and not 0 <= int(pad_id) < min(int(vocab_size),
@@ -121,9 +122,14 @@ class Seq2seqBase:
             self.config["pad_id"] = self.pad_id
         if self.source_vocab_size != int(vocab_size):
             self.config["source_vocab_size"] = self.source_vocab_size
+        if not 0 <= float(label_smoothing) < 1:
+            raise ValueError(f"label_smoothing is from 0 to below 1, got {label_smoothing}")
+        if label_smoothing:
+            self.config["label_smoothing"] = float(label_smoothing)
         self.impl = impl
         self.init = Initializer(seed, xp, dtype)
-        self.loss_layer = TimeSoftmaxWithLoss(-1 if pad_id is None else self.pad_id)
+        self.loss_layer = TimeSoftmaxWithLoss(-1 if pad_id is None else self.pad_id,
+                                              label_smoothing)
         self._forward_kept = False          # what backward needs: kept by forward, until used
 
     def _finish(self, layers):

@@ -117,9 +117,11 @@ class Seq2seq(Seq2seqBase):
     decoder_class = Decoder
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused", seed=None,
-                 pad_id=None, *, source_vocab_size=None, xp=None, dtype=None):
+                 pad_id=None, *, source_vocab_size=None, label_smoothing=0.0, xp=None,
+                 dtype=None):
         super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id,
-                         source_vocab_size=source_vocab_size, xp=xp, dtype=dtype)
+                         source_vocab_size=source_vocab_size, label_smoothing=label_smoothing,
+                         xp=xp, dtype=dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
         self.encoder = self.encoder_class(self.init, self.source_vocab_size, D, H, cell, impl)
         self.decoder = self.decoder_class(self.init, V, D, H, cell, impl)
