@@ -76,10 +76,9 @@ def read_lines(lines, name="<lines>", first_line=1, source_column=1):
     return Read(name, out)
 
 
-def _file_lines(path):
-    """The lines of a UTF-8 file, each a str or, where its bytes do not decode, the exception."""
-    with open(path, "rb") as f:
-        raw = f.read().split(b"\n")
+def decode_lines(data):
+    """The lines of UTF-8 bytes, each a str or, where its bytes do not decode, the exception."""
+    raw = data.split(b"\n")
     if raw and raw[-1] == b"":
         raw.pop()
     lines = []
@@ -89,6 +88,11 @@ def _file_lines(path):
         except UnicodeDecodeError as e:
             lines.append(e)
     return lines
+
+
+def _file_lines(path):
+    with open(path, "rb") as f:
+        return decode_lines(f.read())
 
 
 def read_file(path, source_column=1):

@@ -462,10 +462,10 @@ def batch_memory(config, data):
     """About how many bytes the largest training batch of ``data`` takes: the scores and their
     gradient over the vocabulary, the recurrent and attention states kept for backward."""
     N, H, V = config.batch_size, config.hidden_size, len(data.vocab)
-    lengths = [getattr(data.x_train, "max_length", None), getattr(data.t_train, "max_length",
-                                                                     None)]
-    T_enc, T_dec = (lengths if None not in lengths
-                    else (data.x_train.shape[1], data.t_train.shape[1]))
+    if isinstance(data, corpus.Corpus):             # Sequences of many lengths
+        T_enc, T_dec = data.x_train.max_length, data.t_train.max_length
+    else:                                           # one padded array each
+        T_enc, T_dec = data.x_train.shape[1], data.t_train.shape[1]
     per_row = 3 * T_dec * V + 12 * (T_enc + T_dec) * H
     if config.model == "bahdanau":
         per_row += 2 * T_dec * T_enc * H           # the additive attention's y at every step

@@ -53,14 +53,15 @@ def accuracy_figure(curves, title="validation accuracy", ylabel="accuracy (%)", 
     fig = Figure(figsize=(6, 4), dpi=120)
     ax = fig.subplots()
     markers = "osD^v<>p*"
-    for i, (label, accs) in enumerate(curves.items()):
-        epochs, accs = accs if isinstance(accs, tuple) else (range(1, len(accs) + 1), accs)
-        ax.plot(epochs, [scale * a for a in accs], marker=markers[i % len(markers)], label=label)
+    curves = {label: c if isinstance(c, tuple) else (range(1, len(c) + 1), c)
+              for label, c in curves.items()}
+    for i, (label, (epochs, values)) in enumerate(curves.items()):
+        ax.plot(epochs, [scale * v for v in values], marker=markers[i % len(markers)], label=label)
     if scale == 100:                                # accuracy: the whole range, in %
         ax.set_ylim(-2, 102)
     else:                                           # a score: from 0 to a little above its best
-        ax.set_ylim(0, 1.15 * max((max(c[-1] if isinstance(c, tuple) else c, default=0)
-                                   for c in curves.values()), default=1) * scale or 1)
+        best = max((max(values, default=0) for _, values in curves.values()), default=1)
+        ax.set_ylim(0, 1.15 * best * scale or 1)
     ax.xaxis.get_major_locator().set_params(integer=True)
     return _finish(fig, ax, ylabel, title, "best" if len(curves) > 1 else None)
 

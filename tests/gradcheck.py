@@ -57,3 +57,13 @@ def check_layer(layer, inputs, forward, name):
     for i, (x, dx) in enumerate(zip(inputs, dinputs)):
         if dx is not None and x.dtype.kind == "f":
             assert_grad_close(f"{name} input {i}", dx, numerical_grad(loss, x))
+
+
+def check_model(model, xs, ts, name):
+    """Gradient check of a model's loss ``forward(xs, ts)`` against ``model.backward()``."""
+    loss = lambda: model.forward(xs, ts)
+    loss()
+    model.backward()
+    grads = [backend.asnumpy(g).copy() for g in model.grads]
+    for i, p in enumerate(model.params):
+        assert_grad_close(f"{name} param {i}", grads[i], numerical_grad(loss, p))

@@ -6,7 +6,7 @@ import pytest
 from s2sxp import backend, io, models, parallel
 from s2sxp.kernels import additive
 from s2sxp.models import BahdanauSeq2seq
-from gradcheck import assert_grad_close, numerical_grad
+from gradcheck import check_model, assert_grad_close, numerical_grad
 
 V, D, H = 7, 3, 4
 VARIANTS = [(cell, init_state, reset) for cell in ("gru", "lstm") for init_state in ("sum", "last")
@@ -37,13 +37,7 @@ def _randn(xp, rng, *shape):
 def test_bahdanau_backward_matches_numerical_gradient(xp, rng, cell, init_state, reset):
     model = _model(cell, init_state, reset)
     xs, ts = _data(rng)
-    loss = lambda: model.forward(xs, ts)
-    loss()
-    model.backward()
-    grads = [backend.asnumpy(g).copy() for g in model.grads]
-    for i, p in enumerate(model.params):
-        assert_grad_close(f"bahdanau/{cell}/{init_state}/reset={reset} param {i}", grads[i],
-                          numerical_grad(loss, p))
+    check_model(model, xs, ts, f"bahdanau/{cell}/{init_state}/reset={reset}")
 
 
 @pytest.mark.parametrize("key_scale,query_scale", [(1, 2), (30, 2), (1, 30)],

@@ -3,7 +3,7 @@ import numpy
 import pytest
 
 from s2sxp import backend, models
-from gradcheck import assert_grad_close, numerical_grad
+from gradcheck import check_model
 
 V, D, H = 7, 3, 4
 KINDS = list(models.MODELS)
@@ -22,12 +22,7 @@ def _data(rng, N=3, T_in=5, T_out=4):
 def test_model_backward_matches_numerical_gradient(xp, rng, kind, cell, impl):
     model = models.build(kind, V, D, H, cell=cell, impl=impl, seed=1)
     xs, ts = _data(rng)
-    loss = lambda: model.forward(xs, ts)
-    loss()
-    model.backward()
-    grads = [backend.asnumpy(g).copy() for g in model.grads]
-    for i, p in enumerate(model.params):
-        assert_grad_close(f"{kind}/{cell}/{impl} param {i}", grads[i], numerical_grad(loss, p))
+    check_model(model, xs, ts, f"{kind}/{cell}/{impl}")
 
 
 @pytest.mark.parametrize("impl", ["fused", "reference"])
@@ -162,13 +157,8 @@ def test_a_source_vocabulary_of_its_own_sizes_the_encoder_and_keeps_the_gradient
     assert model.params[0].shape == (11, D) and model.config["source_vocab_size"] == 11
     xs, ts = rng.integers(0, 11, (3, 5)), rng.integers(0, V, (3, 4))
     xs[0, 0] = 10
-    loss = lambda: model.forward(xs, ts)
-    loss()
     assert model.decoder.affine.params[0].shape[1] == V
-    model.backward()
-    grads = [backend.asnumpy(g).copy() for g in model.grads]
-    for i, p in enumerate(model.params):
-        assert_grad_close(f"{kind}/{impl} param {i}", grads[i], numerical_grad(loss, p))
+    check_model(model, xs, ts, f"{kind}/{impl}")
     assert model.generate(xs, 1, 3).shape == (3, 3)
     with pytest.raises(ValueError, match="ts holds id 7, outside the vocabulary of 7"):
         model.forward(xs, numpy.full((3, 4), 7))
@@ -181,11 +171,6 @@ def test_label_smoothing_keeps_the_model_gradients_right(xp, rng, kind):
     model = models.build(kind, V, D, H, seed=1, label_smoothing=0.2)
     assert model.config["label_smoothing"] == 0.2
     xs, ts = _data(rng)
-    loss = lambda: model.forward(xs, ts)
-    loss()
-    model.backward()
-    grads = [backend.asnumpy(g).copy() for g in model.grads]
-    for i, p in enumerate(model.params):
-        assert_grad_close(f"{kind} smoothed param {i}", grads[i], numerical_grad(loss, p))
+    check_model(model, xs, ts, f"{kind} smoothed")
     with pytest.raises(ValueError, match="label_smoothing is from 0 to below 1"):
         models.build(kind, V, D, H, label_smoothing=1.0)

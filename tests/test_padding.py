@@ -5,7 +5,7 @@ import numpy
 import pytest
 
 from s2sxp import backend, models
-from gradcheck import assert_grad_close, numerical_grad
+from gradcheck import check_model
 
 V, D, H = 9, 3, 4
 PAD, BOS, EOS = 0, 1, 2
@@ -63,13 +63,7 @@ def test_padded_batch_gives_the_rows_own_loss_and_gradients(xp, rng, kind, optio
 def test_padded_model_backward_matches_numerical_gradient(xp, rng, kind, cell, impl):
     xs, ts = padded_batch(rng, [4, 2, 3], [3, 5, 4])
     model = _build(kind, cell, impl)
-    loss = lambda: model.forward(xs, ts)
-    loss()
-    model.backward()
-    grads = [backend.asnumpy(g).copy() for g in model.grads]
-    for i, p in enumerate(model.params):
-        assert_grad_close(f"padded {kind}/{cell}/{impl} param {i}", grads[i],
-                          numerical_grad(loss, p))
+    check_model(model, xs, ts, f"padded {kind}/{cell}/{impl}")
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -9,6 +9,7 @@ from ..corpus import load_split
 from ..datasets import DATASETS
 from ..files import atomic_write
 from ..metrics import evaluate_split, evaluate_translations, show_examples, show_translations
+from ..pairs import decode_lines
 from ..config import load_model_data
 from ..run import load_model
 from ..translation import answer_questions, answer_tokens, attention_map, translate_sentences
@@ -163,15 +164,11 @@ def _input_lines(args):
     else:
         with open(args.input, "rb") as f:
             data, name = f.read(), args.input
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
     out = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            out.append(line.decode("utf-8").rstrip("\r").lstrip("\ufeff" if number == 1 else ""))
-        except UnicodeDecodeError as e:
-            raise ValueError(f"{name}, line {number}: not UTF-8 ({e.reason})") from None
+    for number, line in enumerate(decode_lines(data), start=1):
+        if isinstance(line, UnicodeDecodeError):
+            raise ValueError(f"{name}, line {number}: not UTF-8 ({line.reason})")
+        out.append(line.rstrip("\r").lstrip("\ufeff" if number == 1 else ""))
     return out
 
 
