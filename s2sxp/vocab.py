@@ -13,6 +13,7 @@ of a SentencePiece model (Kudo & Richardson 2018) trained on the training split
 """
 import base64
 import io
+import re
 
 import numpy as np
 import sentencepiece
@@ -153,10 +154,19 @@ def train_subwords(texts, vocab_size, model_type="unigram"):
     if vocab_size < 8:
         raise ValueError(f"a subword vocabulary needs at least 8 pieces, got {vocab_size}")
     model = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(texts), model_writer=model, vocab_size=int(vocab_size),
-        model_type=model_type, hard_vocab_limit=False, character_coverage=0.9995,
-        bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0, minloglevel=2, num_threads=1)
+    try:
+        sentencepiece.SentencePieceTrainer.train(
+            sentence_iterator=iter(texts), model_writer=model, vocab_size=int(vocab_size),
+            model_type=model_type, hard_vocab_limit=False, character_coverage=0.9995,
+            bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0, minloglevel=2, num_threads=1)
+    except RuntimeError as e:
+        needed = re.search(r"smaller than required_chars\. \d+ vs (\d+)", str(e))
+        if needed:
+            raise ValueError(f"a subword vocabulary of {vocab_size} pieces cannot hold the "
+                             f"{needed[1]} characters of these texts; ask for at least "
+                             f"{needed[1]} (--vocab-size)") from None
+        raise ValueError("SentencePiece could not train on these texts: "
+                         + str(e).strip().splitlines()[-1]) from None
     return model.getvalue()
 
 

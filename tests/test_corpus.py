@@ -7,7 +7,7 @@ from s2sxp import corpus
 from s2sxp.pairs import is_pairs_file
 from s2sxp.corpus import CorpusError, Sequences
 from s2sxp.vocab import (BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, TokenVocab, detokenize,
-                         tokenize)
+                         tokenize, train_subwords)
 
 
 def test_characters_of_any_script_and_whitespace_words():
@@ -234,3 +234,11 @@ def test_subwords_are_learned_from_the_training_split_and_decode_to_plain_text(t
     assert "".join(pieces).replace("\u2581", " ").strip() == "zqzqzq ka"
     again = TokenVocab.from_dict(c.vocab.to_dict())
     assert again == c.vocab and again.decode_text(c.t_test[0]) == pairs[0][1]
+
+
+def test_too_few_subwords_for_the_characters_is_a_one_line_error():
+    texts = [chr(0x4e00 + i) * 3 for i in range(40)]            # 40 characters, each its own
+    with pytest.raises(ValueError, match=r"of 10 pieces cannot hold the \d+ characters.*at "
+                       r"least \d+ \(--vocab-size\)"):
+        train_subwords(texts, 10)
+    assert train_subwords(texts, 60)
