@@ -68,6 +68,26 @@ def gpu_available() -> bool:
     return True
 
 
+def use_device(index: int) -> None:
+    """Make GPU ``index`` (modulo the GPUs visible) this process's CuPy device, where CuPy and a
+    GPU are usable; nothing otherwise. Call it before any array is made on the GPU."""
+    try:
+        cupy = _import_cupy()
+    except BackendError:
+        return
+    cupy.cuda.Device(index % cupy.cuda.runtime.getDeviceCount()).use()
+
+
+def nccl():
+    """CuPy's NCCL bindings (``cupy.cuda.nccl``); BackendError where CuPy or NCCL is missing."""
+    _import_cupy()
+    from cupy.cuda import nccl as module
+    if not getattr(module, "available", True):
+        raise BackendError("CuPy was built without NCCL, which the GPU all-reduce needs "
+                           "(install a CuPy wheel, which brings it)")
+    return module
+
+
 def _resolve(name: str, dtype: str | None) -> _Active:
     name = (name or "numpy").strip().lower()
     if name not in BACKENDS:

@@ -22,6 +22,7 @@ score / length ** length_penalty, the length counting the tokens up to and inclu
 import numpy
 
 from .backend import asnumpy, get_array_module
+from .distributed import SINGLE
 from .progress import progress_bar
 
 
@@ -144,7 +145,7 @@ def beam_search(decoder, xp, N, beam, start_id, end_id, steps, fill_id, length_p
 
 
 def decode(model, x, start_id, max_length, end_id=None, beam=1, length_penalty=1.0,
-           batch_size=1000, progress=None, n_best=1):
+           batch_size=1000, progress=None, n_best=1, world=SINGLE):
     """Answers (host ids, (N, max_length)) for every question in ``x`` (an array or
     :class:`~s2sxp.corpus.Sequences`), decoded in batches of ``batch_size`` questions: greedy
     (``beam`` 1) or by beam search, each answer ending at ``end_id`` when one is given. Sequences
@@ -152,15 +153,19 @@ def decode(model, x, start_id, max_length, end_id=None, beam=1, length_penalty=1
     in the order of ``x``. A progress bar is drawn on ``progress`` when it is a terminal.
 
     With ``n_best`` above 1 (beam search), the n_best best answers of each question, best
-    first: (ids (N, n_best, max_length), their normalised log-probabilities (N, n_best))."""
+    first: (ids (N, n_best, max_length), their normalised log-probabilities (N, n_best)).
+
+    Over several ranks (``world``, :mod:`s2sxp.distributed`), each decodes every K-th question
+    of the shortest-first order, and every rank gets all the answers."""
     N = len(x)
     lengths = getattr(x, "lengths", None)
     order = numpy.arange(N) if lengths is None else numpy.argsort(lengths, kind="stable")
+    order = order[world.rank::world.size]
     out = numpy.empty((N, n_best, max_length) if n_best > 1 else (N, max_length),
                       dtype=numpy.int32)
     scores = numpy.empty((N, n_best)) if n_best > 1 else None
-    bar = progress_bar(N, "eval" if beam == 1 else f"beam {beam}", progress)
-    for i in range(0, N, batch_size):
+    bar = progress_bar(len(order), "eval" if beam == 1 else f"beam {beam}", progress)
+    for i in range(0, len(order), batch_size):
         rows = order[i:i + batch_size]
         if beam == 1:
             ids = model.generate(x[rows], start_id, max_length, end_id=end_id)
@@ -171,7 +176,14 @@ def decode(model, x, start_id, max_length, end_id=None, beam=1, length_penalty=1
                 scores[rows] = asnumpy(model.beam_scores)
         out[rows] = asnumpy(ids)
         if bar is not None:
-            bar.update(min(i + batch_size, N))
+            bar.update(min(i + batch_size, len(order)))
     if bar is not None:
-        bar.close(N)
+        bar.close(len(order))
+    if world.size > 1:
+        for rows, ids, best in world.allgather(
+                (order, out[order], None if scores is None else scores[order]),
+                "gathering the decoded answers"):
+            out[rows] = ids
+            if scores is not None:
+                scores[rows] = best
     return out if scores is None else (out, scores)

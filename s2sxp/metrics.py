@@ -11,6 +11,7 @@ import numpy
 
 from .corpus import Corpus
 from .decoding import decode
+from .distributed import SINGLE
 from .translation import translate
 
 #: sacrebleu's BLEU tokenisations: those that need nothing else installed, and Japanese words
@@ -78,22 +79,23 @@ def exact_match(hypotheses, references):
     return sum(h == r for h, r in zip(hypotheses, references)) / len(references)
 
 
-def evaluate(model, x, t, batch_size=1000, progress=None):
+def evaluate(model, x, t, batch_size=1000, progress=None, world=SINGLE):
     """Exact-match accuracy of greedy decoding: t[:, 0] is the start symbol, t[:, 1:] the answer.
-    Returns (accuracy, guesses (N, T_ans - 1))."""
+    Returns (accuracy, guesses (N, T_ans - 1)). ``world``: the ranks that share the decoding
+    (:func:`s2sxp.decoding.decode`)."""
     t = numpy.asarray(t)
     guesses = decode(model, x, int(t[0, 0]), t.shape[1] - 1, batch_size=batch_size,
-                     progress=progress)
+                     progress=progress, world=world)
     correct = (guesses == t[:, 1:]).all(axis=1)
     return float(correct.mean()), guesses
 
 
 def evaluate_translations(model, x, references, vocab, max_length, beam=1, length_penalty=1.0,
-                          bleu_tokenize="13a", batch_size=1000, progress=None):
+                          bleu_tokenize="13a", batch_size=1000, progress=None, world=SINGLE):
     """Corpus BLEU and chrF (0-100, through sacrebleu) and exact match (0-1) of the translations
     of ``x`` against ``references`` (one string each). Returns (scores dict, translations)."""
     hypotheses = translate(model, x, vocab, max_length, beam, length_penalty, batch_size,
-                           progress)
+                           progress, world)
     scores = {"bleu": bleu(hypotheses, references, tokenize=bleu_tokenize),
               "chrf": chrf(hypotheses, references),
               "exact": exact_match(hypotheses, references)}
@@ -101,7 +103,7 @@ def evaluate_translations(model, x, references, vocab, max_length, beam=1, lengt
 
 
 def evaluate_split(model, data, split="test", beam=1, length_penalty=1.0, bleu_tokenize="13a",
-                   max_length=None, progress=None):
+                   max_length=None, progress=None, world=SINGLE):
     """(scores, guesses) of greedy decoding (or beam search) of one split of ``data``: on a
     corpus, BLEU, chrF and exact match with the translations as text (``max_length``: at most
     that many tokens, default the corpus's); else exact match with the answers' ids."""
@@ -111,9 +113,9 @@ def evaluate_split(model, data, split="test", beam=1, length_penalty=1.0, bleu_t
         return evaluate_translations(model, x, references, data.vocab,
                                      max_length or data.max_output_length, beam=beam,
                                      length_penalty=length_penalty, bleu_tokenize=bleu_tokenize,
-                                     progress=progress)
+                                     progress=progress, world=world)
     x, t = (data.x_test, data.t_test) if split == "test" else (data.x_train, data.t_train)
-    accuracy, guesses = evaluate(model, x, t, progress=progress)
+    accuracy, guesses = evaluate(model, x, t, progress=progress, world=world)
     return {"exact": accuracy}, guesses
 
 

@@ -29,6 +29,7 @@ import ctypes
 import functools
 import os
 import threading
+import types
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy
@@ -63,11 +64,23 @@ def threads():
 
 
 def usable_cores():
-    """The cores this process may run on."""
+    """The cores this process may use: those it may run on, shared among the processes of a
+    job on this host (:func:`share_cores`)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return max(1, cores // _host.processes)
+
+
+def share_cores(processes):
+    """Leave this process its part of the host's cores, where ``processes`` processes of one job
+    (the MPI ranks on this host) run side by side: splits and BLAS then use that many threads,
+    where several multi-threaded BLAS would otherwise oversubscribe the cores."""
+    _host.processes = max(1, int(processes))
+    api = _openblas()
+    if api is not None:
+        api[0](usable_cores())
 
 
 @functools.cache
@@ -139,6 +152,7 @@ def _pool(workers):
 
 
 _local = threading.local()       # in_part: this thread runs a share of run_parts
+_host = types.SimpleNamespace(processes=1)     # the processes sharing this host's cores
 
 
 def _splits(xp):

@@ -30,6 +30,8 @@ import time
 from . import corpus, datasets, files, io, models, viz
 from .config import (CORPUS_BEFORE, CORPUS_OPTIONS, TrainConfig, file_records, load_data,
                      located)
+from .backend import asnumpy
+from .distributed import SINGLE
 from .files import FolderLock, atomic_write
 from .metrics import evaluate_split, evaluate_translations
 from .optim import OPTIMIZERS, scheduled_rate, stalls
@@ -51,6 +53,7 @@ class Run:
 
     def __init__(self, folder, config, data, model, optimizer, trainer, history):
         self.lock = None              # the folder's, from start or resume until close
+        self.world = trainer.world    # the processes training together (s2sxp.distributed)
         self.folder, self.config, self.data = folder, config, data
         self.model, self.optimizer, self.trainer = model, optimizer, trainer
         self.history = history
@@ -67,36 +70,38 @@ class Run:
         return isinstance(self.data, corpus.Corpus)
 
     @classmethod
-    def _build(cls, folder, config, data, log):
+    def _build(cls, folder, config, data, log, world=SINGLE):
         if data is None:
             data = load_data(config)
-        options = config.model_options()
-        if config.label_smoothing:
-            options["label_smoothing"] = config.label_smoothing
-        if isinstance(data, corpus.Corpus):
-            options["pad_id"] = data.vocab.pad_id
-            if data.source_vocab is not data.vocab:
-                options["source_vocab_size"] = len(data.source_vocab)
         check_memory(config, data)
-        model = models.build(config.model, len(data.vocab), config.wordvec_size,
-                             config.hidden_size, cell=config.cell, seed=config.seed, **options)
+        model = new_model(config, data)
         optimizer = OPTIMIZERS[config.optimizer](lr=config.lr)
-        trainer = Trainer(model, optimizer, seed=config.seed, log=log)
+        trainer = Trainer(model, optimizer, seed=config.seed, log=log, world=world)
         history = {name: [] for name in HISTORIES[type(data)]}
         return cls(folder, config, data, model, optimizer, trainer, history)
 
     @classmethod
-    def start(cls, folder, config, data=None, log=STDOUT, overwrite=False):
+    def start(cls, folder, config, data=None, log=STDOUT, overwrite=False, world=SINGLE):
         """A new run in ``folder``, which is made if missing and held (:meth:`close` lets it
         go); the files of an earlier run there are removed. A folder that holds other files is
         refused unless ``overwrite``. ``data``, when given, must already be reversed if
-        ``config.reverse``."""
+        ``config.reverse``.
+
+        Over several ranks (``world``, :mod:`s2sxp.distributed`), rank 0 does all of this and
+        the others take its data, model and state (:meth:`_share`): they never touch the
+        folder."""
+        if world.rank == 0:
+            return cls._share(cls._start(folder, config, data, log, overwrite, world), world)
+        return cls._share(None, world)
+
+    @classmethod
+    def _start(cls, folder, config, data, log, overwrite, world):
         config = config.resolved()
         if config.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {config.optimizer!r}; choose one of "
                              + ", ".join(OPTIMIZERS))
         check_folder(folder, overwrite)
-        run = cls._build(folder, config, data, log)
+        run = cls._build(folder, config, data, log, world)
         os.makedirs(folder, exist_ok=True)
         run.lock = FolderLock(folder).acquire()
         run.files = file_records(config, folder)
@@ -114,10 +119,14 @@ class Run:
         return run
 
     @classmethod
-    def resume(cls, folder, given=None, data=None, log=STDOUT):
+    def resume(cls, folder, given=None, data=None, log=STDOUT, world=SINGLE):
         """The run in ``folder``, as its checkpoint left it. ``given`` holds settings asked for
         now (None: not asked); they must match the run's, except ``epochs``, which may extend it.
-        CheckpointError when the checkpoint is unreadable or holds another model or vocabulary."""
+        CheckpointError when the checkpoint is unreadable or holds another model or vocabulary.
+        Over several ranks, rank 0 reads the folder and the others take what it read, whatever
+        the number of ranks that wrote the checkpoint."""
+        if world.rank:
+            return cls._share(None, world)
         path = os.path.join(folder, "checkpoint.npz")
         if not os.path.exists(path) and not os.path.exists(os.path.join(folder, files.JOURNAL)):
             raise FileNotFoundError(f"no checkpoint to resume in {folder} (train without "
@@ -125,15 +134,47 @@ class Run:
         lock = FolderLock(folder).acquire()
         try:
             files.recover(folder)             # an epoch's files a kill left half renamed
-            run = cls._resume(folder, path, given, data, log)
+            run = cls._resume(folder, path, given, data, log, world)
         except BaseException:
             lock.release()
             raise
         run.lock = lock
-        return run
+        return cls._share(run, world)
 
     @classmethod
-    def _resume(cls, folder, path, given, data, log):
+    def _share(cls, run, world):
+        """Rank 0's ``run`` on every rank: the others build a run of the same settings and data
+        from what rank 0 sends, with its parameters, optimizer and trainer state and history,
+        and no folder to write (:attr:`writes`)."""
+        if world.size == 1:
+            return run
+        state = world.broadcast(None if run is None else run._state(),
+                                "receiving rank 0's data and model")
+        if run is not None:
+            return run
+        run = cls._build(state["folder"], state["config"], state["data"], None, world)
+        io.set_params(run.model, state["params"], "rank 0's model")
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.trainer.load_state_dict(state["trainer"])
+        run.history, run.files = state["history"], state["files"]
+        return run
+
+    def _state(self):
+        """What the other ranks need of this run to train it with this one (:meth:`_share`), on
+        the host."""
+        return {"folder": self.folder, "config": self.config, "data": self.data,
+                "params": [asnumpy(p) for p in self.model.params],
+                "optimizer": _on_host(self.optimizer.state_dict()),
+                "trainer": self.trainer.state_dict(), "history": self.history,
+                "files": self.files}
+
+    @property
+    def writes(self):
+        """Whether this process writes the run's folder: rank 0 only, over several ranks."""
+        return self.world.rank == 0
+
+    @classmethod
+    def _resume(cls, folder, path, given, data, log, world):
         checkpoint = io.read_checkpoint(path)
         try:
             # a run saved before learning-rate schedules trained at a constant rate
@@ -161,7 +202,7 @@ class Run:
             # the run's own subword models, not new ones trained again on the data
             data = load_data(config, vocab=checkpoint.vocab,
                              source_vocab=checkpoint.source_vocab)
-        run = cls._build(folder, config, data, log)
+        run = cls._build(folder, config, data, log, world)
         for saved, now in ((checkpoint.vocab, run.data.vocab),
                            (checkpoint.source_vocab, getattr(run.data, "source_vocab", None))):
             if now is not None and saved != now:
@@ -295,7 +336,8 @@ class Run:
         """Score the held-out split after ``at`` iterations and keep the scores in the
         history; returns (scores, guesses)."""
         scores, guesses = evaluate_split(self.model, self.data, progress=progress,
-                                         bleu_tokenize=self.config.bleu_tokenize)
+                                         bleu_tokenize=self.config.bleu_tokenize,
+                                         world=self.world)
         self.history["val_acc"].append(scores["exact"])
         self.history["val_at"].append(int(at))
         if self.is_corpus:
@@ -314,7 +356,8 @@ class Run:
                 scores, guesses = self.train_epoch()
                 if on_epoch is not None:
                     on_epoch(self, scores, guesses, time.time() - start)
-                if self.trainer.stop_requested and not self.finished:
+                stop = self.world.any(self.trainer.stop_requested, "agreeing whether to stop")
+                if stop and not self.finished:
                     raise TrainingInterrupted
         except TrainingInterrupted:
             self.save_checkpoint()
@@ -325,16 +368,31 @@ class Run:
     def score_test(self, beam=TEST_BEAM):
         """BLEU, chrF and exact match of best.npz on the test file, by beam search, kept as
         :attr:`test_scores` and in history.json as ``test`` (with the epoch of best.npz);
-        returns them and the translations."""
-        best = io.load(self.path("best.npz"))
+        returns them and the translations. Over several ranks, each translates its share."""
+        best = self._best_model()
         split = self.data.test_set
         scores, translations = evaluate_translations(
             best, split.x, split.references, self.data.vocab, self.data.max_output_length,
-            beam=beam, bleu_tokenize=self.config.bleu_tokenize, progress=self.trainer.out)
+            beam=beam, bleu_tokenize=self.config.bleu_tokenize, progress=self.trainer.out,
+            world=self.world)
         self.test_scores = dict(scores, beam=beam, epoch=best.meta.get("epoch"),
                                 sentences=len(split.references))
-        _write_json(self.path("history.json"), self.history_dict())
+        if self.writes:
+            _write_json(self.path("history.json"), self.history_dict())
         return scores, translations
+
+    def _best_model(self):
+        """best.npz, read by rank 0 and sent to the others."""
+        best = io.load(self.path("best.npz")) if self.writes else None
+        if self.world.size == 1:
+            return best
+        params, meta = self.world.broadcast(
+            best and ([asnumpy(p) for p in best.params], best.meta), "receiving best.npz")
+        if best is None:
+            best = new_model(self.config, self.data)
+            io.set_params(best, params, "rank 0's best.npz")
+            best.meta = meta
+        return best
 
     def model_meta(self):
         """What a saved model of this run records besides its parameters and vocabulary."""
@@ -362,12 +420,16 @@ class Run:
                                     history=self.history, **self._vocabs(), **self.model_meta())
 
     def save_checkpoint(self):
-        atomic_write(self.path("checkpoint.npz"), self._checkpoint_writer())
+        if self.writes:
+            atomic_write(self.path("checkpoint.npz"), self._checkpoint_writer())
 
     def save(self):
         """Every file of a finished epoch, as one unit (:func:`s2sxp.files.commit`): the
         checkpoint (what resume reads), the last model, the best one where this epoch's
-        validation is the best, the history and the pictures."""
+        validation is the best, the history and the pictures. Over several ranks, rank 0's
+        alone."""
+        if not self.writes:
+            return
         meta = dict(self.model_meta(), **{k: v[-1] if v else None
                                           for k, v in self.history.items()})
         writes = {"checkpoint.npz": self._checkpoint_writer(),
@@ -388,7 +450,7 @@ class Run:
 
     def _save_best(self, meta=None):
         """best.npz, where the last validation is the best so far."""
-        if self._is_best():
+        if self.writes and self._is_best():
             meta = meta or dict(self.model_meta(), **{k: v[-1] if v else None
                                                       for k, v in self.history.items()})
             io.save(self.model, self.path("best.npz"), **self._vocabs(), **meta)
@@ -419,6 +481,19 @@ class _StoppedEarly(Exception):
 
 # -- saved models ----------------------------------------------------------------------------
 
+def new_model(config, data):
+    """A model of a run's settings (:class:`TrainConfig`) for its data, in its first weights."""
+    options = config.model_options()
+    if config.label_smoothing:
+        options["label_smoothing"] = config.label_smoothing
+    if isinstance(data, corpus.Corpus):
+        options["pad_id"] = data.vocab.pad_id
+        if data.source_vocab is not data.vocab:
+            options["source_vocab_size"] = len(data.source_vocab)
+    return models.build(config.model, len(data.vocab), config.wordvec_size, config.hidden_size,
+                        cell=config.cell, seed=config.seed, **options)
+
+
 def load_model(run):
     """(model, path) of a run folder's last model (model.npz) or of a model file; the model must
     carry its vocabulary."""
@@ -442,6 +517,15 @@ def load_model(run):
 
 def _json_writer(value):
     return lambda f: f.write((json.dumps(value, indent=1) + "\n").encode())
+
+
+def _on_host(state):
+    """A nested state (dicts, lists) with its GPU arrays copied to the host."""
+    if isinstance(state, dict):
+        return {k: _on_host(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_on_host(v) for v in state]
+    return asnumpy(state) if type(state).__module__.startswith("cupy") else state
 
 
 def _write_json(path, value):

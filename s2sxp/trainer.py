@@ -17,6 +17,7 @@ import numpy
 
 from .backend import asnumpy, get_array_module
 from .corpus import Sequences, bucket_order
+from .distributed import SINGLE
 from .optim import clip_grads
 from .progress import STDOUT, progress_bar, stream
 
@@ -41,10 +42,16 @@ class Trainer:
 
     ``log`` is where progress goes (standard output unless told; None for silence): a bar on a
     terminal, the book's log lines elsewhere.
+
+    ``world`` (:mod:`s2sxp.distributed`), where several processes train together: each runs its
+    share of every batch and the gradients are summed over them, so that every rank makes the
+    update of the whole batch; the epoch's order is rank 0's, the losses are the whole batch's,
+    and a stop asked on any rank stops all of them after the same iteration.
     """
 
-    def __init__(self, model, optimizer, seed=0, log=STDOUT):
+    def __init__(self, model, optimizer, seed=0, log=STDOUT, world=SINGLE):
         self.model, self.optimizer = model, optimizer
+        self.world = world
         self.rng = numpy.random.default_rng(seed)
         self.log = log
         self.loss_list = []
@@ -93,19 +100,23 @@ class Trainer:
             raise ValueError(f"this trainer stopped inside an epoch over {len(self._order)} "
                              f"examples, but fit was given {data_size}")
         max_iters = data_size // batch_size
+        if batch_size < self.world.size:
+            raise ValueError(f"batch size {batch_size} is smaller than the {self.world.size} "
+                             "ranks that share each batch")
         model, optimizer = self.model, self.optimizer
         log = self.out
         for _ in range(max_epoch):
             if self._order is None:
-                self._order = self._epoch_order(x, t, batch_size)
+                self._order = self.world.broadcast(self._epoch_order(x, t, batch_size),
+                                                   "sharing the epoch's order")
                 self._next, self._total, self._count = 0, 0.0, 0
             epoch = self.current_epoch + 1
             bar = progress_bar(max_iters, f"epoch {epoch}", log)
             start = time.time()
             for iters in range(self._next, max_iters):
                 batch = self._order[iters * batch_size:(iters + 1) * batch_size]
-                loss = model.forward(x[batch], t[batch])
-                model.backward()
+                loss, agreed = self._gradients(x, t, batch,
+                                               f"epoch {epoch}, iteration {iters + 1}")
                 if max_grad:
                     clip_grads([model.flat_grads], max_grad)
                 optimizer.step(model)
@@ -122,7 +133,8 @@ class Trainer:
                         bar.close(iters + 1, note)
                     else:
                         bar.update(iters + 1, note)
-                if self._stop and iters + 1 < max_iters:
+                stop = self._stop if agreed is None else agreed
+                if stop and iters + 1 < max_iters:
                     if bar is not None:
                         bar.close(iters + 1, "stopped")
                     raise TrainingInterrupted(f"stopped in epoch {epoch} after iteration "
@@ -130,6 +142,25 @@ class Trainer:
             self._order = None
             self.current_epoch += 1
         return self
+
+    def _gradients(self, x, t, batch, where):
+        """The loss of the batch of rows ``batch`` and its gradients in the model's flat_grads;
+        returns (loss, whether the ranks agreed to stop after this iteration, None in one
+        process). Over several ranks, each runs its share of the rows, weighs its gradient by its
+        share of the batch's targets, and the gradients are summed over the ranks."""
+        model, world = self.model, self.world
+        if world.size == 1:
+            loss = model.forward(x[batch], t[batch])
+            model.backward()
+            return loss, None
+        rows = world.shard(batch)
+        loss = float(model.forward(x[rows], t[rows]))
+        n = model.targets
+        loss_sum, targets, stops = world.sum([loss * n, n, self._stop],
+                                             f"summing the losses of {where}")
+        model.backward(n / targets)
+        world.allreduce(model.flat_grads, f"summing the gradients of {where}")
+        return loss_sum / targets, stops > 0
 
     def _epoch_order(self, x, t, batch_size):
         """The rows of an epoch, batch after batch: shuffled, or bucketed by length."""

@@ -15,14 +15,16 @@ from .backend import asnumpy
 from .corpus import Sequences
 from .datasets import encode_question
 from .decoding import decode
+from .distributed import SINGLE
 
 
 def translate(model, x, vocab, max_length, beam=1, length_penalty=1.0, batch_size=1000,
-              progress=None):
+              progress=None, world=SINGLE):
     """The translations, as text, of the sources ``x`` (:class:`~s2sxp.corpus.Sequences` or ids
     padded with the vocabulary's ``<pad>``) by a model trained on a corpus of ``vocab``."""
     ids = decode(model, x, vocab.bos_id, max_length, end_id=vocab.eos_id, beam=beam,
-                 length_penalty=length_penalty, batch_size=batch_size, progress=progress)
+                 length_penalty=length_penalty, batch_size=batch_size, progress=progress,
+                 world=world)
     return [vocab.decode_text(row) for row in ids]
 
 

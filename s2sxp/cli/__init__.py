@@ -47,10 +47,45 @@ def main(argv=None):
         return bench(argv[1:])
     try:
         from .commands import run
+        from .. import distributed
     except KeyboardInterrupt:                       # Ctrl-C while starting up
         print("s2sxp: interrupted", file=sys.stderr)
         return 130
+    if not distributed.launched():
+        return run(argv)
+    return distributed.run_all(_one_rank, run, argv)
+
+
+def _one_rank(run, argv):
+    """``run(argv)`` as one rank of an MPI job: rank 0 prints, the others only their errors,
+    each line marked with the rank."""
+    from ..distributed import world
+    ranks = world()
+    if ranks.rank:
+        sys.stdout = open(os.devnull, "w")
+        sys.stderr = _Marked(sys.stderr, f"[rank {ranks.rank}] ")
     return run(argv)
+
+
+class _Marked:
+    """A text stream that begins each line with ``mark``."""
+
+    def __init__(self, stream, mark):
+        self.stream, self.mark, self.at_start = stream, mark, True
+
+    def write(self, text):
+        for line in text.splitlines(keepends=True):
+            if self.at_start:
+                self.stream.write(self.mark)
+            self.stream.write(line)
+            self.at_start = line.endswith("\n")
+        return len(text)
+
+    def flush(self):
+        self.stream.flush()
+
+    def isatty(self):
+        return False
 
 
 if __name__ == "__main__":

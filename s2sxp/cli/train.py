@@ -8,7 +8,7 @@ import sys
 
 import numpy
 
-from .. import models
+from .. import distributed, models
 from ..metrics import show_examples, show_translations
 from ..config import CORPUS_OPTIONS, MODEL_OPTIONS, TrainConfig
 from ..files import FolderLock
@@ -148,19 +148,22 @@ def _non_finite(command_name, run, error):
 
 
 def train(args):
+    ranks = distributed.world()
     device = use_backend(args)
+    if ranks.size > 1:
+        device += f", {ranks.size} ranks"
     given = _given(args)
     if args.resume:
         naming = ("model", "cell", "data", "tokens", "langs") + MODEL_OPTIONS
         folder = args.out or TrainConfig(**{k: v for k, v in given.items()
                                             if k in naming}).resolved().default_folder()
-        run = Run.resume(folder, given)
+        run = Run.resume(folder, given, world=ranks)
         print(f"s2sxp train: resuming {folder} {run.position}")
     else:
         config = TrainConfig(**given).resolved()
         folder = args.out or config.default_folder()
         replacing = os.path.exists(os.path.join(folder, "checkpoint.npz"))
-        run = Run.start(folder, config, overwrite=args.overwrite)
+        run = Run.start(folder, config, overwrite=args.overwrite, world=ranks)
         if replacing:
             print(f"s2sxp train: replacing the run in {folder} (--resume would carry it on)")
         print("s2sxp train: starting")
@@ -202,6 +205,9 @@ def _train(run, device):
 
 
 def compare(args):
+    if distributed.world().size > 1:
+        raise ValueError("compare trains its models in one process; train each of them over "
+                         "several with mpirun -n K s2sxp train --model MODEL")
     device = use_backend(args)
     given = _given(args)
     folder = args.out or compare_folder(given.get("data", TrainConfig.data))

@@ -256,6 +256,12 @@ class Seq2seqBase:
         self._forward_kept = True
         return loss
 
+    @property
+    def targets(self):
+        """The number of targets the last forward's loss is the mean of (padding left out)."""
+        shares = self._shares or [(self, None)]
+        return sum(int(m.loss_layer.count) for m, _ in shares)
+
     def _forward_share(self, xs, ts, lengths):
         with backend.flush_denormals():
             enc = self.encoder.forward(xs, lengths)
