@@ -6,10 +6,11 @@
 #
 # Prints the GPU and CuPy's version, runs the test suite with CuPy as the default backend (the
 # CPU/GPU matrix: every "cupy" case runs; stops at the first failure), then the per-epoch
-# benchmark's GPU rows for every model beside PyTorch (cuDNN) on the same GPU. Everything it
+# benchmark's GPU rows for every model beside PyTorch (cuDNN) on the same GPU, then the
+# all-reduce benchmark's NCCL path on one rank (benchmarks/allreduce.py). Everything it
 # prints goes to OUTDIR/DATE-gpu-check.log (OUTDIR: the argument, else $OUT, else
 # benchmarks/results); the benchmark writes its DATE-gpu.json/.md/.png beside it. Each part has
-# a time limit, so that the whole stays under 8 minutes. Exit status: that of the tests, else
+# a time limit, so that the whole stays under 10 minutes. Exit status: that of the tests, else
 # that of the benchmark.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +38,10 @@ print("device", cupy.cuda.runtime.getDeviceProperties(0)["name"].decode())' \
     echo "## benchmark, GPU rows beside PyTorch (at most 180 s)"
     timeout 180 python -m benchmarks.epoch_cost --devices gpu --iterations 10 --eval-repeats 2 --out "$out"
     bench=$?
-    echo "## exit: tests $tests, benchmark $bench"
+    echo "## training over MPI ranks on the GPU: NCCL's all-reduce, 1 rank (at most 120 s)"
+    S2S_BACKEND=cupy timeout 120 python -m benchmarks.allreduce --ranks 1 --rounds 1 \
+        --iterations 10 --lines 5000 --out "$out" --tag gpu
+    echo "## exit: tests $tests, benchmark $bench, all-reduce $?"
     [ "$tests" -ne 0 ] && exit "$tests"
     exit "$bench"
 } 2>&1 | tee "$log"

@@ -10,6 +10,7 @@ the test expects.
     raise    rank 1 raises at its 3rd update
     hang     rank 1 stops answering at its 3rd update
     exit     rank 1 ends at its 3rd update, without a word
+    nccl     on the GPU: an array summed over the ranks by NCCL, the result in nccl.npy
 """
 import json
 import os
@@ -18,7 +19,7 @@ import time
 
 import numpy
 
-from s2sxp import corpus, distributed, files, models, run as runs
+from s2sxp import backend, corpus, distributed, files, models, run as runs
 from s2sxp.config import TrainConfig
 from s2sxp.decoding import decode
 from s2sxp.optim import Adam
@@ -101,6 +102,12 @@ def main(job, folder):
     world = distributed.world()
     if job == "steps":
         steps(folder, world)
+        return 0
+    if job == "nccl":
+        xp = backend.xp
+        summed = world.allreduce(xp.arange(6, dtype=xp.float32) * (world.rank + 1), "a test")
+        if world.rank == 0:
+            numpy.save(os.path.join(folder, "nccl.npy"), backend.asnumpy(summed))
         return 0
     counting_writes(world, folder)
     run = runs.Run.start(os.path.join(folder, "run"), config(folder), log=None, world=world)

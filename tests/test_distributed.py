@@ -12,7 +12,7 @@ import numpy
 import pytest
 
 import mpi_job
-from s2sxp import cli, corpus, distributed, io
+from s2sxp import backend, cli, corpus, distributed, io
 from s2sxp.run import Run
 
 MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
@@ -162,3 +162,11 @@ def test_a_data_error_on_rank_0_is_one_line_and_ends_every_rank(tmp_path):
                                  "--out", str(tmp_path / "r"), timeout=60)
     assert code == 2 and seconds < 30, out
     assert out.count("s2sxp train: error:") == 1 and "missing.tsv" in out
+
+
+@needs_mpi
+@pytest.mark.skipif(not backend.gpu_available(), reason="CuPy with a usable GPU is not available")
+def test_cupy_arrays_are_summed_by_nccl(tmp_path):
+    code, out, _ = mpiexec(1, JOB, "nccl", str(tmp_path), env={"S2S_BACKEND": "cupy"})
+    assert code == 0, out
+    numpy.testing.assert_array_equal(numpy.load(tmp_path / "nccl.npy"), numpy.arange(6))
