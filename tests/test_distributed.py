@@ -170,3 +170,14 @@ def test_cupy_arrays_are_summed_by_nccl(tmp_path):
     code, out, _ = mpiexec(1, JOB, "nccl", str(tmp_path), env={"S2S_BACKEND": "cupy"})
     assert code == 0, out
     numpy.testing.assert_array_equal(numpy.load(tmp_path / "nccl.npy"), numpy.arange(6))
+
+
+def test_one_process_needs_neither_mpi4py_nor_an_mpi():
+    script = ("import sys, s2sxp, s2sxp.cli.commands, s2sxp.run\n"
+              "from s2sxp import distributed\n"
+              "assert distributed.world() is distributed.SINGLE\n"
+              "assert 'mpi4py' not in sys.modules, 'mpi4py imported'\n")
+    env = {k: v for k, v in os.environ.items() if k not in distributed.LAUNCHER_VARIABLES}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=dict(env, PYTHONPATH=ROOT), timeout=60)
+    assert done.returncode == 0, done.stderr
