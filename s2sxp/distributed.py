@@ -119,9 +119,13 @@ class MPIWorld:
             self._waiting = None
 
     def abort(self, message, code=1):
-        """Print ``message`` (with this rank) and end every rank of the job (``MPI_Abort``)."""
-        print(f"s2sxp: rank {self.rank} of {self.size}: {message}; stopping all ranks",
-              file=sys.__stderr__, flush=True)
+        """Print ``message`` (with this rank; None: nothing) and end every rank of the job
+        (``MPI_Abort``)."""
+        if message is not None:
+            print(f"s2sxp: rank {self.rank} of {self.size}: {message}; stopping all ranks",
+                  file=sys.__stderr__, flush=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
         self.comm.Abort(code)
 
     def shard(self, rows):
@@ -227,5 +231,6 @@ def run_all(main, *args):
         traceback.print_exc()
         mpi.abort("raised the error above")
     if mpi.size > 1 and code not in AGREED_EXITS:
-        mpi.abort(f"ended with exit status {code}", code)
+        # a mistake in what the command was given (2) has been named in its own line already
+        mpi.abort(None if code == 2 else f"ended with exit status {code}", code)
     return code

@@ -90,6 +90,9 @@ class Run:
         Over several ranks (``world``, :mod:`s2sxp.distributed`), rank 0 does all of this and
         the others take its data, model and state (:meth:`_share`): they never touch the
         folder."""
+        if config.batch_size is not None and config.batch_size < world.size:
+            raise ValueError(f"batch size {config.batch_size} is smaller than the {world.size} "
+                             "ranks that share each batch")
         if world.rank == 0:
             return cls._share(cls._start(folder, config, data, log, overwrite, world), world)
         return cls._share(None, world)
