@@ -41,7 +41,9 @@ def add_train(sub):
                 "  s2sxp train --data my_pairs.txt --out runs/mine  # a question_answer file\n"
                 "  s2sxp train --data jpn.tsv --tokens char --model bahdanau  # a parallel "
                 "corpus\n"
-                "  s2sxp train --resume                          # after Ctrl-C, carry on\n")
+                "  s2sxp train --resume                          # after Ctrl-C, carry on\n"
+                "  mpirun -n 2 s2sxp train --data jpn.tsv --tokens spm  # over 2 processes "
+                "(pip install \"s2sxp[mpi]\"; README: Scaling out)\n")
     p.add_argument("--model", default=None, choices=list(models.MODELS),
                    help="model family [default: attention]")
     training_flags(p)
