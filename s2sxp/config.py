@@ -11,7 +11,8 @@ from .pairs import is_pairs_file
 from .vocab import TOKENIZERS, Vocab
 
 #: Constructor options of some model families that a run may set (BahdanauSeq2seq's).
-MODEL_OPTIONS = ("init_state", "reset_state_each_step")
+MODEL_OPTIONS = ("init_state", "reset_state_each_step", "encoder_layers", "bidirectional",
+                 "dropout")
 #: The settings of a run on a parallel corpus, which other runs do not have.
 CORPUS_OPTIONS = ("tokens", "min_freq", "max_vocab", "max_length", "skip_bad", "source_column",
                   "langs", "dev", "test", "shared_vocab", "vocab_size", "subword_model",
@@ -57,6 +58,9 @@ class TrainConfig:
     # BahdanauSeq2seq only; None: the model's default ("sum", False)
     init_state: str = None  # the decoder's initial state: "sum" or "last" of the encoder states
     reset_state_each_step: bool = None  # restart the decoder cell from zeros at every step
+    encoder_layers: int = None  # recurrent layers of the encoder
+    bidirectional: bool = None  # each encoder layer runs forward and backward
+    dropout: float = None  # dropped while training: embeddings, between layers, before output
     # a parallel corpus (source<TAB>target lines, or two aligned files) only
     tokens: str = None  # "char", "word" or "spm" (subwords); None: "char" for a pairs file
     min_freq: int = 1  # tokens seen fewer times in the training split become <unk>
@@ -155,6 +159,10 @@ class TrainConfig:
             parts.append(self.init_state)
         if self.reset_state_each_step:
             parts.append("reset")
+        if self.bidirectional:
+            parts.append("bi")
+        if (self.encoder_layers or 1) > 1:
+            parts.append(f"{self.encoder_layers}layers")
         if self.tokens in ("word", "spm"):
             parts.append(self.tokens)
         return os.path.join("runs", "-".join(parts + [data_name(self.data)]))

@@ -150,17 +150,24 @@ class Trainer:
         share of the batch's targets, and the gradients are summed over the ranks."""
         model, world = self.model, self.world
         if world.size == 1:
-            loss = model.forward(x[batch], t[batch])
+            loss = model.forward(x[batch], t[batch], **self._keys(batch, len(x)))
             model.backward()
             return loss, None
         rows = world.shard(batch)
-        loss = float(model.forward(x[rows], t[rows]))
+        loss = float(model.forward(x[rows], t[rows], **self._keys(rows, len(x))))
         n = model.targets
         loss_sum, targets, stops = world.sum([loss * n, n, self._stop],
                                              f"summing the losses of {where}")
         model.backward(n / targets)
         world.allreduce(model.flat_grads, f"summing the gradients of {where}")
         return loss_sum / targets, stops > 0
+
+    def _keys(self, rows, data_size):
+        """The dropout keys of a model that has dropout: each sentence's own in each epoch, so
+        that its masks do not depend on the batch, share or rank it is in."""
+        if getattr(self.model, "noise", None) is None:
+            return {}
+        return {"keys": self.current_epoch * data_size + numpy.asarray(rows)}
 
     def _epoch_order(self, x, t, batch_size):
         """The rows of an epoch, batch after batch: shuffled, or bucketed by length."""

@@ -59,9 +59,12 @@ def check_layer(layer, inputs, forward, name):
             assert_grad_close(f"{name} input {i}", dx, numerical_grad(loss, x))
 
 
-def check_model(model, xs, ts, name):
-    """Gradient check of a model's loss ``forward(xs, ts)`` against ``model.backward()``."""
-    loss = lambda: model.forward(xs, ts)
+def check_model(model, xs, ts, name, keys=None):
+    """Gradient check of a model's loss ``forward(xs, ts)`` against ``model.backward()``; a
+    model with dropout draws the masks of rows ``keys`` (default 0 .. N-1) every time."""
+    if getattr(model, "noise", None) is not None and keys is None:
+        keys = numpy.arange(len(xs))
+    loss = lambda: model.forward(xs, ts, **({} if keys is None else {"keys": keys}))
     loss()
     model.backward()
     grads = [backend.asnumpy(g).copy() for g in model.grads]

@@ -4,6 +4,7 @@ the test expects.
 
     steps    N training steps of a Trainer over the ranks, then a decode split over them:
              steps.npz (parameters, losses, answers)
+    steps-dropout  the same with a bidirectional 2-layer encoder and dropout
     train    a Run trained in FOLDER/run for 2 epochs on FOLDER/pairs.tsv, the writes of each
              rank counted: writes-RANK.json
     stop     as train, but rank 0 alone asks to stop during epoch 1
@@ -35,15 +36,20 @@ def data():
                              shared_vocab=True)
 
 
-def model(c):
+#: The model options of each steps job.
+OPTIONS = {"steps": {}, "steps-dropout": {"encoder_layers": 2, "bidirectional": True,
+                                          "dropout": 0.3}}
+
+
+def model(c, **options):
     return models.build("bahdanau", len(c.vocab), 8, 12, cell="lstm", seed=1,
-                        pad_id=c.vocab.pad_id)
+                        pad_id=c.vocab.pad_id, **options)
 
 
-def steps(folder, world):
+def steps(folder, world, options=None):
     """STEPS updates over the ranks (clipped, Adam), then the test split decoded over them."""
     c = data()
-    m = model(c)
+    m = model(c, **(options or {}))
     trainer = Trainer(m, Adam(lr=0.01), seed=5, log=None, world=world)
     try:
         trainer.fit(c.x_train, c.t_train, max_epoch=1, batch_size=BATCH, max_grad=0.5,
@@ -100,8 +106,8 @@ def after_updates(run, n, action):
 
 def main(job, folder):
     world = distributed.world()
-    if job == "steps":
-        steps(folder, world)
+    if job in OPTIONS:
+        steps(folder, world, OPTIONS[job])
         return 0
     if job == "nccl":
         xp = backend.xp

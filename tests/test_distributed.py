@@ -54,19 +54,22 @@ def test_a_bad_timeout_is_named(monkeypatch):
 
 
 @needs_mpi
-@pytest.mark.parametrize("ranks", [2, 3])
-def test_ranks_sharing_each_batch_make_the_updates_of_one_process(tmp_path, ranks):
-    code, out, _ = mpiexec(ranks, JOB, "steps", str(tmp_path))
+@pytest.mark.parametrize("ranks,job", [(2, "steps"), (3, "steps"), (2, "steps-dropout")])
+def test_ranks_sharing_each_batch_make_the_updates_of_one_process(tmp_path, ranks, job):
+    """Dropout included: a sentence draws its masks from its own key on whichever rank."""
+    code, out, _ = mpiexec(ranks, JOB, job, str(tmp_path))
     assert code == 0, out
     shared = numpy.load(tmp_path / "steps.npz")
     os.makedirs(tmp_path / "one")
-    mpi_job.steps(str(tmp_path / "one"), distributed.SINGLE)
+    mpi_job.steps(str(tmp_path / "one"), distributed.SINGLE, mpi_job.OPTIONS[job])
     one = numpy.load(tmp_path / "one" / "steps.npz")
     assert len(shared["losses"]) == len(one["losses"]) == mpi_job.STEPS - 1   # the last unreported
-    # float32: the ranks sum the same numbers in another order
+    # float32: the ranks sum the same numbers in another order; Adam's m / √v turns the
+    # round-off of a gradient near 0 into up to about 1e-6 of a step of 0.01
     numpy.testing.assert_allclose(shared["losses"], one["losses"], rtol=1e-5)
-    numpy.testing.assert_allclose(shared["params"], one["params"], rtol=1e-4, atol=1e-6)
-    assert numpy.abs(one["params"] - mpi_job.model(mpi_job.data()).flat_params).max() > 1e-3
+    numpy.testing.assert_allclose(shared["params"], one["params"], rtol=1e-4, atol=1e-5)
+    start = mpi_job.model(mpi_job.data(), **mpi_job.OPTIONS[job]).flat_params
+    assert numpy.abs(one["params"] - start).max() > 1e-3
     numpy.testing.assert_array_equal(shared["answers"], one["answers"])
 
 

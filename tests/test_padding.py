@@ -5,6 +5,7 @@ import numpy
 import pytest
 
 from s2sxp import backend, models
+from s2sxp.layers.padding import reversed_real_steps
 from gradcheck import check_model
 
 V, D, H = 9, 3, 4
@@ -25,8 +26,8 @@ def padded_batch(rng, x_lengths, t_lengths):
     return xs, ts
 
 
-def _loss_and_grads(model, xs, ts):
-    loss = float(model.forward(xs, ts))
+def _loss_and_grads(model, xs, ts, keys=None):
+    loss = float(model.forward(xs, ts, **({} if keys is None else {"keys": keys})))
     model.backward()
     return loss, int(model.loss_layer.count), [backend.asnumpy(g).copy() for g in model.grads]
 
@@ -35,8 +36,12 @@ def _build(kind, cell, impl, **options):
     return models.build(kind, V, D, H, cell=cell, impl=impl, seed=1, pad_id=PAD, **options)
 
 
+#: The deeper encoders and dropout of BahdanauSeq2seq.
+DEEP = [{"bidirectional": True}, {"encoder_layers": 2},
+        {"encoder_layers": 2, "bidirectional": True, "dropout": 0.3}]
 OPTIONS = [("seq2seq", {}), ("peeky", {}), ("attention", {}), ("bahdanau", {}),
-           ("bahdanau", {"init_state": "last"}), ("bahdanau", {"reset_state_each_step": True})]
+           ("bahdanau", {"init_state": "last"}), ("bahdanau", {"reset_state_each_step": True})
+           ] + [("bahdanau", options) for options in DEEP]
 
 
 @pytest.mark.parametrize("impl", ["fused", "reference"])
@@ -46,9 +51,12 @@ def test_padded_batch_gives_the_rows_own_loss_and_gradients(xp, rng, kind, optio
     x_lengths, t_lengths = [5, 2, 4, 1], [3, 6, 4, 5]
     xs, ts = padded_batch(rng, x_lengths, t_lengths)
     model = _build(kind, cell, impl, **options)
-    loss, count, grads = _loss_and_grads(model, xs, ts)
+    keys = numpy.arange(10, 10 + len(x_lengths)) if options.get("dropout") else None
+    loss, count, grads = _loss_and_grads(model, xs, ts, keys)
     assert count == sum(t_lengths) - len(t_lengths)
-    rows = [_loss_and_grads(model, xs[n:n + 1, :lx], ts[n:n + 1, :lt])
+    # with dropout, a row keyed as in the batch draws the masks it had there
+    rows = [_loss_and_grads(model, xs[n:n + 1, :lx], ts[n:n + 1, :lt],
+                            None if keys is None else keys[n:n + 1])
             for n, (lx, lt) in enumerate(zip(x_lengths, t_lengths))]
     assert loss == pytest.approx(sum(l * c for l, c, _ in rows) / count, rel=1e-12)
     for i, g in enumerate(grads):
@@ -64,6 +72,16 @@ def test_padded_model_backward_matches_numerical_gradient(xp, rng, kind, cell, i
     xs, ts = padded_batch(rng, [4, 2, 3], [3, 5, 4])
     model = _build(kind, cell, impl)
     check_model(model, xs, ts, f"padded {kind}/{cell}/{impl}")
+
+
+@pytest.mark.parametrize("impl", ["fused", "reference"])
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("options", DEEP, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_deeper_padded_bahdanau_backward_matches_numerical_gradient(xp, rng, options, cell,
+                                                                    impl):
+    xs, ts = padded_batch(rng, [4, 2, 3], [3, 5, 4])
+    model = _build("bahdanau", cell, impl, **options)
+    check_model(model, xs, ts, f"padded bahdanau {options}/{cell}/{impl}")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -101,3 +119,13 @@ def test_a_model_without_pad_id_treats_every_id_as_a_token(xp, rng):
     full = float(model.forward(xs, ts))
     assert int(model.loss_layer.count) == 2
     assert full != pytest.approx(float(model.forward(xs[:, :2], ts)), rel=1e-6)
+
+
+def test_reversing_the_real_steps_leaves_the_padding_and_undoes_itself(xp):
+    x = xp.arange(2 * 4 * 1).reshape(2, 4, 1)
+    lengths = xp.asarray([4, 2])
+    turned = reversed_real_steps(x, lengths)
+    assert backend.asnumpy(turned)[:, :, 0].tolist() == [[3, 2, 1, 0], [5, 4, 6, 7]]
+    numpy.testing.assert_array_equal(backend.asnumpy(reversed_real_steps(turned, lengths)),
+                                     backend.asnumpy(x))
+    assert backend.asnumpy(reversed_real_steps(x, None))[0, :, 0].tolist() == [3, 2, 1, 0]

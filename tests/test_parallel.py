@@ -116,17 +116,19 @@ def test_threaded_attention_kernel_equals_single_threaded(monkeypatch, rng):
 
 
 @needs_blas_control
-@pytest.mark.parametrize("kind,cell", [("seq2seq", "lstm"), ("peeky", "lstm"),
-                                       ("attention", "lstm"), ("bahdanau", "gru"),
-                                       ("bahdanau", "lstm")])
-def test_threaded_model_step_equals_single_threaded(monkeypatch, xp, rng, kind, cell):
+@pytest.mark.parametrize("kind,cell,options", [
+    ("seq2seq", "lstm", {}), ("peeky", "lstm", {}), ("attention", "lstm", {}),
+    ("bahdanau", "gru", {}), ("bahdanau", "lstm", {}),
+    ("bahdanau", "gru", {"encoder_layers": 2, "bidirectional": True, "dropout": 0.3})])
+def test_threaded_model_step_equals_single_threaded(monkeypatch, xp, rng, kind, cell, options):
+    """Each share of a split batch draws the dropout masks its rows have unsplit."""
     if xp is not numpy:
         pytest.skip("the batch split is for NumPy on the CPU")
     xs, ts = rng.integers(0, 9, (70, 6)), rng.integers(0, 9, (70, 5))
 
     def run(n):
         monkeypatch.setenv("S2S_THREADS", str(n))
-        model = models.build(kind, 9, 3, 5, seed=3, cell=cell)
+        model = models.build(kind, 9, 3, 5, seed=3, cell=cell, **options)
         loss = model.forward(xs, ts)
         model.backward()
         return loss, model.flat_grads, model.generate(xs, 1, 4)

@@ -53,6 +53,15 @@ def add_train(sub):
     p.add_argument("--reset-state-each-step", action=argparse.BooleanOptionalAction,
                    default=None, help="bahdanau only: restart the decoder cell from zeros at "
                    "every step, as TensorFlow's NMT tutorial does [default: no]")
+    p.add_argument("--encoder-layers", type=_layers, default=None, metavar="N",
+                   help="bahdanau only: recurrent layers of the encoder [default: 1]")
+    p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
+                   help="bahdanau only: each encoder layer reads the sentence forward and "
+                   "backward, a bridge bringing the two to the hidden size [default: no]")
+    p.add_argument("--dropout", type=_rate, default=None, metavar="P",
+                   help="bahdanau only: while training, drop this part of the embeddings, of "
+                   "the inputs of the encoder's later layers and of the decoder states before "
+                   "the output layer [default: 0]")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="run folder [default: runs/MODEL-DATA; a cell or a bahdanau option "
                    "other than the default is added to the name, as in runs/bahdanau-lstm-last-"
@@ -79,6 +88,26 @@ def add_compare(sub):
     p.add_argument("--out", default=None, metavar="DIR",
                    help="output folder [default: runs/compare-DATA]")
     overwrite_flag(p)
+
+
+def _layers(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of layers from 1, got {text!r}")
+    return n
+
+
+def _rate(text):
+    try:
+        p = float(text)
+    except ValueError:
+        p = -1.0
+    if not 0 <= p < 1:
+        raise argparse.ArgumentTypeError(f"expected a rate from 0 to below 1, got {text!r}")
+    return p
 
 
 def overwrite_flag(p):

@@ -37,3 +37,15 @@ def add_to_last_states(dhs, dh, lengths):
         return
     xp = get_array_module(dhs)
     dhs[xp.arange(dhs.shape[0]), lengths - 1] += dh
+
+
+def reversed_real_steps(x, lengths):
+    """Each row of x (N, T, ...) with its first lengths[n] steps in reverse order and its padding
+    where it was: what a backward-running recurrent layer reads, so that it starts at the row's
+    last real step. Its own inverse, and so its own gradient."""
+    xp = get_array_module(x)
+    if lengths is None:
+        return xp.ascontiguousarray(x[:, ::-1])
+    t = xp.arange(x.shape[1])[None, :]
+    index = xp.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)          # (N, T)
+    return x[xp.arange(x.shape[0])[:, None], index]

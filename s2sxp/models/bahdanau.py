@@ -15,8 +15,9 @@ import numpy
 
 from ..layers import CELLS, FusedRecurrence, ReferenceRecurrence, TimeAffine, is_fused
 from ..layers.padding import add_to_last_states, last_states, padding_mask, real_steps
-from .attention import AttentionEncoder
+from ..layers.dropout import TimeDropout
 from .base import Seq2seqBase
+from .encoder import RecurrentEncoder
 
 INIT_STATES = ("sum", "last")
 
@@ -31,14 +32,19 @@ def _recurrence_params(init, D, H, G):
 
 
 class BahdanauDecoder:
-    """(xs (N, T), hs_enc (N, T_enc, H)) -> scores (N, T, V)."""
+    """(xs (N, T), hs_enc (N, T_enc, H)) -> scores (N, T, V). With ``noise`` (training with
+    dropout), dropout on the embeddings and on the states before the output affine."""
 
-    def __init__(self, init, V, D, H, cell, impl, init_state, reset):
+    #: The dropout sites of the decoder (those of the encoder are its layers' numbers).
+    SITES = (1000, 1001)
+
+    def __init__(self, init, V, D, H, cell, impl, init_state, reset, noise=None):
         self.embed = init.embedding(V, D)
         recurrence = FusedRecurrence if is_fused(impl) else ReferenceRecurrence
         self.recurrence = recurrence(_recurrence_params(init, D, H, CELLS[cell][1]), cell, reset)
         self.affine = TimeAffine(init.randn(H, V, scale=1 / numpy.sqrt(H)), init.zeros(V))
         self.layers = [self.embed, self.recurrence, self.affine]
+        self.drops = [TimeDropout(noise, site) for site in self.SITES] if noise else None
         self.init_state = init_state
         self.attention_weights = self.step_weights = None
         self.lengths = None
@@ -55,13 +61,22 @@ class BahdanauDecoder:
     def forward(self, xs, hs_enc, lengths=None):
         self.lengths = lengths
         mask = padding_mask(lengths, hs_enc.shape[1], hs_enc.dtype)
-        hs = self.recurrence.forward(self.embed.forward(xs), hs_enc,
-                                     self._initial_state(hs_enc, lengths), mask)
+        E = self.embed.forward(xs)
+        if self.drops:
+            E = self.drops[0].forward(E)
+        hs = self.recurrence.forward(E, hs_enc, self._initial_state(hs_enc, lengths), mask)
         self.attention_weights = self.recurrence.attention_weights
+        if self.drops:
+            hs = self.drops[1].forward(hs)
         return self.affine.forward(hs)
 
     def backward(self, dscore):
-        dE, dhs_enc = self.recurrence.backward(self.affine.backward(dscore))
+        dhs = self.affine.backward(dscore)
+        if self.drops:
+            dhs = self.drops[1].backward(dhs)
+        dE, dhs_enc = self.recurrence.backward(dhs)
+        if self.drops:
+            dE = self.drops[0].backward(dE)
         self.embed.backward(dE)
         dh0, lengths = self.recurrence.dh0, self.lengths
         if self.init_state == "last":
@@ -107,8 +122,15 @@ class BahdanauSeq2seq(Seq2seqBase):
     the TensorFlow tutorial and the published code; s_t then reaches step t + 1 only through the
     attention query, and Wh receives no gradient.
 
+    ``encoder_layers`` and ``bidirectional`` make the encoder deeper (models/encoder.py: layers of
+    cells, each running forward or both ways, with a bridge to the width H); ``dropout`` (0 to
+    below 1) drops that part of the embeddings, of the inputs of every encoder layer after the
+    first and of the decoder states before the output affine while training (layers/dropout.py),
+    and nothing when decoding.
+
     params, in this order: encoder embedding W (V, D), encoder cell Wx (D, G·H), Wh (H, G·H),
-    b (G·H,); decoder embedding W (V, D); attention W1 (H, H), b1 (H,), W2 (H, H), b2 (H,),
+    b (G·H,) (with more layers or both directions, the cells of models/encoder.py and the
+    bridge); decoder embedding W (V, D); attention W1 (H, H), b1 (H,), W2 (H, H), b2 (H,),
     W3 (H, 1), b3 (1,); decoder cell Wx (H + D, G·H) with rows [context | embedding], Wh, b;
     affine W (H, V), b (V,). G = 3 for the GRU, 4 for the LSTM. See kernels/additive.py for b1,
     b2, b3.
@@ -125,16 +147,28 @@ class BahdanauSeq2seq(Seq2seqBase):
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="gru", impl="fused", seed=None,
                  init_state="sum", reset_state_each_step=False, pad_id=None, *,
+                 encoder_layers=1, bidirectional=False, dropout=0.0,
                  source_vocab_size=None, label_smoothing=0.0, xp=None, dtype=None):
         if init_state not in INIT_STATES:
             raise ValueError(f"unknown init_state {init_state!r}; choose one of "
                              f"{', '.join(INIT_STATES)}")
+        if int(encoder_layers) != encoder_layers or encoder_layers < 1:
+            raise ValueError(f"encoder_layers must be a whole number from 1, got {encoder_layers}")
+        if not 0 <= float(dropout) < 1:
+            raise ValueError(f"dropout is from 0 to below 1, got {dropout}")
         super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id,
                          source_vocab_size=source_vocab_size, label_smoothing=label_smoothing,
                          xp=xp, dtype=dtype)
         reset = bool(reset_state_each_step)
         self.config.update(init_state=init_state, reset_state_each_step=reset)
+        for name, value, default in (("encoder_layers", int(encoder_layers), 1),
+                                     ("bidirectional", bool(bidirectional), False),
+                                     ("dropout", float(dropout), 0.0)):
+            if value != default:
+                self.config[name] = value
         V, D, H = vocab_size, wordvec_size, hidden_size
-        self.encoder = AttentionEncoder(self.init, self.source_vocab_size, D, H, cell, impl)
-        self.decoder = BahdanauDecoder(self.init, V, D, H, cell, impl, init_state, reset)
+        noise = self._noise(dropout)
+        self.encoder = RecurrentEncoder(self.init, self.source_vocab_size, D, H, cell, impl,
+                                        int(encoder_layers), bool(bidirectional), noise)
+        self.decoder = BahdanauDecoder(self.init, V, D, H, cell, impl, init_state, reset, noise)
         self._finish(self.encoder.layers + self.decoder.layers)

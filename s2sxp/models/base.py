@@ -12,6 +12,7 @@ import numpy
 
 from .. import backend, decoding, parallel
 from ..layers import CELLS, TimeEmbedding, TimeSoftmaxWithLoss
+from ..layers.dropout import Noise, row_seeds
 
 
 class Initializer:
@@ -128,9 +129,17 @@ class Seq2seqBase:
             self.config["label_smoothing"] = float(label_smoothing)
         self.impl = impl
         self.init = Initializer(seed, xp, dtype)
+        self.noise = None           # the dropout layers' row seeds (layers/dropout.py), if any
+        self._noise_seed = int(self.init.rng.integers(1 << 62)) if seed is None else int(seed)
+        self._draws = 0             # forwards without keys so far (their dropout masks differ)
         self.loss_layer = TimeSoftmaxWithLoss(-1 if pad_id is None else self.pad_id,
                                               label_smoothing)
         self._forward_kept = False          # what backward needs: kept by forward, until used
+
+    def _noise(self, p):
+        """The dropout layers' shared row seeds for a dropout rate ``p`` (None for 0)."""
+        self.noise = Noise(p) if p else None
+        return self.noise
 
     def _finish(self, layers):
         self.params, self.grads, self.flat_params, self.flat_grads = flatten(layers)
@@ -235,21 +244,27 @@ class Seq2seqBase:
             return xs, None
         return xs, self.xp.asarray(lengths)
 
-    def forward(self, xs, ts):
-        """Mean cross-entropy of the decoder fed ts[:, :-1] against ts[:, 1:] (teacher forcing)."""
+    def forward(self, xs, ts, keys=None):
+        """Mean cross-entropy of the decoder fed ts[:, :-1] against ts[:, 1:] (teacher forcing).
+
+        With dropout, ``keys`` (N,) (non-negative integers) name each row's masks
+        (layers/dropout.py): the trainer gives each sentence of each epoch its own. Without
+        them, each forward's rows get keys no earlier forward had."""
         xs, lengths = self._source(xs)
         ts = self._ids(ts, "ts", min_length=2, ignore_label=self.loss_layer.ignore_label)
         if ts.shape[0] != xs.shape[0]:
             raise ValueError(f"{type(self).__name__}: xs and ts must hold the same number of "
                              f"sequences; got {xs.shape[0]} and {ts.shape[0]}")
         self._forward_kept = False
+        seeds = self._seeds(keys, xs.shape[0])
         self._shares = shares = self._split(xs.shape[0])
         if shares is None:
             with self._region():
-                loss = self._forward_share(xs, ts, lengths)
+                loss = self._forward_share(xs, ts, lengths, seeds)
         else:
             losses = parallel.run_parts([
-                functools.partial(m._forward_share, xs[rows], ts[rows], _rows(lengths, rows))
+                functools.partial(m._forward_share, xs[rows], ts[rows], _rows(lengths, rows),
+                                  _rows(seeds, rows))
                 for m, rows in shares])
             counts = [int(m.loss_layer.count) for m, _ in shares]    # targets in each mean
             loss = sum(l * c for l, c in zip(losses, counts)) / max(sum(counts), 1)
@@ -262,11 +277,32 @@ class Seq2seqBase:
         shares = self._shares or [(self, None)]
         return sum(int(m.loss_layer.count) for m, _ in shares)
 
-    def _forward_share(self, xs, ts, lengths):
-        with backend.flush_denormals():
-            enc = self.encoder.forward(xs, lengths)
-            score = self.decoder.forward(ts[:, :-1], enc, lengths)
-            return self.loss_layer.forward(score, ts[:, 1:])
+    def _seeds(self, keys, N):
+        """The dropout layers' row seeds on the device for rows of ``keys``, or None without
+        dropout."""
+        if self.noise is None:
+            return None
+        if keys is None:
+            keys = (self._draws << 32) + numpy.arange(N)
+            self._draws += 1
+        keys = numpy.asarray(backend.asnumpy(keys))
+        if keys.shape != (N,) or not numpy.issubdtype(keys.dtype, numpy.integer) or (
+                keys < 0).any():
+            raise ValueError(f"{type(self).__name__}: keys must be {N} non-negative integers, "
+                             f"one a row; got {keys.dtype} {keys.shape}")
+        return self.xp.asarray(row_seeds(self._noise_seed, keys))
+
+    def _forward_share(self, xs, ts, lengths, seeds=None):
+        if self.noise is not None:
+            self.noise.seeds = seeds
+        try:
+            with backend.flush_denormals():
+                enc = self.encoder.forward(xs, lengths)
+                score = self.decoder.forward(ts[:, :-1], enc, lengths)
+                return self.loss_layer.forward(score, ts[:, 1:])
+        finally:
+            if self.noise is not None:
+                self.noise.seeds = None             # decoding never drops
 
     def _backward_share(self, dout):
         with backend.flush_denormals():
