@@ -4,6 +4,8 @@ Every layer has ``params`` and ``grads`` (same order and shapes), ``forward`` an
 Gradients are written into the arrays of ``grads`` in place, so a model may keep all of them in one
 flat buffer.
 """
+import numpy
+
 from .. import parallel
 from ..backend import get_array_module
 
@@ -17,11 +19,11 @@ def store(grads, values):
 class Embedding:
     """Rows of W picked by integer ids: (N,) -> (N, D).
 
-    Backward sums the gradient of each id's rows as one product, onehot(ids)ᵀ·dout, while that
-    one-hot matrix stays small (ONE_HOT_LIMIT elements), else with ``add.at``.
+    Backward sums the gradient rows of each id: on the CPU, the rows sorted by id and each run of
+    one id summed at once (``add.reduceat``), several times faster than ``add.at`` and than a
+    product with a one-hot matrix at every vocabulary size measured (59 to 15,000 ids); on the GPU
+    with ``add.at``, whose atomic adds are fast there.
     """
-
-    ONE_HOT_LIMIT = 1 << 22
 
     def __init__(self, W):
         self.params = [W]
@@ -39,12 +41,13 @@ class Embedding:
         dW = self.grads[0]
         ids = self.idx.reshape(-1)
         dout = dout.reshape(-1, W.shape[1])
-        if W.shape[0] * ids.size <= self.ONE_HOT_LIMIT:
-            one_hot = xp.zeros((W.shape[0], ids.size), dtype=W.dtype)
-            one_hot[ids, xp.arange(ids.size)] = 1
-            xp.matmul(one_hot, dout, out=dW)
+        dW[...] = 0
+        if xp is numpy:
+            order = numpy.argsort(ids, kind="stable")
+            ids = ids[order]
+            starts = numpy.flatnonzero(numpy.r_[True, ids[1:] != ids[:-1]])
+            dW[ids[starts]] = numpy.add.reduceat(dout[order], starts, axis=0)
         else:
-            dW[...] = 0
             xp.add.at(dW, ids, dout)
         return None
 

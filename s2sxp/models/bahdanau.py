@@ -16,6 +16,7 @@ import numpy
 from ..layers import CELLS, FusedRecurrence, ReferenceRecurrence, TimeAffine, is_fused
 from ..layers.padding import add_to_last_states, last_states, padding_mask, real_steps
 from ..layers.dropout import TimeDropout
+from ..layers.output import ChunkedOutputLoss
 from .base import Seq2seqBase
 from .encoder import RecurrentEncoder
 
@@ -32,19 +33,21 @@ def _recurrence_params(init, D, H, G):
 
 
 class BahdanauDecoder:
-    """(xs (N, T), hs_enc (N, T_enc, H)) -> scores (N, T, V). With ``noise`` (training with
-    dropout), dropout on the embeddings and on the states before the output affine."""
+    """(xs (N, T), hs_enc (N, T_enc, H)) -> scores (N, T, V), or with ``scores=False`` the states
+    (N, T, H) that go into the output affine (then the loss's: layers/output.py). With ``noise``
+    (training with dropout), dropout on the embeddings and on the states before the affine."""
 
     #: The dropout sites of the decoder (those of the encoder are its layers' numbers).
     SITES = (1000, 1001)
 
-    def __init__(self, init, V, D, H, cell, impl, init_state, reset, noise=None):
+    def __init__(self, init, V, D, H, cell, impl, init_state, reset, noise=None, scores=True):
         self.embed = init.embedding(V, D)
         recurrence = FusedRecurrence if is_fused(impl) else ReferenceRecurrence
         self.recurrence = recurrence(_recurrence_params(init, D, H, CELLS[cell][1]), cell, reset)
         self.affine = TimeAffine(init.randn(H, V, scale=1 / numpy.sqrt(H)), init.zeros(V))
         self.layers = [self.embed, self.recurrence, self.affine]
         self.drops = [TimeDropout(noise, site) for site in self.SITES] if noise else None
+        self.scores = scores
         self.init_state = init_state
         self.attention_weights = self.step_weights = None
         self.lengths = None
@@ -68,10 +71,10 @@ class BahdanauDecoder:
         self.attention_weights = self.recurrence.attention_weights
         if self.drops:
             hs = self.drops[1].forward(hs)
-        return self.affine.forward(hs)
+        return self.affine.forward(hs) if self.scores else hs
 
     def backward(self, dscore):
-        dhs = self.affine.backward(dscore)
+        dhs = self.affine.backward(dscore) if self.scores else dscore
         if self.drops:
             dhs = self.drops[1].backward(dhs)
         dE, dhs_enc = self.recurrence.backward(dhs)
@@ -168,7 +171,12 @@ class BahdanauSeq2seq(Seq2seqBase):
                 self.config[name] = value
         V, D, H = vocab_size, wordvec_size, hidden_size
         noise = self._noise(dropout)
+        fused = is_fused(impl)
         self.encoder = RecurrentEncoder(self.init, self.source_vocab_size, D, H, cell, impl,
                                         int(encoder_layers), bool(bidirectional), noise)
-        self.decoder = BahdanauDecoder(self.init, V, D, H, cell, impl, init_state, reset, noise)
+        self.decoder = BahdanauDecoder(self.init, V, D, H, cell, impl, init_state, reset, noise,
+                                       scores=not fused)
+        if fused:               # the output affine and the loss in blocks of rows, as one
+            self.loss_layer = ChunkedOutputLoss(self.decoder.affine, self.loss_layer.ignore_label,
+                                                label_smoothing)
         self._finish(self.encoder.layers + self.decoder.layers)
