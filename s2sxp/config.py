@@ -12,7 +12,7 @@ from .vocab import TOKENIZERS, Vocab
 
 #: Constructor options of some model families that a run may set (BahdanauSeq2seq's).
 MODEL_OPTIONS = ("init_state", "reset_state_each_step", "encoder_layers", "bidirectional",
-                 "dropout")
+                 "dropout", "tie_weights")
 #: The settings of a run on a parallel corpus, which other runs do not have.
 CORPUS_OPTIONS = ("tokens", "min_freq", "max_vocab", "max_length", "skip_bad", "source_column",
                   "langs", "dev", "test", "shared_vocab", "vocab_size", "subword_model",
@@ -61,6 +61,7 @@ class TrainConfig:
     encoder_layers: int = None  # recurrent layers of the encoder
     bidirectional: bool = None  # each encoder layer runs forward and backward
     dropout: float = None  # dropped while training: embeddings, between layers, before output
+    tie_weights: bool = None  # the output layer's weights are the target embedding's
     # a parallel corpus (source<TAB>target lines, or two aligned files) only
     tokens: str = None  # "char", "word" or "spm" (subwords); None: "char" for a pairs file
     min_freq: int = 1  # tokens seen fewer times in the training split become <unk>

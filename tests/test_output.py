@@ -40,3 +40,27 @@ def test_a_batch_of_padding_only_has_no_loss_and_no_gradient(xp, rng):
     assert float(fused.forward(xp.ones((2, 2, 3)), xp.full((2, 2), -1))) == 0
     assert not backend.asnumpy(fused.backward()).any() and not backend.asnumpy(
         affine.grads[0]).any()
+
+
+def test_tied_weights_are_the_target_embedding_in_every_path(xp, rng):
+    """The output layer reads the embedding's current weights, its gradient goes to them, and the
+    model's params leave the output W out."""
+    from s2sxp import models
+    from gradcheck import check_model
+
+    tied = models.build("bahdanau", 9, 4, 4, cell="lstm", seed=2, pad_id=0, tie_weights=True)
+    plain = models.build("bahdanau", 9, 4, 4, cell="lstm", seed=2, pad_id=0)
+    assert len(tied.params) == len(plain.params) - 1
+    E = tied.decoder.embed.params[0]
+    E[...] = xp.asarray(rng.standard_normal(E.shape))
+    W, _ = tied.decoder.affine.weights
+    numpy.testing.assert_array_equal(backend.asnumpy(W), backend.asnumpy(E).T)
+    xs = numpy.array([[3, 4, 5], [6, 7, 0]])
+    ts = numpy.array([[1, 3, 4, 2], [1, 5, 2, 0]])
+    for impl in ("fused", "reference"):
+        model = models.build("bahdanau", 9, 4, 4, cell="lstm", seed=2, pad_id=0, impl=impl,
+                             tie_weights=True)
+        model.flat_params[...] = xp.asarray(rng.standard_normal(model.flat_params.size) * 0.5)
+        check_model(model, xs, ts, f"tied {impl}")
+    with pytest.raises(ValueError, match="embedding size .3. to equal the hidden size .4."):
+        models.build("bahdanau", 9, 3, 4, tie_weights=True)

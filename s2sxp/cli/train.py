@@ -62,6 +62,9 @@ def add_train(sub):
                    help="bahdanau only: while training, drop this part of the embeddings, of "
                    "the inputs of the encoder's later layers and of the decoder states before "
                    "the output layer [default: 0]")
+    p.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=None,
+                   help="bahdanau only: the output layer's weights are the target embedding's, "
+                   "transposed (needs --wordvec-size equal to --hidden-size) [default: no]")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="run folder [default: runs/MODEL-DATA; a cell or a bahdanau option "
                    "other than the default is added to the name, as in runs/bahdanau-lstm-last-"

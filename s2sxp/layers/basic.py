@@ -70,11 +70,21 @@ class Affine:
         self.x = None
         self._out = None
 
+    @property
+    def weights(self):
+        """(W, b) as this layer uses them."""
+        return self.params[0], self.params[1]
+
+    @property
+    def weight_grads(self):
+        """(dW, db): where backward writes the gradients of W and b."""
+        return self.grads[0], self.grads[1]
+
     def forward(self, x):
         """x·W + b, written into the array of the last call where the shape is the same (a
         decoder's output at every step is as large as its vocabulary; fresh memory would cost a
         page fault every 4 KiB): a caller keeps what it needs of it before the next call."""
-        W, b = self.params
+        W, b = self.weights
         xp = get_array_module(x)
         self.x = x
         shape = (x.shape[0], W.shape[1])
@@ -91,10 +101,10 @@ class Affine:
         return out
 
     def backward(self, dout):
-        W, b = self.params
+        W, b = self.weights
         xp = get_array_module(dout)
         x = self.x
-        dW, db = self.grads
+        dW, db = self.weight_grads
         dx = xp.empty_like(x, order="C")
         parallel.for_blocks(xp, x.shape[0], lambda rows: xp.matmul(dout[rows], W.T, out=dx[rows]))
         parallel.for_blocks(xp, W.shape[0],
@@ -113,6 +123,34 @@ class TimeAffine(Affine):
     def backward(self, dout):
         N, T, M = dout.shape
         return super().backward(dout.reshape(N * T, M)).reshape(N, T, -1)
+
+
+class TiedTimeAffine(TimeAffine):
+    """x·Eᵀ + b: an output layer whose weights are an embedding's E (V, H), transposed (Press &
+    Wolf 2017; Inan et al. 2017). Its only parameter is b; backward writes the gradient of Eᵀ
+    into ``dW`` (H, V), which the model adds to the embedding's gradient once that has been
+    written (:meth:`add_to_embedding`)."""
+
+    def __init__(self, embedding, b):
+        super().__init__(embedding.params[0].T, b)
+        self.embedding = embedding
+        self.params, self.grads = [b], [get_array_module(b).zeros_like(b)]
+        self.dW = None
+
+    @property
+    def weights(self):
+        return self.embedding.params[0].T, self.params[0]
+
+    @property
+    def weight_grads(self):
+        E = self.embedding.params[0]
+        if self.dW is None or self.dW.shape != E.T.shape or self.dW.dtype != E.dtype:
+            self.dW = get_array_module(E).zeros(E.T.shape, dtype=E.dtype)
+        return self.dW, self.grads[0]
+
+    def add_to_embedding(self):
+        """dE += dWᵀ: the output layer's part of the shared weights' gradient."""
+        self.embedding.grads[0] += self.dW.T
 
 
 def softmax(x):

@@ -20,7 +20,8 @@ from ..backend import get_array_module
 
 class ChunkedOutputLoss:
     """(hs (N, T, H), ts (N, T)) -> the mean cross-entropy of the targets that are not
-    ``ignore_label``, through ``affine``'s W (H, V) and b (V,), whose gradients it writes.
+    ``ignore_label``, through ``affine``'s W (H, V) and b (V,) (its ``weights``), whose gradients
+    it writes (into its ``weight_grads``).
     ``count``: the targets of the last forward's mean."""
 
     #: Scores in one block at most (elements): 16 MiB of float32.
@@ -35,8 +36,8 @@ class ChunkedOutputLoss:
         self.cache = None
 
     def forward(self, hs, ts):
-        W, b = self.affine.params
-        dW, db = self.affine.grads
+        W, b = self.affine.weights
+        dW, db = self.affine.weight_grads
         xp = get_array_module(hs)
         N, T, H = hs.shape
         V = W.shape[1]
@@ -89,6 +90,6 @@ class ChunkedOutputLoss:
         dhs[real] = dh
         if dout != 1:
             dhs *= dhs.dtype.type(dout)
-            for g in self.affine.grads:
+            for g in self.affine.weight_grads:
                 g *= g.dtype.type(dout)
         return dhs.reshape(shape)

@@ -14,6 +14,7 @@ its per-step reference.
 import numpy
 
 from ..layers import CELLS, FusedRecurrence, ReferenceRecurrence, TimeAffine, is_fused
+from ..layers.basic import TiedTimeAffine
 from ..layers.padding import add_to_last_states, last_states, padding_mask, real_steps
 from ..layers.dropout import TimeDropout
 from ..layers.output import ChunkedOutputLoss
@@ -40,11 +41,15 @@ class BahdanauDecoder:
     #: The dropout sites of the decoder (those of the encoder are its layers' numbers).
     SITES = (1000, 1001)
 
-    def __init__(self, init, V, D, H, cell, impl, init_state, reset, noise=None, scores=True):
+    def __init__(self, init, V, D, H, cell, impl, init_state, reset, noise=None, scores=True,
+                 tie=False):
         self.embed = init.embedding(V, D)
         recurrence = FusedRecurrence if is_fused(impl) else ReferenceRecurrence
         self.recurrence = recurrence(_recurrence_params(init, D, H, CELLS[cell][1]), cell, reset)
-        self.affine = TimeAffine(init.randn(H, V, scale=1 / numpy.sqrt(H)), init.zeros(V))
+        if tie:
+            self.affine = TiedTimeAffine(self.embed, init.zeros(V))
+        else:
+            self.affine = TimeAffine(init.randn(H, V, scale=1 / numpy.sqrt(H)), init.zeros(V))
         self.layers = [self.embed, self.recurrence, self.affine]
         self.drops = [TimeDropout(noise, site) for site in self.SITES] if noise else None
         self.scores = scores
@@ -81,6 +86,8 @@ class BahdanauDecoder:
         if self.drops:
             dE = self.drops[0].backward(dE)
         self.embed.backward(dE)
+        if isinstance(self.affine, TiedTimeAffine):
+            self.affine.add_to_embedding()
         dh0, lengths = self.recurrence.dh0, self.lengths
         if self.init_state == "last":
             add_to_last_states(dhs_enc, dh0, lengths)
@@ -129,7 +136,9 @@ class BahdanauSeq2seq(Seq2seqBase):
     cells, each running forward or both ways, with a bridge to the width H); ``dropout`` (0 to
     below 1) drops that part of the embeddings, of the inputs of every encoder layer after the
     first and of the decoder states before the output affine while training (layers/dropout.py),
-    and nothing when decoding.
+    and nothing when decoding. ``tie_weights`` makes the output layer's weights the target
+    embedding's, transposed (the embedding and hidden sizes must then be equal), and leaves the
+    output W out of params.
 
     params, in this order: encoder embedding W (V, D), encoder cell Wx (D, G·H), Wh (H, G·H),
     b (G·H,) (with more layers or both directions, the cells of models/encoder.py and the
@@ -150,7 +159,7 @@ class BahdanauSeq2seq(Seq2seqBase):
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="gru", impl="fused", seed=None,
                  init_state="sum", reset_state_each_step=False, pad_id=None, *,
-                 encoder_layers=1, bidirectional=False, dropout=0.0,
+                 encoder_layers=1, bidirectional=False, dropout=0.0, tie_weights=False,
                  source_vocab_size=None, label_smoothing=0.0, xp=None, dtype=None):
         if init_state not in INIT_STATES:
             raise ValueError(f"unknown init_state {init_state!r}; choose one of "
@@ -159,6 +168,9 @@ class BahdanauSeq2seq(Seq2seqBase):
             raise ValueError(f"encoder_layers must be a whole number from 1, got {encoder_layers}")
         if not 0 <= float(dropout) < 1:
             raise ValueError(f"dropout is from 0 to below 1, got {dropout}")
+        if tie_weights and wordvec_size != hidden_size:
+            raise ValueError(f"tied output weights need the embedding size ({wordvec_size}) to "
+                             f"equal the hidden size ({hidden_size})")
         super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id,
                          source_vocab_size=source_vocab_size, label_smoothing=label_smoothing,
                          xp=xp, dtype=dtype)
@@ -166,7 +178,8 @@ class BahdanauSeq2seq(Seq2seqBase):
         self.config.update(init_state=init_state, reset_state_each_step=reset)
         for name, value, default in (("encoder_layers", int(encoder_layers), 1),
                                      ("bidirectional", bool(bidirectional), False),
-                                     ("dropout", float(dropout), 0.0)):
+                                     ("dropout", float(dropout), 0.0),
+                                     ("tie_weights", bool(tie_weights), False)):
             if value != default:
                 self.config[name] = value
         V, D, H = vocab_size, wordvec_size, hidden_size
@@ -175,7 +188,7 @@ class BahdanauSeq2seq(Seq2seqBase):
         self.encoder = RecurrentEncoder(self.init, self.source_vocab_size, D, H, cell, impl,
                                         int(encoder_layers), bool(bidirectional), noise)
         self.decoder = BahdanauDecoder(self.init, V, D, H, cell, impl, init_state, reset, noise,
-                                       scores=not fused)
+                                       scores=not fused, tie=bool(tie_weights))
         if fused:               # the output affine and the loss in blocks of rows, as one
             self.loss_layer = ChunkedOutputLoss(self.decoder.affine, self.loss_layer.ignore_label,
                                                 label_smoothing)
