@@ -18,6 +18,13 @@ A hypothesis that has produced ``end_id`` is finished: it stays in its beam, con
 beam has finished (or after ``steps`` steps) each source's answer is the beam with the best
 score / length ** length_penalty, the length counting the tokens up to and including
 ``end_id`` (``length_penalty`` 0: the plain sum, 1: the mean log-probability per token).
+
+With ``early_stop``, a source stops as soon as its best beam by that measure (its ``n_best``
+best) has finished, as OpenNMT and JoeyNMT stop: the beams still open are kept as
+they are, and a batch ends when every source has stopped, not when the last of its weakest beams
+ends. With ``length_penalty`` 0 this changes no answer (an open beam's sum can only fall); with
+a penalty an open beam could still have overtaken the finished one, which is why the search goes
+on until every beam has finished unless asked.
 """
 import numpy
 
@@ -67,7 +74,7 @@ def log_softmax(x):
 
 
 def beam_search(decoder, xp, N, beam, start_id, end_id, steps, fill_id, length_penalty=1.0,
-                n_best=1):
+                n_best=1, early_stop=False):
     """The decoder started on N·beam rows, the beams of source n in rows n·beam .. n·beam + beam-1
     -> ids (N, steps) of each source's best hypothesis (``fill_id`` after its ``end_id``), their
     attention weights (N, t, T_enc) or None, and their normalised scores (N,); with ``n_best``
@@ -118,6 +125,10 @@ def beam_search(decoder, xp, N, beam, start_id, end_id, steps, fill_id, length_p
         was_finished = xp.take_along_axis(finished, parent, axis=1)
         lengths = xp.take_along_axis(lengths, parent, axis=1) + ~was_finished
         finished = was_finished | (token == end_id)
+        if early_stop:                              # sources whose best beams have finished
+            ranked = xp.argsort(-scores / xp.maximum(lengths, 1) ** length_penalty, axis=1,
+                                kind="stable")[:, :n_best]
+            finished |= xp.take_along_axis(finished, ranked, axis=1).all(axis=1)[:, None]
         index = (rows + parent).reshape(-1)
         if decoder.step_weights is not None:
             parents.append(parent)
@@ -144,10 +155,20 @@ def beam_search(decoder, xp, N, beam, start_id, end_id, steps, fill_id, length_p
             xp.take_along_axis(normalised, ranked, axis=1))
 
 
+#: Questions decoded at once by default: the book's questions of one width all take the same
+#: steps, and large batches spread the cost of each step's Python over more rows; sentences of
+#: many lengths end at different steps, and a batch runs until its last hypothesis ends, every
+#: row with it, so smaller batches waste less (on the shared Japanese-English corpus, beam 5
+#: over 1,000 test sentences took 24.3 s in batches of 1,000 and 4.7-5.0 s in batches of 100;
+#: greedy 3.0 s and 1.1 s: benchmarks/results/README.md).
+BATCH_SIZES = {"fixed": 1000, "sentences": 100}
+
+
 def decode(model, x, start_id, max_length, end_id=None, beam=1, length_penalty=1.0,
-           batch_size=1000, progress=None, n_best=1, world=SINGLE):
+           batch_size=None, progress=None, n_best=1, world=SINGLE, early_stop=False):
     """Answers (host ids, (N, max_length)) for every question in ``x`` (an array or
-    :class:`~s2sxp.corpus.Sequences`), decoded in batches of ``batch_size`` questions: greedy
+    :class:`~s2sxp.corpus.Sequences`), decoded in batches of ``batch_size`` questions (default
+    :data:`BATCH_SIZES`): greedy
     (``beam`` 1) or by beam search, each answer ending at ``end_id`` when one is given. Sequences
     are decoded shortest first, so that each batch carries little padding; the answers come back
     in the order of ``x``. A progress bar is drawn on ``progress`` when it is a terminal.
@@ -159,6 +180,8 @@ def decode(model, x, start_id, max_length, end_id=None, beam=1, length_penalty=1
     of the shortest-first order, and every rank gets all the answers."""
     N = len(x)
     lengths = getattr(x, "lengths", None)
+    if batch_size is None:
+        batch_size = BATCH_SIZES["fixed" if lengths is None else "sentences"]
     order = numpy.arange(N) if lengths is None else numpy.argsort(lengths, kind="stable")
     order = order[world.rank::world.size]
     out = numpy.empty((N, n_best, max_length) if n_best > 1 else (N, max_length),
@@ -171,7 +194,8 @@ def decode(model, x, start_id, max_length, end_id=None, beam=1, length_penalty=1
             ids = model.generate(x[rows], start_id, max_length, end_id=end_id)
         else:
             ids = model.beam_search(x[rows], start_id, end_id, max_length, beam=beam,
-                                    length_penalty=length_penalty, n_best=n_best)
+                                    length_penalty=length_penalty, n_best=n_best,
+                                    early_stop=early_stop)
             if scores is not None:
                 scores[rows] = asnumpy(model.beam_scores)
         out[rows] = asnumpy(ids)

@@ -79,7 +79,7 @@ def exact_match(hypotheses, references):
     return sum(h == r for h, r in zip(hypotheses, references)) / len(references)
 
 
-def evaluate(model, x, t, batch_size=1000, progress=None, world=SINGLE):
+def evaluate(model, x, t, batch_size=None, progress=None, world=SINGLE):
     """Exact-match accuracy of greedy decoding: t[:, 0] is the start symbol, t[:, 1:] the answer.
     Returns (accuracy, guesses (N, T_ans - 1)). ``world``: the ranks that share the decoding
     (:func:`s2sxp.decoding.decode`)."""
@@ -91,11 +91,12 @@ def evaluate(model, x, t, batch_size=1000, progress=None, world=SINGLE):
 
 
 def evaluate_translations(model, x, references, vocab, max_length, beam=1, length_penalty=1.0,
-                          bleu_tokenize="13a", batch_size=1000, progress=None, world=SINGLE):
+                          bleu_tokenize="13a", batch_size=None, progress=None, world=SINGLE,
+                          early_stop=False):
     """Corpus BLEU and chrF (0-100, through sacrebleu) and exact match (0-1) of the translations
     of ``x`` against ``references`` (one string each). Returns (scores dict, translations)."""
     hypotheses = translate(model, x, vocab, max_length, beam, length_penalty, batch_size,
-                           progress, world)
+                           progress, world, early_stop)
     scores = {"bleu": bleu(hypotheses, references, tokenize=bleu_tokenize),
               "chrf": chrf(hypotheses, references),
               "exact": exact_match(hypotheses, references)}
@@ -103,7 +104,7 @@ def evaluate_translations(model, x, references, vocab, max_length, beam=1, lengt
 
 
 def evaluate_split(model, data, split="test", beam=1, length_penalty=1.0, bleu_tokenize="13a",
-                   max_length=None, progress=None, world=SINGLE):
+                   max_length=None, progress=None, world=SINGLE, early_stop=False):
     """(scores, guesses) of greedy decoding (or beam search) of one split of ``data``: on a
     corpus, BLEU, chrF and exact match with the translations as text (``max_length``: at most
     that many tokens, default the corpus's); else exact match with the answers' ids."""
@@ -113,7 +114,7 @@ def evaluate_split(model, data, split="test", beam=1, length_penalty=1.0, bleu_t
         return evaluate_translations(model, x, references, data.vocab,
                                      max_length or data.max_output_length, beam=beam,
                                      length_penalty=length_penalty, bleu_tokenize=bleu_tokenize,
-                                     progress=progress, world=world)
+                                     progress=progress, world=world, early_stop=early_stop)
     x, t = (data.x_test, data.t_test) if split == "test" else (data.x_train, data.t_train)
     accuracy, guesses = evaluate(model, x, t, progress=progress, world=world)
     return {"exact": accuracy}, guesses

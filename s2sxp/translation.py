@@ -18,13 +18,13 @@ from .decoding import decode
 from .distributed import SINGLE
 
 
-def translate(model, x, vocab, max_length, beam=1, length_penalty=1.0, batch_size=1000,
-              progress=None, world=SINGLE):
+def translate(model, x, vocab, max_length, beam=1, length_penalty=1.0, batch_size=None,
+              progress=None, world=SINGLE, early_stop=False):
     """The translations, as text, of the sources ``x`` (:class:`~s2sxp.corpus.Sequences` or ids
     padded with the vocabulary's ``<pad>``) by a model trained on a corpus of ``vocab``."""
     ids = decode(model, x, vocab.bos_id, max_length, end_id=vocab.eos_id, beam=beam,
                  length_penalty=length_penalty, batch_size=batch_size, progress=progress,
-                 world=world)
+                 world=world, early_stop=early_stop)
     return [vocab.decode_text(row) for row in ids]
 
 
@@ -43,8 +43,8 @@ class Translations:
     scores: list = None
 
 
-def translate_sentences(model, sentences, beam=1, length_penalty=1.0, batch_size=1000,
-                        n_best=1, skip_empty=False):
+def translate_sentences(model, sentences, beam=1, length_penalty=1.0, batch_size=None,
+                        n_best=1, skip_empty=False, early_stop=False):
     """The :class:`Translations` of raw sentences by a model trained on a parallel corpus
     (``model.vocab`` the targets' TokenVocab, ``model.source_vocab`` the sources'; ``model.meta``
     as a run saves it: whether the sources were reversed, how long a translation may be),
@@ -71,7 +71,7 @@ def translate_sentences(model, sentences, beam=1, length_penalty=1.0, batch_size
     if ids:
         decoded = decode(model, Sequences(ids, vocab.pad_id), vocab.bos_id, max_length,
                          end_id=vocab.eos_id, beam=beam, length_penalty=length_penalty,
-                         batch_size=batch_size, n_best=n_best)
+                         batch_size=batch_size, n_best=n_best, early_stop=early_stop)
         if n_best > 1:
             decoded, scores[real] = decoded
         out[real] = decoded

@@ -51,8 +51,10 @@ def test_wide_beam_finds_the_best_hypothesis(xp, rng, kind, options, impl, penal
     model = _build(kind, options, impl)
     xs, _ = padded_batch(rng, [3, 2], [3, 3])
     xs[xs >= V] = 3
+    # stopping a source once its best beam has finished changes nothing without a penalty
     found = backend.asnumpy(model.beam_search(xs, BOS, EOS, steps, beam=V ** steps,
-                                              length_penalty=penalty))
+                                              length_penalty=penalty,
+                                              early_stop=penalty == 0))
     for n in range(2):
         x = xs[n:n + 1, :3 - n]
         scored = [(_log_prob(model, x, h) / len(h) ** penalty, h) for h in _hypotheses(steps)]
@@ -122,3 +124,22 @@ def test_beam_width_must_be_positive(xp):
     model = _build("attention", {})
     with pytest.raises(ValueError, match="beam width must be at least 1"):
         model.beam_search([[3, 4]], BOS, EOS, 4, beam=0)
+
+
+def test_a_source_stops_once_its_best_beam_has_finished(xp, rng):
+    """Early stopping ends the batch when every source's best beam has ended, long before the
+    weakest beams would; the answers are finished hypotheses."""
+    model = _build("bahdanau", {}, seed=7)          # one whose beams end (5 steps; the best, 3)
+    xs, _ = padded_batch(rng, [3, 2, 3], [3, 3, 3])
+    xs[xs >= V] = 3
+    counted = []
+    step = model.decoder.step
+    model.decoder.step = lambda ids, t: counted.append(t) or step(ids, t)
+    steps = {}
+    for early in (False, True):
+        counted.clear()
+        found = backend.asnumpy(model.beam_search(xs, BOS, EOS, 40, beam=3, early_stop=early))
+        steps[early] = len(counted)
+        if early:
+            assert all(EOS in row.tolist() for row in found)
+    assert steps[True] < steps[False]

@@ -113,7 +113,8 @@ def _eval_corpus(args, model, path):
     meta = model.meta
     bleu = args.bleu_tokenize or meta.get("bleu_tokenize") or "13a"
     decoding = "greedy" if args.beam == 1 else f"beam {args.beam}"
-    options = dict(beam=args.beam, length_penalty=args.length_penalty, bleu_tokenize=bleu,
+    options = dict(beam=args.beam, length_penalty=args.length_penalty,
+                   early_stop=args.early_stop, bleu_tokenize=bleu,
                    progress=sys.stdout)
     if args.data is not None:
         if args.data in DATASETS:
@@ -195,6 +196,7 @@ def translate(args):
     if _is_corpus_model(model):
         out = translate_sentences(model, sentences, beam=args.beam,
                                   length_penalty=args.length_penalty, n_best=args.n_best,
+                                  early_stop=args.early_stop,
                                   skip_empty=args.input is not None)
         if out.unknown:
             print(f"s2sxp translate: note: not in the vocabulary of {path}, read as <unk>: "

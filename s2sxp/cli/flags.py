@@ -86,6 +86,10 @@ def decoding_flags(p):
     p.add_argument("--length-penalty", type=finite, default=1.0, metavar="A",
                    help="beam search: rank hypotheses by log-probability / length ** A "
                    "[default: 1.0, the mean per token]")
+    p.add_argument("--early-stop", action="store_true",
+                   help="beam search: stop each sentence once its best hypothesis has ended, as "
+                   "JoeyNMT and OpenNMT do (faster; with a length penalty a beam still open "
+                   "might have overtaken it) [default: search until every beam has ended]")
 
 
 def training_flags(p):

@@ -344,11 +344,12 @@ class Seq2seqBase:
                                                   steps=sample_size, end_id=end_id))
 
     def beam_search(self, xs, start_id, end_id, max_length, beam=5, length_penalty=1.0,
-                    n_best=1):
+                    n_best=1, early_stop=False):
         """Beam search over every question in ``xs`` (N, T) at once -> ids (N, max_length) of each
         question's best hypothesis, which ends at ``end_id`` (filled with the padding id after it)
         unless it ran out of steps; with ``n_best`` above 1, ids (N, n_best, max_length) of the
-        n_best best, best first. ``length_penalty``: see :mod:`s2sxp.decoding`.
+        n_best best, best first. ``length_penalty`` and ``early_stop``: see
+        :mod:`s2sxp.decoding`.
         ``attention_weights`` then holds the weights of each best hypothesis, and ``beam_scores``
         the normalised log-probabilities of those returned, (N,) or (N, n_best)."""
         if int(beam) < 1:
@@ -359,7 +360,8 @@ class Seq2seqBase:
         out = self._decode(xs, functools.partial(self._beam_share, start_id=start_id,
                                                  end_id=end_id, steps=max_length, beam=int(beam),
                                                  length_penalty=float(length_penalty),
-                                                 n_best=int(n_best)))
+                                                 n_best=int(n_best),
+                                                 early_stop=bool(early_stop)))
         models = [self] if self._shares is None else [m for m, _ in self._shares]
         scores = [m._scores for m in models]
         self.beam_scores = scores[0] if len(scores) == 1 else self.xp.concatenate(scores)
@@ -392,7 +394,8 @@ class Seq2seqBase:
             return ids
 
     @staticmethod
-    def _beam_share(model, xs, lengths, start_id, end_id, steps, beam, length_penalty, n_best):
+    def _beam_share(model, xs, lengths, start_id, end_id, steps, beam, length_penalty, n_best,
+                    early_stop):
         with backend.flush_denormals():
             xp = model.xp
             enc = xp.repeat(model.encoder.forward(xs, lengths), beam, axis=0)
@@ -402,7 +405,7 @@ class Seq2seqBase:
             fill = model.pad_id if model.pad_id is not None else end_id
             ids, decoder.attention_weights, model._scores = decoding.beam_search(
                 decoder, xp, xs.shape[0], beam, start_id, end_id, steps, fill, length_penalty,
-                n_best)
+                n_best, early_stop)
             return ids
 
     @property
