@@ -11,8 +11,8 @@ from .pairs import is_pairs_file
 from .vocab import TOKENIZERS, Vocab
 
 #: Constructor options of some model families that a run may set (BahdanauSeq2seq's).
-MODEL_OPTIONS = ("init_state", "reset_state_each_step", "encoder_layers", "bidirectional",
-                 "dropout", "tie_weights")
+MODEL_OPTIONS = ("init_state", "reset_state_each_step", "encoder_layers", "decoder_layers",
+                 "bidirectional", "dropout", "tie_weights")
 #: The settings of a run on a parallel corpus, which other runs do not have.
 CORPUS_OPTIONS = ("tokens", "min_freq", "max_vocab", "max_length", "skip_bad", "source_column",
                   "langs", "dev", "test", "shared_vocab", "vocab_size", "subword_model",
@@ -59,6 +59,7 @@ class TrainConfig:
     init_state: str = None  # the decoder's initial state: "sum" or "last" of the encoder states
     reset_state_each_step: bool = None  # restart the decoder cell from zeros at every step
     encoder_layers: int = None  # recurrent layers of the encoder
+    decoder_layers: int = None  # recurrent layers of the decoder
     bidirectional: bool = None  # each encoder layer runs forward and backward
     dropout: float = None  # dropped while training: embeddings, between layers, before output
     tie_weights: bool = None  # the output layer's weights are the target embedding's
@@ -164,6 +165,8 @@ class TrainConfig:
             parts.append("bi")
         if (self.encoder_layers or 1) > 1:
             parts.append(f"{self.encoder_layers}layers")
+        if (self.decoder_layers or 1) > 1:
+            parts.append(f"dec{self.decoder_layers}")
         if self.tokens in ("word", "spm"):
             parts.append(self.tokens)
         return os.path.join("runs", "-".join(parts + [data_name(self.data)]))

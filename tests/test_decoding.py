@@ -9,7 +9,8 @@ from test_padding import BOS, EOS, PAD, padded_batch
 
 V, D, H = 6, 3, 4
 OPTIONS = [("seq2seq", {}), ("peeky", {}), ("attention", {}), ("bahdanau", {}),
-           ("bahdanau", {"cell": "lstm", "reset_state_each_step": True})]
+           ("bahdanau", {"cell": "lstm", "reset_state_each_step": True}),
+           ("bahdanau", {"cell": "lstm", "decoder_layers": 2, "bidirectional": True})]
 
 
 def _build(kind, options, impl="fused", seed=7):

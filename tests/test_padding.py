@@ -38,7 +38,8 @@ def _build(kind, cell, impl, **options):
 
 #: The deeper encoders and dropout of BahdanauSeq2seq.
 DEEP = [{"bidirectional": True}, {"encoder_layers": 2},
-        {"encoder_layers": 2, "bidirectional": True, "dropout": 0.3}]
+        {"encoder_layers": 2, "bidirectional": True, "dropout": 0.3},
+        {"decoder_layers": 3, "dropout": 0.3}]
 OPTIONS = [("seq2seq", {}), ("peeky", {}), ("attention", {}), ("bahdanau", {}),
            ("bahdanau", {"init_state": "last"}), ("bahdanau", {"reset_state_each_step": True})
            ] + [("bahdanau", options) for options in DEEP]

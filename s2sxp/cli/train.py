@@ -55,6 +55,9 @@ def add_train(sub):
                    "every step, as TensorFlow's NMT tutorial does [default: no]")
     p.add_argument("--encoder-layers", type=_layers, default=None, metavar="N",
                    help="bahdanau only: recurrent layers of the encoder [default: 1]")
+    p.add_argument("--decoder-layers", type=_layers, default=None, metavar="N",
+                   help="bahdanau only: recurrent layers of the decoder, plain cells stacked "
+                   "over its attentive one [default: 1]")
     p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
                    help="bahdanau only: each encoder layer reads the sentence forward and "
                    "backward, a bridge bringing the two to the hidden size [default: no]")

@@ -20,6 +20,7 @@ from ..layers.dropout import TimeDropout
 from ..layers.output import ChunkedOutputLoss
 from .base import Seq2seqBase
 from .encoder import RecurrentEncoder
+from .seq2seq import reorder_state
 
 INIT_STATES = ("sum", "last")
 
@@ -35,14 +36,18 @@ def _recurrence_params(init, D, H, G):
 
 class BahdanauDecoder:
     """(xs (N, T), hs_enc (N, T_enc, H)) -> scores (N, T, V), or with ``scores=False`` the states
-    (N, T, H) that go into the output affine (then the loss's: layers/output.py). With ``noise``
-    (training with dropout), dropout on the embeddings and on the states before the affine."""
+    (N, T, H) that go into the output affine (then the loss's: layers/output.py). With ``layers``
+    above 1, that many recurrent layers in all: plain cells (from zero states) over the attentive
+    recurrence's states, before the affine. With ``noise`` (training with dropout), dropout on
+    the embeddings, on the inputs of the layers above the first and on the states before the
+    affine."""
 
-    #: The dropout sites of the decoder (those of the encoder are its layers' numbers).
+    #: The dropout sites of the decoder (those of the encoder are its layers' numbers): the
+    #: embeddings, the states before the affine, then the input of each layer above the first.
     SITES = (1000, 1001)
 
     def __init__(self, init, V, D, H, cell, impl, init_state, reset, noise=None, scores=True,
-                 tie=False):
+                 tie=False, layers=1):
         self.embed = init.embedding(V, D)
         recurrence = FusedRecurrence if is_fused(impl) else ReferenceRecurrence
         self.recurrence = recurrence(_recurrence_params(init, D, H, CELLS[cell][1]), cell, reset)
@@ -50,8 +55,10 @@ class BahdanauDecoder:
             self.affine = TiedTimeAffine(self.embed, init.zeros(V))
         else:
             self.affine = TimeAffine(init.randn(H, V, scale=1 / numpy.sqrt(H)), init.zeros(V))
-        self.layers = [self.embed, self.recurrence, self.affine]
-        self.drops = [TimeDropout(noise, site) for site in self.SITES] if noise else None
+        self.rnns = [init.rnn(cell, H, H, stateful=True, impl=impl) for _ in range(layers - 1)]
+        self.layers = [self.embed, self.recurrence, self.affine] + self.rnns
+        sites = self.SITES + tuple(1002 + i for i in range(layers - 1))
+        self.drops = [TimeDropout(noise, site) for site in sites] if noise else None
         self.scores = scores
         self.init_state = init_state
         self.attention_weights = self.step_weights = None
@@ -74,6 +81,9 @@ class BahdanauDecoder:
             E = self.drops[0].forward(E)
         hs = self.recurrence.forward(E, hs_enc, self._initial_state(hs_enc, lengths), mask)
         self.attention_weights = self.recurrence.attention_weights
+        for i, rnn in enumerate(self.rnns):
+            rnn.reset_state()
+            hs = rnn.forward(self.drops[2 + i].forward(hs) if self.drops else hs)
         if self.drops:
             hs = self.drops[1].forward(hs)
         return self.affine.forward(hs) if self.scores else hs
@@ -82,6 +92,10 @@ class BahdanauDecoder:
         dhs = self.affine.backward(dscore) if self.scores else dscore
         if self.drops:
             dhs = self.drops[1].backward(dhs)
+        for i in reversed(range(len(self.rnns))):
+            dhs = self.rnns[i].backward(dhs)
+            if self.drops:
+                dhs = self.drops[2 + i].backward(dhs)
         dE, dhs_enc = self.recurrence.backward(dhs)
         if self.drops:
             dE = self.drops[0].backward(dE)
@@ -102,18 +116,25 @@ class BahdanauDecoder:
         mask = padding_mask(lengths, hs_enc.shape[1], hs_enc.dtype)
         self.recurrence.start(hs_enc, self._initial_state(hs_enc, lengths), steps, train=False,
                               mask=mask)
+        for rnn in self.rnns:
+            rnn.reset_state()
         self._t = -1
 
     def step(self, ids, t):
         rec = self.recurrence
         self._t = t
         gx = rec.embedding_part(self.embed.forward(ids))[0]
-        score = self.affine.forward(rec.step(t, gx)[:, None, :])
+        h = rec.step(t, gx)[:, None, :]
+        for rnn in self.rnns:                 # each carries its state to the next step
+            h = rnn.forward(h)
+        score = self.affine.forward(h)
         self.step_weights = rec.attention_weights[:, t]
         return score
 
     def reorder(self, index):
         self.recurrence.reorder(self._t, index)
+        for rnn in self.rnns:
+            reorder_state(rnn, index)
 
 
 class BahdanauSeq2seq(Seq2seqBase):
@@ -133,7 +154,8 @@ class BahdanauSeq2seq(Seq2seqBase):
     attention query, and Wh receives no gradient.
 
     ``encoder_layers`` and ``bidirectional`` make the encoder deeper (models/encoder.py: layers of
-    cells, each running forward or both ways, with a bridge to the width H); ``dropout`` (0 to
+    cells, each running forward or both ways, with a bridge to the width H); ``decoder_layers``
+    stacks plain cells over the decoder's attentive one; ``dropout`` (0 to
     below 1) drops that part of the embeddings, of the inputs of every encoder layer after the
     first and of the decoder states before the output affine while training (layers/dropout.py),
     and nothing when decoding. ``tie_weights`` makes the output layer's weights the target
@@ -159,13 +181,16 @@ class BahdanauSeq2seq(Seq2seqBase):
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="gru", impl="fused", seed=None,
                  init_state="sum", reset_state_each_step=False, pad_id=None, *,
-                 encoder_layers=1, bidirectional=False, dropout=0.0, tie_weights=False,
+                 encoder_layers=1, decoder_layers=1, bidirectional=False, dropout=0.0,
+                 tie_weights=False,
                  source_vocab_size=None, label_smoothing=0.0, xp=None, dtype=None):
         if init_state not in INIT_STATES:
             raise ValueError(f"unknown init_state {init_state!r}; choose one of "
                              f"{', '.join(INIT_STATES)}")
-        if int(encoder_layers) != encoder_layers or encoder_layers < 1:
-            raise ValueError(f"encoder_layers must be a whole number from 1, got {encoder_layers}")
+        for name, layers in (("encoder_layers", encoder_layers),
+                             ("decoder_layers", decoder_layers)):
+            if int(layers) != layers or layers < 1:
+                raise ValueError(f"{name} must be a whole number from 1, got {layers}")
         if not 0 <= float(dropout) < 1:
             raise ValueError(f"dropout is from 0 to below 1, got {dropout}")
         if tie_weights and wordvec_size != hidden_size:
@@ -177,6 +202,7 @@ class BahdanauSeq2seq(Seq2seqBase):
         reset = bool(reset_state_each_step)
         self.config.update(init_state=init_state, reset_state_each_step=reset)
         for name, value, default in (("encoder_layers", int(encoder_layers), 1),
+                                     ("decoder_layers", int(decoder_layers), 1),
                                      ("bidirectional", bool(bidirectional), False),
                                      ("dropout", float(dropout), 0.0),
                                      ("tie_weights", bool(tie_weights), False)):
@@ -188,7 +214,8 @@ class BahdanauSeq2seq(Seq2seqBase):
         self.encoder = RecurrentEncoder(self.init, self.source_vocab_size, D, H, cell, impl,
                                         int(encoder_layers), bool(bidirectional), noise)
         self.decoder = BahdanauDecoder(self.init, V, D, H, cell, impl, init_state, reset, noise,
-                                       scores=not fused, tie=bool(tie_weights))
+                                       scores=not fused, tie=bool(tie_weights),
+                                       layers=int(decoder_layers))
         if fused:               # the output affine and the loss in blocks of rows, as one
             self.loss_layer = ChunkedOutputLoss(self.decoder.affine, self.loss_layer.ignore_label,
                                                 label_smoothing)
