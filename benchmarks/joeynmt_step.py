@@ -114,13 +114,16 @@ def joey_step(model, optimizer, batch):
 
 
 def batches(data, batch_size, count, seed=0):
-    """``count`` batches of the training split as s2sxp's trainer draws them (by length)."""
+    """``count`` batches of the training split as s2sxp's trainer draws them (by length), epoch
+    after epoch."""
     from s2sxp.corpus import bucket_order
 
-    order = bucket_order(numpy.random.default_rng(seed), data.x_train.lengths,
-                         data.t_train.lengths, batch_size)
+    rng = numpy.random.default_rng(seed)
+    per_epoch = len(data.x_train) // batch_size
     for i in range(count):
-        rows = order[i * batch_size:(i + 1) * batch_size]
+        if i % per_epoch == 0:
+            order = bucket_order(rng, data.x_train.lengths, data.t_train.lengths, batch_size)
+        rows = order[i % per_epoch * batch_size:(i % per_epoch + 1) * batch_size]
         yield data.x_train[rows], data.t_train[rows]
 
 
