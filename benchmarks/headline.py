@@ -5,6 +5,9 @@ BLEU; dev BLEU against minutes in a PNG.
 
     python -m benchmarks.headline --minutes 30 --joeynmt-python ~/joey-venv/bin/python
 
+(JoeyNMT's venv: pip install joeynmt==2.3.0 torch==2.13.0 importlib_metadata
+"sentencepiece==0.2.0"; JoeyNMT 2.3 calls SentencePiece's SetVocabulary, which 0.2.1 dropped.)
+
 Each system's clock starts with its command, so it covers what that command does before training
 (reading the corpus; s2sxp also learns its SentencePiece models, which JoeyNMT is handed ready:
 the same models, trained beforehand from the training file by s2sxp's settings). At the time limit
@@ -189,15 +192,15 @@ def run_joeynmt(work, seconds, python):
     config = os.path.join(work, "joeynmt.yaml")
     with open(config, "w", encoding="utf-8") as f:
         f.write(JOEYNMT_CONFIG.format(work=os.path.abspath(work)))
-    lines = timed([python, "-m", "joeynmt", "train", config], seconds,
+    lines = timed([python, "-m", "joeynmt", "train", config, "--skip-test"], seconds,
                   os.path.join(work, "joeynmt.log"))
     say("JoeyNMT: translating the test file")
-    model_dir = os.path.join(work, "joeynmt")
     hypotheses = os.path.join(work, "joeynmt.test.en")
     with open(os.path.join(work, "test.ja"), encoding="utf-8") as source, \
             open(hypotheses, "w", encoding="utf-8") as out:
-        subprocess.run([python, "-m", "joeynmt", "translate", config, "--ckpt",
-                        os.path.join(model_dir, "best.ckpt")], stdin=source, stdout=out,
+        # its best checkpoint, the translations on standard output (its --output-path fails
+        # in 2.3: args.n_best)
+        subprocess.run([python, "-m", "joeynmt", "translate", config], stdin=source, stdout=out,
                        check=True)
     return {"config": config,
             "dev": curve(lines, r"Evaluation result \(greedy\).*?bleu:\s*([\d.]+)"),
@@ -242,6 +245,7 @@ def main(argv=None):
     p.add_argument("--tag", default="")
     args = p.parse_args(argv)
     seconds = args.minutes * 60
+    os.makedirs(args.out, exist_ok=True)
     prepare(args.work)
     references = [row[0] for row in pairs("test")]
     results = {"s2sxp": run_s2sxp(args.work, seconds)}
