@@ -103,6 +103,8 @@ class TrainConfig:
                              f"{self.anneal_at}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"--lr must be above 0, got {self.lr}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ValueError(f"--dropout must be from 0 to below 1, got {self.dropout}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"--label-smoothing must be from 0 to below 1, got "
                              f"{self.label_smoothing}")

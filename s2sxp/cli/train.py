@@ -16,7 +16,8 @@ from ..io import NonFiniteParameters
 from ..compare import compare_folder, resume_comparison, start_comparison, train_together
 from ..run import Run, check_folder
 from ..trainer import NonFiniteLoss, TrainingInterrupted, stop_on_interrupt
-from .flags import command, percent, scores_text, training_flags, use_backend
+from .flags import (command, finite, percent, positive, scores_text, training_flags,
+                    use_backend)
 
 BOOK_MODELS = ("seq2seq", "peeky", "attention")
 TRAIN_NAMES = (("model", "cell", "data", "examples", "epochs", "batch_size", "wordvec_size",
@@ -53,15 +54,15 @@ def add_train(sub):
     p.add_argument("--reset-state-each-step", action=argparse.BooleanOptionalAction,
                    default=None, help="bahdanau only: restart the decoder cell from zeros at "
                    "every step, as TensorFlow's NMT tutorial does [default: no]")
-    p.add_argument("--encoder-layers", type=_layers, default=None, metavar="N",
+    p.add_argument("--encoder-layers", type=positive, default=None, metavar="N",
                    help="bahdanau only: recurrent layers of the encoder [default: 1]")
-    p.add_argument("--decoder-layers", type=_layers, default=None, metavar="N",
+    p.add_argument("--decoder-layers", type=positive, default=None, metavar="N",
                    help="bahdanau only: recurrent layers of the decoder, plain cells stacked "
                    "over its attentive one [default: 1]")
     p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
                    help="bahdanau only: each encoder layer reads the sentence forward and "
                    "backward, a bridge bringing the two to the hidden size [default: no]")
-    p.add_argument("--dropout", type=_rate, default=None, metavar="P",
+    p.add_argument("--dropout", type=finite, default=None, metavar="P",
                    help="bahdanau only: while training, drop this part of the embeddings, of "
                    "the inputs of the encoder's later layers and of the decoder states before "
                    "the output layer [default: 0]")
@@ -94,26 +95,6 @@ def add_compare(sub):
     p.add_argument("--out", default=None, metavar="DIR",
                    help="output folder [default: runs/compare-DATA]")
     overwrite_flag(p)
-
-
-def _layers(text):
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of layers from 1, got {text!r}")
-    return n
-
-
-def _rate(text):
-    try:
-        p = float(text)
-    except ValueError:
-        p = -1.0
-    if not 0 <= p < 1:
-        raise argparse.ArgumentTypeError(f"expected a rate from 0 to below 1, got {text!r}")
-    return p
 
 
 def overwrite_flag(p):
