@@ -62,12 +62,13 @@ class ChunkedOutputLoss:
             log_p = zb[rows, tb]
             mean_z = zb.mean(axis=1) if eps else None
             xp.exp(zb, out=zb)
-            log_total = xp.log(zb.sum(axis=1))
+            total = zb.sum(axis=1)
+            log_total = xp.log(total)
             log_p = log_p - log_total
             if eps:
                 log_p = (1 - eps) * log_p + eps * (mean_z - log_total)
             loss = loss - log_p.sum()
-            zb /= xp.exp(log_total)[:, None]                           # softmax(z)
+            zb /= total[:, None]                                       # softmax(z)
             if eps:
                 zb -= eps / V
             zb[rows, tb] -= 1 - eps
