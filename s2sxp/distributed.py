@@ -42,6 +42,9 @@ LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK", "PMIX_RANK
 DEFAULT_TIMEOUT = 600.0
 #: The exit status of a job stopped because a rank stopped answering.
 EXIT_TIMEOUT = 3
+#: Seconds between a rank's last words and MPI_Abort: the launcher forwards output apart from
+#: the process, and the kill that Abort sets off can overtake lines not yet forwarded.
+ABORT_GRACE = 0.5
 #: Exit statuses that every rank reaches together (a stop agreed at the same iteration): Ctrl-C
 #: and SIGTERM after the checkpoint.
 AGREED_EXITS = (0, 130, 143)
@@ -126,6 +129,7 @@ class MPIWorld:
                   file=sys.__stderr__, flush=True)
         sys.stdout.flush()
         sys.stderr.flush()
+        time.sleep(ABORT_GRACE)     # the launcher forwards the lines before it kills the ranks
         self.comm.Abort(code)
 
     def shard(self, rows):

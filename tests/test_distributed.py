@@ -109,7 +109,7 @@ def test_a_stop_asked_on_one_rank_stops_all_and_resumes_in_one_process(tmp_path)
     one.train()
     one.close()
     a, b = (io.load(str(tmp_path / f / "model.npz")) for f in ("run", "one"))
-    numpy.testing.assert_allclose(a.flat_params, b.flat_params, rtol=1e-4, atol=1e-6)
+    numpy.testing.assert_allclose(a.flat_params, b.flat_params, rtol=1e-4, atol=1e-5)  # as above
 
 
 @needs_mpi
@@ -128,7 +128,7 @@ def test_the_command_line_resumes_a_run_with_another_number_of_ranks(tmp_path):
     code, out, _ = mpiexec(3, "s2sxp", "train", "--resume", "--epochs", "3", "--out", mixed)
     assert code == 0, out
     a, b = (io.load(os.path.join(f, "model.npz")) for f in (straight, mixed))
-    numpy.testing.assert_allclose(a.flat_params, b.flat_params, rtol=1e-4, atol=1e-6)
+    numpy.testing.assert_allclose(a.flat_params, b.flat_params, rtol=1e-4, atol=1e-5)  # as above
 
 
 @needs_mpi
