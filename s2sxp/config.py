@@ -16,7 +16,7 @@ MODEL_OPTIONS = ("init_state", "reset_state_each_step", "encoder_layers", "decod
 #: The settings of a run on a parallel corpus, which other runs do not have.
 CORPUS_OPTIONS = ("tokens", "min_freq", "max_vocab", "max_length", "skip_bad", "source_column",
                   "langs", "dev", "test", "shared_vocab", "vocab_size", "subword_model",
-                  "bleu_tokenize", "select")
+                  "bleu_tokenize", "select", "batch_tokens")
 #: What a run saved before these settings existed did: one vocabulary for both sides, an
 #: embedding of the book's width, no plateau.
 CORPUS_BEFORE = {"shared_vocab": True, "wordvec_size": 16, "plateau": 0}
@@ -78,6 +78,7 @@ class TrainConfig:
     subword_model: str = "unigram"  # subwords: "unigram" or "bpe"
     bleu_tokenize: str = "13a"  # how sacrebleu splits the translations for BLEU
     select: str = "bleu"  # the validation score that picks best.npz, patience and plateau
+    batch_tokens: int = None  # batches of about this many tokens (padding included), not rows
 
     def resolved(self):
         """A copy with the recipe's values where this one has None, and the model's defaults for
@@ -114,12 +115,17 @@ class TrainConfig:
             if (getattr(self, name) or 0) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0 (never) or more, got "
                                  f"{getattr(self, name)}")
+        if self.batch_tokens is not None and self.batch_tokens < 1:
+            raise ValueError(f"--batch-tokens must be 1 or more, got {self.batch_tokens}")
         if self.select not in SELECT:
             raise ValueError(f"unknown score {self.select!r} to select by; choose one of "
                              + ", ".join(SELECT))
         if self.tokens is not None and self.tokens not in TOKENIZERS:
             raise ValueError(f"unknown tokens {self.tokens!r}; choose one of "
                              + ", ".join(TOKENIZERS))
+        if self.batch_tokens and not self.is_corpus():
+            raise ValueError("--batch-tokens is for a parallel corpus; the book's data has one "
+                             "width, so --batch-size sets its batches")
         if self.is_corpus():
             defaults.update(CORPUS_RECIPE, tokens=self.tokens or "char")
             defaults["wordvec_size"] = CORPUS_WORDVEC[defaults["tokens"]]

@@ -7,7 +7,8 @@ subwords of a SentencePiece model trained on the training split, and builds a vo
 
 Sources are their tokens; targets are ``<s> tokens </s>``. A batch pads its rows on the right with
 ``<pad>`` to its longest (:class:`Sequences`), and :func:`bucket_order` draws batches of rows of
-similar lengths so that little of a batch is padding.
+similar lengths so that little of a batch is padding; :func:`token_order` draws batches of about
+the same number of tokens instead (many short sentences, or a few long ones).
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from .pairs import CorpusError
 from .vocab import PAD_ID, SPECIALS, TokenVocab, check_tokenizer, tokenize, train_subwords
 
 __all__ = ["Corpus", "CorpusError", "Sequences", "Split", "bucket_order", "load_pairs",
-           "load_split", "pairs_from_lines", "read_pairs", "synthetic_pairs", "write_pairs"]
+           "load_split", "pairs_from_lines", "read_pairs", "synthetic_pairs", "token_batch_sizes",
+           "token_order", "write_pairs"]
 
 
 class Sequences:
@@ -78,6 +80,42 @@ def bucket_order(rng, src_lengths, tgt_lengths, batch_size, pool=64):
     head = np.concatenate(sorted_parts) if sorted_parts else head
     batches = head.reshape(-1, batch_size)[rng.permutation(full // batch_size)]
     return np.concatenate([batches.reshape(-1), rest]).astype(np.int64)
+
+
+def token_batch_sizes(src_lengths, tgt_lengths, max_tokens, min_rows=1):
+    """The sizes of the batches that :func:`token_order` cuts the rows into: the rows sorted by
+    (source, target) length, taken in turn into a batch while its rows times its longest sequence
+    (source or target) stay within ``max_tokens``; a batch has at least ``min_rows`` rows all the
+    same (a sentence longer than ``max_tokens`` goes alone). The sorted lengths are the same
+    whatever order equal rows are in, so every epoch has these batches' sizes."""
+    src, tgt = np.asarray(src_lengths), np.asarray(tgt_lengths)
+    key = np.lexsort((tgt, src))
+    longest = np.maximum(src[key], tgt[key]).tolist()
+    sizes, rows, widest = [], 0, 0
+    for width in longest:
+        if rows >= min_rows and (rows + 1) * max(widest, width) > max_tokens:
+            sizes.append(rows)
+            rows, widest = 0, 0
+        rows += 1
+        widest = max(widest, width)
+    if rows:
+        sizes.append(rows)
+    return np.asarray(sizes, dtype=np.int64)
+
+
+def token_order(rng, src_lengths, tgt_lengths, sizes):
+    """(order, bounds): a permutation of the rows and the batches in it, rows bounds[i] to
+    bounds[i + 1] of ``order`` the i-th: the rows sorted by (source, target) length, rows of equal
+    lengths in a random order, cut into batches of ``sizes`` (:func:`token_batch_sizes`), the
+    batches in a random order."""
+    src, tgt = np.asarray(src_lengths), np.asarray(tgt_lengths)
+    shuffled = rng.permutation(len(src))
+    ranked = shuffled[np.lexsort((tgt[shuffled], src[shuffled]))]
+    starts = np.concatenate(([0], np.cumsum(sizes)))
+    pick = rng.permutation(len(sizes))
+    order = np.concatenate([ranked[starts[i]:starts[i + 1]] for i in pick])
+    bounds = np.concatenate(([0], np.cumsum(np.asarray(sizes)[pick])))
+    return order.astype(np.int64), bounds.astype(np.int64)
 
 
 def pairs_from_lines(lines, tokens="char", source="<lines>", max_length=None, skip_bad=False,

@@ -61,6 +61,7 @@ class Run:
         self.files = {}               # where its files of data are (config.file_records)
         #: Called as on_validation(run, scores, guesses) after a validation inside an epoch.
         self.on_validation = None
+        self._per_epoch = None        # iterations in an epoch (iterations_per_epoch)
 
     def path(self, name):
         return os.path.join(self.folder, name)
@@ -90,7 +91,7 @@ class Run:
         Over several ranks (``world``, :mod:`s2sxp.distributed`), rank 0 does all of this and
         the others take its data, model and state (:meth:`_share`): they never touch the
         folder."""
-        if config.batch_size is not None and config.batch_size < world.size:
+        if not config.batch_tokens and config.batch_size < world.size:
             raise ValueError(f"batch size {config.batch_size} is smaller than the {world.size} "
                              "ranks that share each batch")
         if world.rank == 0:
@@ -253,7 +254,11 @@ class Run:
 
     @property
     def iterations_per_epoch(self):
-        return len(self.data.x_train) // self.config.batch_size
+        if self._per_epoch is None:
+            d, c = self.data, self.config
+            self._per_epoch = len(self.trainer.batch_sizes(d.x_train, d.t_train, c.batch_size,
+                                                           c.batch_tokens))
+        return self._per_epoch
 
     def _ats(self):
         """How many iterations had been trained at each validation (the run's whole history:
@@ -327,7 +332,8 @@ class Run:
         self.optimizer.lr = self.lr_at(self.epoch * per_epoch + self.trainer.iteration)
         try:
             self.trainer.fit(d.x_train, d.t_train, max_epoch=1, batch_size=c.batch_size,
-                             max_grad=c.max_grad, on_iteration=schedule)
+                             max_grad=c.max_grad, on_iteration=schedule,
+                             batch_tokens=c.batch_tokens)
         except _StoppedEarly as stop:
             self.save()
             return stop.result
@@ -551,6 +557,8 @@ def batch_memory(config, data):
     N, H, V = config.batch_size, config.hidden_size, len(data.vocab)
     if isinstance(data, corpus.Corpus):             # Sequences of many lengths
         T_enc, T_dec = data.x_train.max_length, data.t_train.max_length
+        if config.batch_tokens:                     # a batch of the longest: so many rows
+            N = max(1, config.batch_tokens // max(T_enc, T_dec))
     else:                                           # one padded array each
         T_enc, T_dec = data.x_train.shape[1], data.t_train.shape[1]
     per_row = 3 * T_dec * V + 12 * (T_enc + T_dec) * H

@@ -16,7 +16,7 @@ import time
 import numpy
 
 from .backend import asnumpy, get_array_module
-from .corpus import Sequences, bucket_order
+from .corpus import Sequences, bucket_order, token_batch_sizes, token_order
 from .distributed import SINGLE
 from .optim import clip_grads
 from .progress import STDOUT, progress_bar, stream
@@ -58,6 +58,7 @@ class Trainer:
         self.loss_epochs = []  # where each loss_list entry was taken (1.0: the end of epoch 1)
         self.current_epoch = 0
         self._order = None  # this epoch's shuffled indices while an epoch is in progress
+        self._bounds = None  # where each of its batches starts in _order, and where the last ends
         self._next = 0  # the next iteration of that epoch
         self._total, self._count = 0.0, 0  # loss sum and iterations since the last report
         self._stop = False
@@ -81,11 +82,13 @@ class Trainer:
         self._stop = True
 
     def fit(self, x, t, max_epoch=10, batch_size=32, max_grad=None, eval_interval=20,
-            on_iteration=None):
+            on_iteration=None, batch_tokens=None):
         """Train for ``max_epoch`` epochs of ``len(x) // batch_size`` shuffled mini-batches (the
         first of them finishes an epoch left unfinished by :meth:`stop`). ``x`` and ``t`` are
         arrays (N, T) or :class:`~s2sxp.corpus.Sequences`, whose batches are drawn from rows of
-        similar lengths and padded to their longest.
+        similar lengths and padded to their longest. With ``batch_tokens`` (Sequences only), the
+        batches are of about that many tokens each, padding included, in place of ``batch_size``
+        rows (:func:`s2sxp.corpus.token_order`): every epoch has the same number of them.
 
         Every ``eval_interval`` iterations, and at the end of each epoch, the mean loss since the
         last report is appended to ``loss_list`` and shown. ``on_iteration(epoch, iteration)``,
@@ -93,28 +96,26 @@ class Trainer:
         loss is NaN or infinite.
         """
         data_size = len(x)
-        if data_size < batch_size:
-            raise ValueError(f"batch size {batch_size} is larger than the {data_size} training "
-                             "examples")
+        sizes = self.batch_sizes(x, t, batch_size, batch_tokens)
         if self._order is not None and len(self._order) != data_size:
             raise ValueError(f"this trainer stopped inside an epoch over {len(self._order)} "
                              f"examples, but fit was given {data_size}")
-        max_iters = data_size // batch_size
-        if batch_size < self.world.size:
-            raise ValueError(f"batch size {batch_size} is smaller than the {self.world.size} "
-                             "ranks that share each batch")
         model, optimizer = self.model, self.optimizer
         log = self.out
         for _ in range(max_epoch):
             if self._order is None:
-                self._order = self.world.broadcast(self._epoch_order(x, t, batch_size),
-                                                   "sharing the epoch's order")
+                self._order, self._bounds = self.world.broadcast(
+                    self._epoch_order(x, t, sizes, bool(batch_tokens)), "sharing the epoch's order")
                 self._next, self._total, self._count = 0, 0.0, 0
+            bounds = self._bounds
+            if bounds is None:          # stopped by a version that kept no bounds
+                bounds = numpy.arange(data_size // batch_size + 1) * batch_size
+            max_iters = len(bounds) - 1
             epoch = self.current_epoch + 1
             bar = progress_bar(max_iters, f"epoch {epoch}", log)
             start = time.time()
             for iters in range(self._next, max_iters):
-                batch = self._order[iters * batch_size:(iters + 1) * batch_size]
+                batch = self._order[bounds[iters]:bounds[iters + 1]]
                 loss, agreed = self._gradients(x, t, batch,
                                                f"epoch {epoch}, iteration {iters + 1}")
                 if max_grad:
@@ -139,9 +140,35 @@ class Trainer:
                         bar.close(iters + 1, "stopped")
                     raise TrainingInterrupted(f"stopped in epoch {epoch} after iteration "
                                               f"{iters + 1} of {max_iters}")
-            self._order = None
+            self._order = self._bounds = None
             self.current_epoch += 1
         return self
+
+    def batch_sizes(self, x, t, batch_size, batch_tokens=None):
+        """The rows of each batch of an epoch: ``len(x) // batch_size`` batches of
+        ``batch_size``, or with ``batch_tokens`` those of :func:`s2sxp.corpus.token_batch_sizes`
+        (each batch at least as many rows as there are ranks). ValueError where the data cannot
+        make one batch."""
+        data_size = len(x)
+        ranks = self.world.size
+        if batch_tokens:
+            if not isinstance(x, Sequences):
+                raise ValueError("batches by tokens need sentences of different lengths (a "
+                                 "parallel corpus)")
+            sizes = token_batch_sizes(x.lengths, t.lengths, batch_tokens, ranks)
+            if sizes[-1] < ranks:
+                if len(sizes) == 1:
+                    raise ValueError(f"the {data_size} training examples are fewer than the "
+                                     f"{ranks} ranks that share each batch")
+                sizes = numpy.concatenate((sizes[:-2], [sizes[-2] + sizes[-1]]))
+            return sizes
+        if data_size < batch_size:
+            raise ValueError(f"batch size {batch_size} is larger than the {data_size} training "
+                             "examples")
+        if batch_size < ranks:
+            raise ValueError(f"batch size {batch_size} is smaller than the {ranks} ranks that "
+                             "share each batch")
+        return numpy.full(data_size // batch_size, batch_size, dtype=numpy.int64)
 
     def _gradients(self, x, t, batch, where):
         """The loss of the batch of rows ``batch`` and its gradients in the model's flat_grads;
@@ -169,11 +196,15 @@ class Trainer:
             return {}
         return {"keys": self.current_epoch * data_size + numpy.asarray(rows)}
 
-    def _epoch_order(self, x, t, batch_size):
-        """The rows of an epoch, batch after batch: shuffled, or bucketed by length."""
+    def _epoch_order(self, x, t, sizes, by_tokens):
+        """(the rows of an epoch, batch after batch, the bounds of its batches): shuffled, or
+        bucketed by length, or sorted by length and cut into batches of ``sizes`` rows."""
+        if by_tokens:
+            return token_order(self.rng, x.lengths, t.lengths, sizes)
+        bounds = numpy.arange(len(sizes) + 1) * sizes[0]
         if isinstance(x, Sequences):
-            return bucket_order(self.rng, x.lengths, t.lengths, batch_size)
-        return self.rng.permutation(len(x))
+            return bucket_order(self.rng, x.lengths, t.lengths, int(sizes[0])), bounds
+        return self.rng.permutation(len(x)), bounds
 
     def _report(self, iters, max_iters, start, log):
         epoch = self.current_epoch + 1
@@ -198,6 +229,8 @@ class Trainer:
                  "loss_list": list(self.loss_list), "loss_epochs": list(self.loss_epochs)}
         if self._order is not None:
             state.update(order=numpy.asarray(self._order), next=self._next, count=self._count)
+            if self._bounds is not None:
+                state["bounds"] = numpy.asarray(self._bounds)
             if self._count:
                 # kept as an array so that the sum resumes in the loss's own dtype
                 state["total"] = asnumpy(self._total)
@@ -208,9 +241,11 @@ class Trainer:
         self.rng.bit_generator.state = state["rng"]
         self.loss_list = [float(v) for v in state["loss_list"]]
         self.loss_epochs = [float(v) for v in state["loss_epochs"]]
-        self._order, self._next, self._total, self._count = None, 0, 0.0, 0
+        self._order, self._bounds, self._next, self._total, self._count = None, None, 0, 0.0, 0
         if state.get("order") is not None:
             self._order = numpy.asarray(state["order"])
+            if state.get("bounds") is not None:
+                self._bounds = numpy.asarray(state["bounds"])
             self._next, self._count = int(state["next"]), int(state["count"])
             if self._count:
                 self._total = get_array_module(self.model.flat_params).asarray(state["total"])

@@ -3,6 +3,7 @@ one line (never a traceback) for each kind of user error."""
 import dataclasses
 import io as stdio
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -694,6 +695,30 @@ def test_validations_inside_epochs_leave_training_as_it_was(capsys, tmp_path, pa
     assert_same_params(tmp_path / "plain" / "model.npz", tmp_path / "often" / "model.npz")
     history = json.loads((tmp_path / "often" / "history.json").read_text())
     assert history["val_at"] == [9, 18, 27, 28, 36, 45, 54, 56]
+
+
+def test_batches_by_tokens_train_resume_and_are_refused_where_they_cannot_be(capsys, tmp_path,
+                                                                             pairs_file):
+    at = CORPUS_TINY.index("--batch-size")
+    tiny = CORPUS_TINY[:at] + CORPUS_TINY[at + 2:]
+    argv = ["train", "--data", pairs_file, "--batch-tokens", "150", *tiny]
+    code, out, _ = run(capsys, *argv, "--epochs", "1", "--out", tmp_path / "tokens")
+    assert code == 0, out
+    per_epoch = int(re.search(r"iter \d+ / (\d+)", out).group(1))
+    assert 30 < per_epoch < 90                  # 900 pairs of 2-7 tokens, not 900 / 128
+    config = json.loads((tmp_path / "tokens" / "config.json").read_text())
+    assert config["batch_tokens"] == 150
+    code, out, _ = run(capsys, "train", "--resume", "--epochs", "2", "--out", tmp_path / "tokens")
+    assert code == 0 and f"iter {per_epoch} / {per_epoch}" in out
+    history = json.loads((tmp_path / "tokens" / "history.json").read_text())
+    assert history["val_epochs"] == [1.0, 2.0]
+
+    for flags, message in (
+            (argv + ["--batch-size", "16"], "--batch-size and --batch-tokens both size the"),
+            (["train", "--batch-tokens", "150"], "--batch-tokens is for a parallel corpus")):
+        code, _, err = run(capsys, *flags, "--out", tmp_path / "refused")
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "refused").exists()
 
 
 # -- hostile and clumsy input ------------------------------------------------------------------

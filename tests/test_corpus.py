@@ -83,6 +83,41 @@ def test_bucket_order_is_a_permutation_of_batches_of_similar_lengths():
     numpy.testing.assert_array_equal(order, again)
 
 
+def test_token_batches_keep_within_the_tokens_and_cover_every_row_once():
+    rng = numpy.random.default_rng(0)
+    src = rng.integers(1, 40, 1000)
+    tgt = src + rng.integers(-1, 4, 1000).clip(-src + 1)
+    sizes = corpus.token_batch_sizes(src, tgt, 300)
+    assert sizes.sum() == 1000
+    orders = []
+    for seed in (1, 2):
+        order, bounds = corpus.token_order(numpy.random.default_rng(seed), src, tgt, sizes)
+        assert sorted(order.tolist()) == list(range(1000))
+        assert bounds[0] == 0 and bounds[-1] == 1000
+        batches = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        # every epoch: the same sizes, in its own order, each batch within the tokens
+        assert sorted(len(b) for b in batches) == sorted(sizes.tolist())
+        for b in batches:
+            assert len(b) * max(src[b].max(), tgt[b].max()) <= 300
+        orders.append(order)
+    assert not numpy.array_equal(*orders)
+    # short sentences make big batches, long ones small batches
+    assert sizes.max() >= 50 and sizes.min() <= 8
+    # what is padding: far less than in batches of rows drawn at random
+    order, bounds = corpus.token_order(numpy.random.default_rng(1), src, tgt, sizes)
+    padded = sum(int(src[order[a:b]].max()) * (b - a) - int(src[order[a:b]].sum())
+                 for a, b in zip(bounds[:-1], bounds[1:]))
+    assert padded < 0.05 * src.sum()
+
+
+def test_token_batches_give_a_long_sentence_a_batch_and_each_batch_its_least_rows():
+    src = numpy.array([3, 3, 3, 50, 3])
+    tgt = numpy.array([4, 4, 4, 4, 4])
+    assert corpus.token_batch_sizes(src, tgt, 12).tolist() == [3, 1, 1]
+    # the least rows a batch: even past the tokens
+    assert corpus.token_batch_sizes(src, tgt, 12, min_rows=2).tolist() == [3, 2]
+
+
 def test_pairs_lines_ignore_extra_columns_a_byte_order_mark_and_crlf():
     lines = ["\ufeffGo.\t行け。\tCC-BY 2.0 (France)\r\n", "Hi.\tこんにちは。\n"]
     assert corpus.pairs_from_lines(lines, "char") == [(list("Go."), list("行け。")),

@@ -105,6 +105,54 @@ def test_fit_refuses_a_batch_larger_than_the_data(xp32, dates):
         _trainer(vocab).fit(x, t, batch_size=500)
 
 
+@pytest.fixture(scope="module")
+def sentences():
+    from s2sxp import corpus
+    data = corpus.load_pairs(corpus.synthetic_pairs(300, seed=0, max_words=12), tokens="word")
+    return data.x_train, data.t_train, len(data.source_vocab), len(data.vocab), data.vocab.pad_id
+
+
+def _corpus_trainer(sentences, **kw):
+    x, t, V_src, V, pad = sentences
+    model = s2sxp.models.build("bahdanau", V, D, H, seed=0, pad_id=pad, source_vocab_size=V_src)
+    return s2sxp.Trainer(model, s2sxp.Adam(lr=0.01), seed=0, log=None, **kw)
+
+
+def test_batches_by_tokens_stay_within_them_and_carry_on_exactly_after_a_stop(
+        xp32, sentences, tmp_path):
+    x, t = sentences[:2]
+    straight = _corpus_trainer(sentences)
+    shapes = []
+    forward = straight.model.forward
+    straight.model.forward = lambda xs, ts, **kw: shapes.append((xs.shape, ts.shape)) or forward(
+        xs, ts, **kw)
+    straight.fit(x, t, max_epoch=2, batch_tokens=60, eval_interval=4)
+    per_epoch = len(straight.batch_sizes(x, t, None, 60))
+    assert len(shapes) == 2 * per_epoch and per_epoch > len(x) // 16
+    assert all(xs[0] * max(xs[1], ts[1]) <= 60 for xs, ts in shapes)
+    assert sum(xs[0] for xs, _ in shapes) == 2 * len(x)          # every sentence, every epoch
+    assert len({xs[0] for xs, _ in shapes}) > 3                   # rows as their lengths allow
+
+    first = _corpus_trainer(sentences)
+    stop_at = lambda epoch, iteration: first.stop() if (epoch, iteration) == (1, 5) else None
+    with pytest.raises(TrainingInterrupted, match=f"epoch 2 after iteration 6 of {per_epoch}"):
+        first.fit(x, t, max_epoch=2, batch_tokens=60, eval_interval=4, on_iteration=stop_at)
+    io.save_checkpoint(tmp_path / "c.npz", first.model, first.optimizer, first)
+    second = _corpus_trainer(sentences)
+    io.restore(io.read_checkpoint(tmp_path / "c.npz"), second.model, second.optimizer, second)
+    second.fit(x, t, max_epoch=1, batch_tokens=60, eval_interval=4)
+    assert second.optimizer.iter == straight.optimizer.iter == 2 * per_epoch
+    numpy.testing.assert_allclose(second.loss_list, straight.loss_list, rtol=1e-5)
+    for p, q in zip(_params(second), _params(straight)):
+        numpy.testing.assert_allclose(p, q, rtol=1e-4, atol=1e-6)
+
+
+def test_batches_by_tokens_need_sentences_of_different_lengths(xp32, dates):
+    x, t, _, _, vocab = dates
+    with pytest.raises(ValueError, match="parallel corpus"):
+        _trainer(vocab).fit(x, t, batch_tokens=100)
+
+
 def test_show_examples_prints_questions_in_reading_order(dates):
     _, _, x_test, t_test, vocab = dates
     out = stdio.StringIO()

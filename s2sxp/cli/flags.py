@@ -137,6 +137,10 @@ def training_flags(p):
                    help="epochs to train; with --resume, the new total [default: 10]")
     p.add_argument("--batch-size", type=positive, default=None, metavar="N",
                    help="[default: 128]")
+    p.add_argument("--batch-tokens", type=positive, default=None, metavar="N",
+                   help="parallel corpus: batches of about N tokens each (rows times the longest "
+                   "source or target, padding included), of sentences of about one length, in "
+                   "place of --batch-size rows [default: rows]")
     p.add_argument("--wordvec-size", type=positive, default=None, metavar="N",
                    help="[default: 16, the book's; on a parallel corpus 64 by characters, 256 "
                    "by words or subwords]")

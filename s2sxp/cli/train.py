@@ -171,6 +171,8 @@ def train(args):
     if ranks.size > 1:
         device += f", {ranks.size} ranks"
     given = _given(args)
+    if given.get("batch_size") is not None and given.get("batch_tokens") is not None:
+        raise ValueError("--batch-size and --batch-tokens both size the batches; give one")
     if args.resume:
         naming = ("model", "cell", "data", "tokens", "langs") + MODEL_OPTIONS
         folder = args.out or TrainConfig(**{k: v for k, v in given.items()
