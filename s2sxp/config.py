@@ -10,9 +10,10 @@ from . import corpus, datasets, models
 from .pairs import is_pairs_file
 from .vocab import TOKENIZERS, Vocab
 
-#: Constructor options of some model families that a run may set (BahdanauSeq2seq's).
+#: Constructor options of some model families that a run may set (BahdanauSeq2seq's, and
+#: AttentionSeq2seq's input feeding).
 MODEL_OPTIONS = ("init_state", "reset_state_each_step", "encoder_layers", "decoder_layers",
-                 "bidirectional", "dropout", "tie_weights")
+                 "bidirectional", "dropout", "tie_weights", "input_feeding")
 #: The settings of a run on a parallel corpus, which other runs do not have.
 CORPUS_OPTIONS = ("tokens", "min_freq", "max_vocab", "max_length", "skip_bad", "source_column",
                   "langs", "dev", "test", "shared_vocab", "vocab_size", "subword_model",
@@ -63,6 +64,8 @@ class TrainConfig:
     bidirectional: bool = None  # each encoder layer runs forward and backward
     dropout: float = None  # dropped while training: embeddings, between layers, before output
     tie_weights: bool = None  # the output layer's weights are the target embedding's
+    # AttentionSeq2seq only; None: the model's default (False)
+    input_feeding: bool = None  # the decoder cell also reads the previous step's context
     # a parallel corpus (source<TAB>target lines, or two aligned files) only
     tokens: str = None  # "char", "word" or "spm" (subwords); None: "char" for a pairs file
     min_freq: int = 1  # tokens seen fewer times in the training split become <unk>
@@ -171,6 +174,8 @@ class TrainConfig:
             parts.append("reset")
         if self.bidirectional:
             parts.append("bi")
+        if self.input_feeding:
+            parts.append("feed")
         if (self.encoder_layers or 1) > 1:
             parts.append(f"{self.encoder_layers}layers")
         if (self.decoder_layers or 1) > 1:

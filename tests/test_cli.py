@@ -3,6 +3,7 @@ one line (never a traceback) for each kind of user error."""
 import dataclasses
 import io as stdio
 import json
+import pathlib
 import re
 import signal
 import subprocess
@@ -719,6 +720,26 @@ def test_batches_by_tokens_train_resume_and_are_refused_where_they_cannot_be(cap
         code, _, err = run(capsys, *flags, "--out", tmp_path / "refused")
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
         assert not (tmp_path / "refused").exists()
+
+
+def test_input_feeding_trains_translates_and_belongs_to_the_attention_model(capsys, tmp_path,
+                                                                           pairs_file):
+    small = ["--tokens", "word", "--wordvec-size", "8", "--hidden-size", "32", "--batch-size",
+             "32", "--seed", "0"]
+    code, out, _ = run(capsys, "train", "--data", pairs_file, "--model", "attention",
+                       "--input-feeding", "--epochs", "1", "--out", tmp_path / "fed", *small)
+    assert code == 0, out
+    assert json.loads((tmp_path / "fed" / "config.json").read_text())["input_feeding"] is True
+    sources = tmp_path / "sources.txt"
+    sources.write_text("".join(line.split("\t")[0] + "\n" for line in
+                               pathlib.Path(pairs_file).read_text().splitlines()[:5]))
+    code, out, err = run(capsys, "translate", "--run", tmp_path / "fed" / "best.npz", "--input",
+                         sources, "--beam", "3")
+    assert code == 0 and len(out.splitlines()) == 5, err
+    code, _, err = run(capsys, "train", "--data", pairs_file, "--model", "seq2seq",
+                       "--input-feeding", "--out", tmp_path / "refused", *small)
+    assert code == 2 and "--input-feeding is an option of attention only" in err, err
+    assert not (tmp_path / "refused").exists()
 
 
 # -- hostile and clumsy input ------------------------------------------------------------------

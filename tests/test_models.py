@@ -174,3 +174,35 @@ def test_label_smoothing_keeps_the_model_gradients_right(xp, rng, kind):
     check_model(model, xs, ts, f"{kind} smoothed")
     with pytest.raises(ValueError, match="label_smoothing is from 0 to below 1"):
         models.build(kind, V, D, H, label_smoothing=1.0)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_input_feeding_fused_equals_reference_and_feeds_the_context(xp, rng, cell):
+    """The fused recurrence equals the per-step reference; the cell's Wx gets H context rows
+    below the embedding's; with those rows zero the model is the book's AttentionSeq2seq."""
+    fused = models.build("attention", V, D, H, cell=cell, seed=2, input_feeding=True)
+    ref = models.build("attention", V, D, H, cell=cell, impl="reference", seed=2,
+                       input_feeding=True)
+    G = {"lstm": 4, "gru": 3}[cell]
+    assert [tuple(p.shape) for p in fused.params] == [
+        (V, D), (D, G * H), (H, G * H), (G * H,),
+        (V, D), (D + H, G * H), (H, G * H), (G * H,), (2 * H, V), (V,)]
+    assert fused.config["input_feeding"] is True
+    xs, ts = _data(rng)
+    assert float(fused.forward(xs, ts)) == pytest.approx(float(ref.forward(xs, ts)), rel=1e-12)
+    fused.backward()
+    ref.backward()
+    for g, g_ref in zip(fused.grads, ref.grads):
+        numpy.testing.assert_allclose(backend.asnumpy(g), backend.asnumpy(g_ref), atol=1e-12)
+    numpy.testing.assert_allclose(backend.asnumpy(fused.generate(xs, 1, 4)),
+                                  backend.asnumpy(ref.generate(xs, 1, 4)))
+
+    plain = models.build("attention", V, D, H, cell=cell, seed=2)
+    for p, q in zip(plain.params, fused.params):
+        if p.shape == q.shape:
+            q[...] = p
+    fused.params[5][:D] = plain.params[5]
+    fused.params[5][D:] = 0
+    assert float(fused.forward(xs, ts)) == pytest.approx(float(plain.forward(xs, ts)), rel=1e-12)
+    fused.params[5][D:] = 0.5
+    assert abs(float(fused.forward(xs, ts)) - float(plain.forward(xs, ts))) > 1e-6

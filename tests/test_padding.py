@@ -40,8 +40,9 @@ def _build(kind, cell, impl, **options):
 DEEP = [{"bidirectional": True}, {"encoder_layers": 2},
         {"encoder_layers": 2, "bidirectional": True, "dropout": 0.3},
         {"decoder_layers": 3, "dropout": 0.3}]
-OPTIONS = [("seq2seq", {}), ("peeky", {}), ("attention", {}), ("bahdanau", {}),
-           ("bahdanau", {"init_state": "last"}), ("bahdanau", {"reset_state_each_step": True})
+OPTIONS = [("seq2seq", {}), ("peeky", {}), ("attention", {}), ("attention", {"input_feeding": True}),
+           ("bahdanau", {}), ("bahdanau", {"init_state": "last"}),
+           ("bahdanau", {"reset_state_each_step": True})
            ] + [("bahdanau", options) for options in DEEP]
 
 
@@ -83,6 +84,15 @@ def test_deeper_padded_bahdanau_backward_matches_numerical_gradient(xp, rng, opt
     xs, ts = padded_batch(rng, [4, 2, 3], [3, 5, 4])
     model = _build("bahdanau", cell, impl, **options)
     check_model(model, xs, ts, f"padded bahdanau {options}/{cell}/{impl}")
+
+
+@pytest.mark.parametrize("impl", ["fused", "reference"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_padded_attention_with_input_feeding_backward_matches_numerical_gradient(xp, rng, cell,
+                                                                                impl):
+    xs, ts = padded_batch(rng, [4, 2, 3], [3, 5, 4])
+    model = _build("attention", cell, impl, input_feeding=True)
+    check_model(model, xs, ts, f"padded attention with input feeding/{cell}/{impl}")
 
 
 @pytest.mark.parametrize("kind", KINDS)

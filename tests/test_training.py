@@ -61,18 +61,21 @@ def reversed_language():
     return corpus.load_pairs(corpus.synthetic_pairs(3000, seed=0), tokens="word")
 
 
-@pytest.mark.parametrize("kind, cell", [
+@pytest.mark.parametrize("kind, cell, options", [
     # BLEU after epoch 12 (H=64, batches of 64) with one vocabulary for both sides, at d2b6709:
     # 99.7, 98.6, 100.0, 99.7
-    ("attention", "lstm"), ("attention", "gru"), ("bahdanau", "gru"), ("bahdanau", "lstm"),
-])
+    ("attention", "lstm", {}), ("attention", "gru", {}), ("bahdanau", "gru", {}),
+    ("bahdanau", "lstm", {}), ("attention", "lstm", {"input_feeding": True}),
+], ids=["attention-lstm", "attention-gru", "bahdanau-gru", "bahdanau-lstm",
+        "attention-lstm-input-feeding"])
 def test_attention_models_learn_to_translate_a_variable_length_corpus(xp32, reversed_language,
-                                                                      kind, cell):
+                                                                      kind, cell, options):
     """Trained on padded, length-bucketed batches, greedy and beam-search translations of the 300
     held-out sentences reach a corpus BLEU of 95."""
     c = reversed_language
     model = s2sxp.models.build(kind, len(c.vocab), 16, 64, cell=cell, seed=0,
-                               pad_id=c.vocab.pad_id, source_vocab_size=len(c.source_vocab))
+                               pad_id=c.vocab.pad_id, source_vocab_size=len(c.source_vocab),
+                               **options)
     trainer = s2sxp.Trainer(model, s2sxp.Adam(lr=0.01), seed=0, log=None)
     trainer.fit(c.x_train, c.t_train, max_epoch=12, batch_size=64, max_grad=5.0)
     max_length = 2 * c.t_train.max_length

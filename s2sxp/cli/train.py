@@ -69,6 +69,9 @@ def add_train(sub):
     p.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=None,
                    help="bahdanau only: the output layer's weights are the target embedding's, "
                    "transposed (needs --wordvec-size equal to --hidden-size) [default: no]")
+    p.add_argument("--input-feeding", action=argparse.BooleanOptionalAction, default=None,
+                   help="attention only: the decoder cell also reads the context of the step "
+                   "before (Luong et al. 2015) [default: no]")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="run folder [default: runs/MODEL-DATA; a cell or a bahdanau option "
                    "other than the default is added to the name, as in runs/bahdanau-lstm-last-"
