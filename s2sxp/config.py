@@ -10,8 +10,8 @@ from . import corpus, datasets, models
 from .pairs import is_pairs_file
 from .vocab import TOKENIZERS, Vocab
 
-#: Constructor options of some model families that a run may set (BahdanauSeq2seq's, and
-#: AttentionSeq2seq's input feeding).
+#: Constructor options of some model families that a run may set (BahdanauSeq2seq's and
+#: AttentionSeq2seq's).
 MODEL_OPTIONS = ("init_state", "reset_state_each_step", "encoder_layers", "decoder_layers",
                  "bidirectional", "dropout", "tie_weights", "input_feeding")
 #: The settings of a run on a parallel corpus, which other runs do not have.
@@ -56,16 +56,15 @@ class TrainConfig:
     patience: int = 0  # stop once this many validations in a row have not improved; 0: never
     plateau: int = None  # halve the rate once this many validations in a row have not improved
     label_smoothing: float = 0.0  # the part of the target distribution spread over the vocabulary
-    # BahdanauSeq2seq only; None: the model's default ("sum", False)
-    init_state: str = None  # the decoder's initial state: "sum" or "last" of the encoder states
-    reset_state_each_step: bool = None  # restart the decoder cell from zeros at every step
-    encoder_layers: int = None  # recurrent layers of the encoder
-    decoder_layers: int = None  # recurrent layers of the decoder
-    bidirectional: bool = None  # each encoder layer runs forward and backward
-    dropout: float = None  # dropped while training: embeddings, between layers, before output
-    tie_weights: bool = None  # the output layer's weights are the target embedding's
-    # AttentionSeq2seq only; None: the model's default (False)
-    input_feeding: bool = None  # the decoder cell also reads the previous step's context
+    # options of some model families (MODEL_OPTIONS); None: the model's default
+    init_state: str = None  # bahdanau: the decoder's initial state, "sum" or "last" encoder state
+    reset_state_each_step: bool = None  # bahdanau: restart the decoder cell at every step
+    encoder_layers: int = None  # bahdanau, attention: recurrent layers of the encoder
+    decoder_layers: int = None  # bahdanau, attention: recurrent layers of the decoder
+    bidirectional: bool = None  # bahdanau, attention: encoder layers run forward and backward
+    dropout: float = None  # bahdanau, attention: embeddings, between layers, before the output
+    tie_weights: bool = None  # bahdanau: the output layer's weights are the target embedding's
+    input_feeding: bool = None  # attention: the decoder cell also reads the last context  # the decoder cell also reads the previous step's context
     # a parallel corpus (source<TAB>target lines, or two aligned files) only
     tokens: str = None  # "char", "word" or "spm" (subwords); None: "char" for a pairs file
     min_freq: int = 1  # tokens seen fewer times in the training split become <unk>

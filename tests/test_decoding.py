@@ -8,8 +8,10 @@ from s2sxp import backend, decoding, models
 from test_padding import BOS, EOS, PAD, padded_batch
 
 V, D, H = 6, 3, 4
-OPTIONS = [("seq2seq", {}), ("peeky", {}), ("attention", {}), ("attention", {"input_feeding": True}),
-           ("attention", {"input_feeding": True, "cell": "gru"}), ("bahdanau", {}),
+OPTIONS = [("seq2seq", {}), ("peeky", {}), ("attention", {}),
+           ("attention", {"input_feeding": True}),
+           ("attention", {"input_feeding": True, "cell": "gru", "decoder_layers": 2}),
+           ("attention", {"decoder_layers": 2, "bidirectional": True}), ("bahdanau", {}),
            ("bahdanau", {"cell": "lstm", "reset_state_each_step": True}),
            ("bahdanau", {"cell": "lstm", "decoder_layers": 2, "bidirectional": True})]
 

@@ -40,10 +40,16 @@ def _build(kind, cell, impl, **options):
 DEEP = [{"bidirectional": True}, {"encoder_layers": 2},
         {"encoder_layers": 2, "bidirectional": True, "dropout": 0.3},
         {"decoder_layers": 3, "dropout": 0.3}]
-OPTIONS = [("seq2seq", {}), ("peeky", {}), ("attention", {}), ("attention", {"input_feeding": True}),
+#: The same for AttentionSeq2seq, with and without input feeding.
+DEEP_ATTENTION = [{"input_feeding": True}, {"bidirectional": True, "input_feeding": True},
+                  {"encoder_layers": 2, "decoder_layers": 2, "dropout": 0.3},
+                  {"decoder_layers": 3, "input_feeding": True, "dropout": 0.3,
+                   "bidirectional": True}]
+OPTIONS = [("seq2seq", {}), ("peeky", {}), ("attention", {}),
            ("bahdanau", {}), ("bahdanau", {"init_state": "last"}),
            ("bahdanau", {"reset_state_each_step": True})
-           ] + [("bahdanau", options) for options in DEEP]
+           ] + [("bahdanau", options) for options in DEEP] + [
+           ("attention", options) for options in DEEP_ATTENTION]
 
 
 @pytest.mark.parametrize("impl", ["fused", "reference"])
@@ -88,11 +94,12 @@ def test_deeper_padded_bahdanau_backward_matches_numerical_gradient(xp, rng, opt
 
 @pytest.mark.parametrize("impl", ["fused", "reference"])
 @pytest.mark.parametrize("cell", CELLS)
-def test_padded_attention_with_input_feeding_backward_matches_numerical_gradient(xp, rng, cell,
-                                                                                impl):
+@pytest.mark.parametrize("options", DEEP_ATTENTION,
+                         ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_deeper_padded_attention_backward_matches_numerical_gradient(xp, rng, options, cell, impl):
     xs, ts = padded_batch(rng, [4, 2, 3], [3, 5, 4])
-    model = _build("attention", cell, impl, input_feeding=True)
-    check_model(model, xs, ts, f"padded attention with input feeding/{cell}/{impl}")
+    model = _build("attention", cell, impl, **options)
+    check_model(model, xs, ts, f"padded attention {options}/{cell}/{impl}")
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -55,17 +55,17 @@ def add_train(sub):
                    default=None, help="bahdanau only: restart the decoder cell from zeros at "
                    "every step, as TensorFlow's NMT tutorial does [default: no]")
     p.add_argument("--encoder-layers", type=positive, default=None, metavar="N",
-                   help="bahdanau only: recurrent layers of the encoder [default: 1]")
+                   help="bahdanau and attention: recurrent layers of the encoder [default: 1]")
     p.add_argument("--decoder-layers", type=positive, default=None, metavar="N",
-                   help="bahdanau only: recurrent layers of the decoder, plain cells stacked "
-                   "over its attentive one [default: 1]")
+                   help="bahdanau and attention: recurrent layers of the decoder, plain cells "
+                   "stacked over its attentive one [default: 1]")
     p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
-                   help="bahdanau only: each encoder layer reads the sentence forward and "
-                   "backward, a bridge bringing the two to the hidden size [default: no]")
+                   help="bahdanau and attention: each encoder layer reads the sentence forward "
+                   "and backward, a bridge bringing the two to the hidden size [default: no]")
     p.add_argument("--dropout", type=finite, default=None, metavar="P",
-                   help="bahdanau only: while training, drop this part of the embeddings, of "
-                   "the inputs of the encoder's later layers and of the decoder states before "
-                   "the output layer [default: 0]")
+                   help="bahdanau and attention: while training, drop this part of the "
+                   "embeddings, of the inputs of the later layers and of what goes into the "
+                   "output layer [default: 0]")
     p.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=None,
                    help="bahdanau only: the output layer's weights are the target embedding's, "
                    "transposed (needs --wordvec-size equal to --hidden-size) [default: no]")

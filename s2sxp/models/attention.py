@@ -1,13 +1,17 @@
 """AttentionSeq2seq (book, ch. 8): dot-product attention over all encoder states after the decoder
 LSTM; the context and the decoder state, concatenated, go to the output affine. With input
 feeding (Luong et al. 2015), each step's context is also fed into the decoder cell's next step
-(layers/feeding.py)."""
+(layers/feeding.py); a deeper encoder (models/encoder.py), more decoder layers and dropout make it
+a translator's model, as they do the Bahdanau one."""
 import numpy
 
 from ..backend import get_array_module
 from ..layers import CELLS, TimeAffine, TimeAttention, is_fused
 from ..layers.feeding import FusedFeedingRecurrence, ReferenceFeedingRecurrence
+from ..layers.dropout import TimeDropout
 from ..layers.padding import add_to_last_states, last_states, padding_mask
+from .base import Seq2seqBase
+from .encoder import RecurrentEncoder
 from .seq2seq import Encoder, Seq2seq, reorder_state
 
 
@@ -21,30 +25,86 @@ class AttentionEncoder(Encoder):
         self.embed.backward(self.rnn.backward(dhs))
 
 
-class AttentionDecoder:
-    """(xs (N, T_dec), hs_enc (N, T_enc, H)) -> scores (N, T_dec, V); starts from the state of
-    each row's last real encoder step and attends to its real steps only."""
+#: The dropout sites of a decoder (those of the encoder are its layers' numbers): the
+#: embeddings, the vector before the affine, then the input of each layer above the first.
+DECODER_SITES = (1000, 1001)
 
-    def __init__(self, init, V, D, H, cell, impl):
+
+def decoder_drops(noise, layers):
+    """The TimeDropout layers of a decoder of ``layers`` layers, at DECODER_SITES (None without
+    dropout)."""
+    if not noise:
+        return None
+    return [TimeDropout(noise, site)
+            for site in DECODER_SITES + tuple(1002 + i for i in range(layers - 1))]
+
+
+class _Stacked:
+    """What both attention decoders share: plain cells (``rnns``, from zero states) stacked over
+    the attentive layer, dropout, and the affine over [context | top state]."""
+
+    def _top(self, hs):
+        """The states of the top layer over those of the attentive one, hs (N, T, H)."""
+        for i, rnn in enumerate(self.rnns):
+            hs = rnn.forward(self.drops[2 + i].forward(hs) if self.drops else hs)
+        return hs
+
+    def _scores(self, cs, top):
+        out = get_array_module(cs).concatenate((cs, top), axis=2)
+        return self.affine.forward(self.drops[1].forward(out) if self.drops else out)
+
+    def _back_scores(self, dscore):
+        """-> the gradients of the contexts and of the attentive layer's states."""
+        dout = self.affine.backward(dscore)
+        if self.drops:
+            dout = self.drops[1].backward(dout)
+        dcs, dhs = dout[:, :, :self.H], dout[:, :, self.H:]
+        for i in reversed(range(len(self.rnns))):
+            dhs = self.rnns[i].backward(dhs)
+            if self.drops:
+                dhs = self.drops[2 + i].backward(dhs)
+        return dcs, dhs
+
+    def _embed(self, xs):
+        E = self.embed.forward(xs)
+        return self.drops[0].forward(E) if self.drops else E
+
+    def _back_embed(self, dE):
+        self.embed.backward(self.drops[0].backward(dE) if self.drops else dE)
+
+    def _reset_stack(self):
+        for rnn in self.rnns:
+            rnn.reset_state()
+
+
+class AttentionDecoder(_Stacked):
+    """(xs (N, T_dec), hs_enc (N, T_enc, H)) -> scores (N, T_dec, V); starts from the state of
+    each row's last real encoder step and attends to its real steps only. With ``layers`` above
+    1, plain cells stacked over the attentive one, the top one's states beside the contexts in
+    the affine; with ``noise``, dropout (DECODER_SITES)."""
+
+    def __init__(self, init, V, D, H, cell, impl, layers=1, noise=None):
         self.embed = init.embedding(V, D)
         self.rnn = init.rnn(cell, D, H, stateful=True, impl=impl)
         self.attention = TimeAttention(impl=impl)
         self.affine = TimeAffine(init.randn(2 * H, V, scale=1 / numpy.sqrt(2 * H)), init.zeros(V))
-        self.layers = [self.embed, self.rnn, self.affine]
+        self.rnns = [init.rnn(cell, H, H, stateful=True, impl=impl) for _ in range(layers - 1)]
+        self.layers = [self.embed, self.rnn, self.affine] + self.rnns
+        self.drops = decoder_drops(noise, layers)
         self.H = H
         self.attention_weights = self.step_weights = None
         self.hs_enc = self.lengths = self.mask = None
 
     def _step(self, xs):
-        xp = get_array_module(self.hs_enc)
-        hs_dec = self.rnn.forward(self.embed.forward(xs))
+        hs_dec = self.rnn.forward(self._embed(xs))
         cs = self.attention.forward(self.hs_enc, hs_dec, self.mask)
-        return self.affine.forward(xp.concatenate((cs, hs_dec), axis=2))
+        return self._scores(cs, self._top(hs_dec))
 
     def start(self, hs_enc, lengths, steps=None):
         self.hs_enc, self.lengths = hs_enc, lengths
         self.mask = padding_mask(lengths, hs_enc.shape[1], hs_enc.dtype)
         self.rnn.set_state(last_states(hs_enc, lengths))
+        self._reset_stack()
 
     def forward(self, xs, hs_enc, lengths=None):
         self.start(hs_enc, lengths)
@@ -53,12 +113,9 @@ class AttentionDecoder:
         return score
 
     def backward(self, dscore):
-        H = self.H
-        dout = self.affine.backward(dscore)
-        dcs, dhs_dec = dout[:, :, :H], dout[:, :, H:]
+        dcs, dhs_dec = self._back_scores(dscore)
         dhs_enc, dhs_dec_att = self.attention.backward(dcs)
-        dout = self.rnn.backward(dhs_dec + dhs_dec_att)
-        self.embed.backward(dout)
+        self._back_embed(self.rnn.backward(dhs_dec + dhs_dec_att))
         add_to_last_states(dhs_enc, self.rnn.dh, self.lengths)
         return dhs_enc
 
@@ -68,14 +125,16 @@ class AttentionDecoder:
         return score
 
     def reorder(self, index):
-        reorder_state(self.rnn, index)
+        for rnn in [self.rnn] + self.rnns:
+            reorder_state(rnn, index)
 
 
-class FeedingAttentionDecoder:
+class FeedingAttentionDecoder(_Stacked):
     """AttentionDecoder with input feeding: the cell reads [embedding | previous context], the
-    recurrence of layers/feeding.py; the affine reads [context | state] as the book's does."""
+    recurrence of layers/feeding.py; the affine reads [context | state] as the book's does (with
+    ``layers``, the top layer's state)."""
 
-    def __init__(self, init, V, D, H, cell, impl):
+    def __init__(self, init, V, D, H, cell, impl, layers=1, noise=None):
         self.embed = init.embedding(V, D)
         G = CELLS[cell][1]
         params = [init.randn(D + H, G * H, scale=1 / numpy.sqrt(D + H)),
@@ -83,7 +142,9 @@ class FeedingAttentionDecoder:
         recurrence = FusedFeedingRecurrence if is_fused(impl) else ReferenceFeedingRecurrence
         self.recurrence = recurrence(params, cell)
         self.affine = TimeAffine(init.randn(2 * H, V, scale=1 / numpy.sqrt(2 * H)), init.zeros(V))
-        self.layers = [self.embed, self.recurrence, self.affine]
+        self.rnns = [init.rnn(cell, H, H, stateful=True, impl=impl) for _ in range(layers - 1)]
+        self.layers = [self.embed, self.recurrence, self.affine] + self.rnns
+        self.drops = decoder_drops(noise, layers)
         self.H = H
         self.attention_weights = self.step_weights = None
         self.lengths = None
@@ -92,22 +153,23 @@ class FeedingAttentionDecoder:
     def forward(self, xs, hs_enc, lengths=None):
         self.lengths = lengths
         mask = padding_mask(lengths, hs_enc.shape[1], hs_enc.dtype)
-        hs, cs = self.recurrence.forward(self.embed.forward(xs), hs_enc,
-                                         last_states(hs_enc, lengths), mask)
+        hs, cs = self.recurrence.forward(self._embed(xs), hs_enc, last_states(hs_enc, lengths),
+                                         mask)
         self.attention_weights = self.recurrence.attention_weights
-        return self.affine.forward(get_array_module(hs).concatenate((cs, hs), axis=2))
+        self._reset_stack()
+        return self._scores(cs, self._top(hs))
 
     def backward(self, dscore):
-        H = self.H
-        dout = self.affine.backward(dscore)
-        dE, dhs_enc = self.recurrence.backward(dout[:, :, H:], dout[:, :, :H])
-        self.embed.backward(dE)
+        dcs, dhs = self._back_scores(dscore)
+        dE, dhs_enc = self.recurrence.backward(dhs, dcs)
+        self._back_embed(dE)
         add_to_last_states(dhs_enc, self.recurrence.dh0, self.lengths)
         return dhs_enc
 
     def start(self, hs_enc, lengths, steps):
         mask = padding_mask(lengths, hs_enc.shape[1], hs_enc.dtype)
         self.recurrence.start(hs_enc, last_states(hs_enc, lengths), steps, mask)
+        self._reset_stack()
         self._t = -1
 
     def step(self, ids, t):
@@ -115,30 +177,59 @@ class FeedingAttentionDecoder:
         self._t = t
         h, c = rec.step(t, rec.embedding_part(self.embed.forward(ids))[0])
         self.step_weights = rec.attention_weights[:, t]
-        return self.affine.forward(get_array_module(h).concatenate((c, h), axis=1)[:, None, :])
+        return self._scores(c[:, None, :], self._top(h[:, None, :]))
 
     def reorder(self, index):
         self.recurrence.reorder(self._t, index)
+        for rnn in self.rnns:
+            reorder_state(rnn, index)
 
 
 class AttentionSeq2seq(Seq2seq):
     """Encoder states -> LSTM decoder -> dot attention -> affine over [context | state].
 
     ``input_feeding=True``: the decoder cell also reads the previous step's context (zeros at
-    the first step), so that its Wx has D + H rows, [embedding | context]; params are otherwise
-    in the same order (FeedingAttentionDecoder)."""
+    the first step), so that its Wx has D + H rows, [embedding | context]
+    (FeedingAttentionDecoder). ``encoder_layers`` and ``bidirectional`` make the encoder that of
+    models/encoder.py (layers of cells, each running forward or both ways, a bridge to the width
+    H); ``decoder_layers`` stacks plain cells over the attentive one, the top one's states going
+    to the affine beside the contexts; ``dropout`` drops that part of the embeddings, of the
+    inputs of the layers above the first and of [context | state] before the affine while
+    training. params: the book's, in its order (Wx of the decoder cell with the context rows
+    where it is fed), then those of the decoder's extra layers."""
 
     kind = "attention"
     encoder_class = AttentionEncoder
     decoder_class = AttentionDecoder
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused", seed=None,
-                 pad_id=None, *, input_feeding=False, source_vocab_size=None,
-                 label_smoothing=0.0, xp=None, dtype=None):
-        if input_feeding:
-            self.decoder_class = FeedingAttentionDecoder
-        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id,
-                         source_vocab_size=source_vocab_size, label_smoothing=label_smoothing,
-                         xp=xp, dtype=dtype)
-        if input_feeding:
-            self.config["input_feeding"] = True
+                 pad_id=None, *, input_feeding=False, encoder_layers=1, decoder_layers=1,
+                 bidirectional=False, dropout=0.0, source_vocab_size=None, label_smoothing=0.0,
+                 xp=None, dtype=None):
+        for name, layers in (("encoder_layers", encoder_layers),
+                             ("decoder_layers", decoder_layers)):
+            if int(layers) != layers or layers < 1:
+                raise ValueError(f"{name} must be a whole number from 1, got {layers}")
+        if not 0 <= float(dropout) < 1:
+            raise ValueError(f"dropout is from 0 to below 1, got {dropout}")
+        Seq2seqBase.__init__(self, vocab_size, wordvec_size, hidden_size, cell, impl, seed,
+                             pad_id, source_vocab_size=source_vocab_size,
+                             label_smoothing=label_smoothing, xp=xp, dtype=dtype)
+        options = (("input_feeding", bool(input_feeding), False),
+                   ("encoder_layers", int(encoder_layers), 1),
+                   ("decoder_layers", int(decoder_layers), 1),
+                   ("bidirectional", bool(bidirectional), False),
+                   ("dropout", float(dropout), 0.0))
+        for name, value, default in options:
+            if value != default:
+                self.config[name] = value
+        V, D, H = vocab_size, wordvec_size, hidden_size
+        noise = self._noise(dropout)
+        if int(encoder_layers) > 1 or bidirectional or noise:
+            self.encoder = RecurrentEncoder(self.init, self.source_vocab_size, D, H, cell, impl,
+                                            int(encoder_layers), bool(bidirectional), noise)
+        else:
+            self.encoder = AttentionEncoder(self.init, self.source_vocab_size, D, H, cell, impl)
+        decoder = FeedingAttentionDecoder if input_feeding else AttentionDecoder
+        self.decoder = decoder(self.init, V, D, H, cell, impl, int(decoder_layers), noise)
+        self._finish(self.encoder.layers + self.decoder.layers)
