@@ -9,6 +9,7 @@ from ..backend import get_array_module
 from ..layers import CELLS, TimeAffine, TimeAttention, is_fused
 from ..layers.feeding import FusedFeedingRecurrence, ReferenceFeedingRecurrence
 from ..layers.dropout import TimeDropout
+from ..layers.output import ChunkedOutputLoss
 from ..layers.padding import add_to_last_states, last_states, padding_mask
 from .base import Seq2seqBase
 from .encoder import RecurrentEncoder
@@ -49,13 +50,17 @@ class _Stacked:
             hs = rnn.forward(self.drops[2 + i].forward(hs) if self.drops else hs)
         return hs
 
-    def _scores(self, cs, top):
+    def _scores(self, cs, top, decoding=False):
+        """The scores of [context | top state], or in training without ``scores`` that vector,
+        for the output layer and loss in one (layers/output.py)."""
         out = get_array_module(cs).concatenate((cs, top), axis=2)
-        return self.affine.forward(self.drops[1].forward(out) if self.drops else out)
+        if self.drops:
+            out = self.drops[1].forward(out)
+        return self.affine.forward(out) if self.scores or decoding else out
 
     def _back_scores(self, dscore):
         """-> the gradients of the contexts and of the attentive layer's states."""
-        dout = self.affine.backward(dscore)
+        dout = self.affine.backward(dscore) if self.scores else dscore
         if self.drops:
             dout = self.drops[1].backward(dout)
         dcs, dhs = dout[:, :, :self.H], dout[:, :, self.H:]
@@ -78,12 +83,13 @@ class _Stacked:
 
 
 class AttentionDecoder(_Stacked):
-    """(xs (N, T_dec), hs_enc (N, T_enc, H)) -> scores (N, T_dec, V); starts from the state of
-    each row's last real encoder step and attends to its real steps only. With ``layers`` above
-    1, plain cells stacked over the attentive one, the top one's states beside the contexts in
-    the affine; with ``noise``, dropout (DECODER_SITES)."""
+    """(xs (N, T_dec), hs_enc (N, T_enc, H)) -> scores (N, T_dec, V), or with ``scores=False``
+    the vectors [context | state] (N, T_dec, 2H) that go into the affine; starts from the state
+    of each row's last real encoder step and attends to its real steps only. With ``layers``
+    above 1, plain cells stacked over the attentive one, the top one's states beside the
+    contexts; with ``noise``, dropout (DECODER_SITES)."""
 
-    def __init__(self, init, V, D, H, cell, impl, layers=1, noise=None):
+    def __init__(self, init, V, D, H, cell, impl, layers=1, noise=None, scores=True):
         self.embed = init.embedding(V, D)
         self.rnn = init.rnn(cell, D, H, stateful=True, impl=impl)
         self.attention = TimeAttention(impl=impl)
@@ -91,14 +97,15 @@ class AttentionDecoder(_Stacked):
         self.rnns = [init.rnn(cell, H, H, stateful=True, impl=impl) for _ in range(layers - 1)]
         self.layers = [self.embed, self.rnn, self.affine] + self.rnns
         self.drops = decoder_drops(noise, layers)
+        self.scores = scores
         self.H = H
         self.attention_weights = self.step_weights = None
         self.hs_enc = self.lengths = self.mask = None
 
-    def _step(self, xs):
+    def _step(self, xs, decoding=False):
         hs_dec = self.rnn.forward(self._embed(xs))
         cs = self.attention.forward(self.hs_enc, hs_dec, self.mask)
-        return self._scores(cs, self._top(hs_dec))
+        return self._scores(cs, self._top(hs_dec), decoding)
 
     def start(self, hs_enc, lengths, steps=None):
         self.hs_enc, self.lengths = hs_enc, lengths
@@ -120,7 +127,7 @@ class AttentionDecoder(_Stacked):
         return dhs_enc
 
     def step(self, ids, t):
-        score = self._step(ids)
+        score = self._step(ids, decoding=True)
         self.step_weights = self.attention.attention_weights[:, 0, :]
         return score
 
@@ -134,7 +141,7 @@ class FeedingAttentionDecoder(_Stacked):
     recurrence of layers/feeding.py; the affine reads [context | state] as the book's does (with
     ``layers``, the top layer's state)."""
 
-    def __init__(self, init, V, D, H, cell, impl, layers=1, noise=None):
+    def __init__(self, init, V, D, H, cell, impl, layers=1, noise=None, scores=True):
         self.embed = init.embedding(V, D)
         G = CELLS[cell][1]
         params = [init.randn(D + H, G * H, scale=1 / numpy.sqrt(D + H)),
@@ -145,6 +152,7 @@ class FeedingAttentionDecoder(_Stacked):
         self.rnns = [init.rnn(cell, H, H, stateful=True, impl=impl) for _ in range(layers - 1)]
         self.layers = [self.embed, self.recurrence, self.affine] + self.rnns
         self.drops = decoder_drops(noise, layers)
+        self.scores = scores
         self.H = H
         self.attention_weights = self.step_weights = None
         self.lengths = None
@@ -177,7 +185,7 @@ class FeedingAttentionDecoder(_Stacked):
         self._t = t
         h, c = rec.step(t, rec.embedding_part(self.embed.forward(ids))[0])
         self.step_weights = rec.attention_weights[:, t]
-        return self._scores(c[:, None, :], self._top(h[:, None, :]))
+        return self._scores(c[:, None, :], self._top(h[:, None, :]), decoding=True)
 
     def reorder(self, index):
         self.recurrence.reorder(self._t, index)
@@ -231,5 +239,10 @@ class AttentionSeq2seq(Seq2seq):
         else:
             self.encoder = AttentionEncoder(self.init, self.source_vocab_size, D, H, cell, impl)
         decoder = FeedingAttentionDecoder if input_feeding else AttentionDecoder
-        self.decoder = decoder(self.init, V, D, H, cell, impl, int(decoder_layers), noise)
+        fused = is_fused(impl)
+        self.decoder = decoder(self.init, V, D, H, cell, impl, int(decoder_layers), noise,
+                               scores=not fused)
+        if fused:               # the output affine and the loss in blocks of rows, as one
+            self.loss_layer = ChunkedOutputLoss(self.decoder.affine, self.loss_layer.ignore_label,
+                                                label_smoothing)
         self._finish(self.encoder.layers + self.decoder.layers)
