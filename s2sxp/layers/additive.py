@@ -37,9 +37,9 @@ class _Recurrence:
         self.dh0 = None
 
 
-class _LSTMPart:
-    """What the LSTM cell adds to the fused recurrence: its memory cells, and its step forward
-    and back (kernels/lstm.py)."""
+class LSTMPart:
+    """What the LSTM cell adds to a fused recurrence (this one, and layers/feeding.py's): its
+    memory cells, and its step forward and back (kernels/lstm.py)."""
 
     def __init__(self, reset):
         self.reset = reset
@@ -88,9 +88,9 @@ class _LSTMPart:
         xp.matmul(hs2.T, dA2[:, cols], out=dWh[:, cols])
 
 
-class _GRUPart:
-    """What the GRU cell adds to the fused recurrence: r ⊙ h_prev, and its step forward and back
-    (kernels/gru.py)."""
+class GRUPart:
+    """What the GRU cell adds to a fused recurrence (this one, and layers/feeding.py's):
+    r ⊙ h_prev, and its step forward and back (kernels/gru.py)."""
 
     def __init__(self, reset):
         self.reset = reset
@@ -146,7 +146,7 @@ class FusedRecurrence(_Recurrence):
 
     def __init__(self, params, cell, reset):
         super().__init__(params, cell, reset)
-        self.cell = _LSTMPart(self.reset) if self.lstm else _GRUPart(self.reset)
+        self.cell = LSTMPart(self.reset) if self.lstm else GRUPart(self.reset)
         self._kept = {}
 
     def _array(self, name, shape, dtype):

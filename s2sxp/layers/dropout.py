@@ -87,3 +87,17 @@ class TimeDropout:
 
     def backward(self, dout):
         return dout if self.scale is None else dout * self.scale
+
+
+#: The dropout sites of a decoder (an encoder's are its layers' numbers): the embeddings, what
+#: goes into the output layer, then the input of each layer above the first (1002, 1003, ...).
+DECODER_SITES = (1000, 1001)
+
+
+def decoder_drops(noise, layers):
+    """The TimeDropout layers of a decoder of ``layers`` recurrent layers, at DECODER_SITES and
+    after; None without dropout."""
+    if not noise:
+        return None
+    return [TimeDropout(noise, site)
+            for site in DECODER_SITES + tuple(1002 + i for i in range(layers - 1))]

@@ -24,7 +24,7 @@ time: the specification the fused path must equal.
 from .. import kernels, parallel
 from ..backend import get_array_module, ignore_overflow
 from ..kernels import gru, lstm
-from .additive import _GRUPart, _LSTMPart
+from .additive import GRUPart, LSTMPart
 from .basic import store
 
 
@@ -43,7 +43,7 @@ class FusedFeedingRecurrence(_Feeding):
 
     def __init__(self, params, cell):
         super().__init__(params, cell)
-        self.cell = _LSTMPart(False) if self.lstm else _GRUPart(False)
+        self.cell = LSTMPart(False) if self.lstm else GRUPart(False)
 
     def start(self, hs_enc, h0, T, mask=None):
         """Allocate the arrays of T steps; ``mask`` (N, T_enc): the padding mask."""

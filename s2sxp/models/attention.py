@@ -8,7 +8,7 @@ import numpy
 from ..backend import get_array_module
 from ..layers import CELLS, TimeAffine, TimeAttention, is_fused
 from ..layers.feeding import FusedFeedingRecurrence, ReferenceFeedingRecurrence
-from ..layers.dropout import TimeDropout
+from ..layers.dropout import decoder_drops
 from ..layers.output import ChunkedOutputLoss
 from ..layers.padding import add_to_last_states, last_states, padding_mask
 from .base import Seq2seqBase
@@ -24,20 +24,6 @@ class AttentionEncoder(Encoder):
 
     def backward(self, dhs):
         self.embed.backward(self.rnn.backward(dhs))
-
-
-#: The dropout sites of a decoder (those of the encoder are its layers' numbers): the
-#: embeddings, the vector before the affine, then the input of each layer above the first.
-DECODER_SITES = (1000, 1001)
-
-
-def decoder_drops(noise, layers):
-    """The TimeDropout layers of a decoder of ``layers`` layers, at DECODER_SITES (None without
-    dropout)."""
-    if not noise:
-        return None
-    return [TimeDropout(noise, site)
-            for site in DECODER_SITES + tuple(1002 + i for i in range(layers - 1))]
 
 
 class _Stacked:
@@ -87,7 +73,7 @@ class AttentionDecoder(_Stacked):
     the vectors [context | state] (N, T_dec, 2H) that go into the affine; starts from the state
     of each row's last real encoder step and attends to its real steps only. With ``layers``
     above 1, plain cells stacked over the attentive one, the top one's states beside the
-    contexts; with ``noise``, dropout (DECODER_SITES)."""
+    contexts; with ``noise``, dropout (layers/dropout.py's DECODER_SITES)."""
 
     def __init__(self, init, V, D, H, cell, impl, layers=1, noise=None, scores=True):
         self.embed = init.embedding(V, D)

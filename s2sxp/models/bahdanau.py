@@ -16,7 +16,7 @@ import numpy
 from ..layers import CELLS, FusedRecurrence, ReferenceRecurrence, TimeAffine, is_fused
 from ..layers.basic import TiedTimeAffine
 from ..layers.padding import add_to_last_states, last_states, padding_mask, real_steps
-from ..layers.dropout import TimeDropout
+from ..layers.dropout import decoder_drops
 from ..layers.output import ChunkedOutputLoss
 from .base import Seq2seqBase
 from .encoder import RecurrentEncoder
@@ -42,10 +42,6 @@ class BahdanauDecoder:
     the embeddings, on the inputs of the layers above the first and on the states before the
     affine."""
 
-    #: The dropout sites of the decoder (those of the encoder are its layers' numbers): the
-    #: embeddings, the states before the affine, then the input of each layer above the first.
-    SITES = (1000, 1001)
-
     def __init__(self, init, V, D, H, cell, impl, init_state, reset, noise=None, scores=True,
                  tie=False, layers=1):
         self.embed = init.embedding(V, D)
@@ -57,8 +53,7 @@ class BahdanauDecoder:
             self.affine = TimeAffine(init.randn(H, V, scale=1 / numpy.sqrt(H)), init.zeros(V))
         self.rnns = [init.rnn(cell, H, H, stateful=True, impl=impl) for _ in range(layers - 1)]
         self.layers = [self.embed, self.recurrence, self.affine] + self.rnns
-        sites = self.SITES + tuple(1002 + i for i in range(layers - 1))
-        self.drops = [TimeDropout(noise, site) for site in sites] if noise else None
+        self.drops = decoder_drops(noise, layers)
         self.scores = scores
         self.init_state = init_state
         self.attention_weights = self.step_weights = None
