@@ -80,7 +80,8 @@ class TrainConfig:
     subword_model: str = "unigram"  # subwords: "unigram" or "bpe"
     bleu_tokenize: str = "13a"  # how sacrebleu splits the translations for BLEU
     select: str = "bleu"  # the validation score that picks best.npz, patience and plateau
-    batch_tokens: int = None  # batches of about this many tokens (padding included), not rows
+    batch_tokens: int = None  # batches of about this many tokens (padding included), in place
+    #                           of batch_size rows (which a resolved config then leaves None)
 
     def resolved(self):
         """A copy with the recipe's values where this one has None, and the model's defaults for
@@ -128,6 +129,8 @@ class TrainConfig:
         if self.batch_tokens and not self.is_corpus():
             raise ValueError("--batch-tokens is for a parallel corpus; the book's data has one "
                              "width, so --batch-size sets its batches")
+        if self.batch_tokens:                       # batches by tokens, not by rows
+            self = dataclasses.replace(self, batch_size=None)
         if self.is_corpus():
             defaults.update(CORPUS_RECIPE, tokens=self.tokens or "char")
             defaults["wordvec_size"] = CORPUS_WORDVEC[defaults["tokens"]]

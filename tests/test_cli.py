@@ -708,7 +708,7 @@ def test_batches_by_tokens_train_resume_and_are_refused_where_they_cannot_be(cap
     per_epoch = int(re.search(r"iter \d+ / (\d+)", out).group(1))
     assert 30 < per_epoch < 90                  # 900 pairs of 2-7 tokens, not 900 / 128
     config = json.loads((tmp_path / "tokens" / "config.json").read_text())
-    assert config["batch_tokens"] == 150
+    assert config["batch_tokens"] == 150 and config["batch_size"] is None
     code, out, _ = run(capsys, "train", "--resume", "--epochs", "2", "--out", tmp_path / "tokens")
     assert code == 0 and f"iter {per_epoch} / {per_epoch}" in out
     history = json.loads((tmp_path / "tokens" / "history.json").read_text())
