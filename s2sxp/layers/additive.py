@@ -138,7 +138,46 @@ class GRUPart:
                 xp.matmul(inputs.T, dA2[:, part], out=dWh[:, part])
 
 
-class FusedRecurrence(_Recurrence):
+class FusedSteps:
+    """What the fused recurrences over a decoder's steps share (this module's and
+    layers/feeding.py's): the embedding part of every step's cell input with one GEMM, and the
+    cell's scratch arrays. They set ``We_s`` and ``b_s`` (the embedding rows of the cell's Wx and
+    its bias, scaled like the gates), ``hbuf``, ``gates`` and ``cell`` in their ``start``."""
+
+    def embedding_part(self, E):
+        """E (N, T, D) -> E·We + b (T, N, G·H), scaled like the gates."""
+        xp = get_array_module(E)
+        N, T, D = E.shape
+        self.E_tm = E.transpose(1, 0, 2).reshape(T * N, D)
+        gx = xp.empty((T * N, self.We_s.shape[1]), dtype=self.We_s.dtype)
+
+        def block(rows):
+            xp.matmul(self.E_tm[rows], self.We_s, out=gx[rows])
+            gx[rows] += self.b_s
+
+        parallel.for_blocks(xp, T * N, block)
+        return gx.reshape(T, N, -1)
+
+    def _scratch(self, n):
+        xp = get_array_module(self.hbuf)
+        H, GH, dt = self.hbuf.shape[2], self.gates.shape[2], self.hbuf.dtype
+        return self.cell.scratch(n, H, GH, dt, xp)
+
+    def run_steps(self, E):
+        """Every step (``_step``) of the batch whose embeddings are E (N, T, D), after
+        ``start``; each thread runs a block of its rows."""
+        N, T, D = E.shape
+        gx = self.embedding_part(E)
+
+        def steps(rows):
+            scratch = self._scratch(rows.stop - rows.start)
+            for t in range(T):
+                self._step(t, rows, gx[t, rows], scratch)
+
+        parallel.for_blocks(get_array_module(E), N, steps)
+
+
+class FusedRecurrence(_Recurrence, FusedSteps):
     """The recurrence with the fused attention step and cell steps written into arrays allocated
     once per batch. The largest of them, (T, T_enc, N, H) and (T_enc, N, H), are kept and used
     again while the shapes repeat, as they do from one training batch to the next: writing into
@@ -180,25 +219,6 @@ class FusedRecurrence(_Recurrence):
         self.cell.start(Wh, scale, T, N, H, xp)
         self.attention_weights = self.as_.transpose(1, 0, 2)
 
-    def embedding_part(self, E):
-        """E (N, T, D) -> E·Wx[H:] + b (T, N, G·H), scaled like the gates."""
-        xp = get_array_module(E)
-        N, T, D = E.shape
-        self.E_tm = E.transpose(1, 0, 2).reshape(T * N, D)
-        gx = xp.empty((T * N, self.We_s.shape[1]), dtype=self.We_s.dtype)
-
-        def block(rows):
-            xp.matmul(self.E_tm[rows], self.We_s, out=gx[rows])
-            gx[rows] += self.b_s
-
-        parallel.for_blocks(xp, T * N, block)
-        return gx.reshape(T, N, -1)
-
-    def _scratch(self, n):
-        xp = get_array_module(self.hbuf)
-        H, GH, dt = self.hbuf.shape[2], self.gates.shape[2], self.hbuf.dtype
-        return self.cell.scratch(n, H, GH, dt, xp)
-
     def _step(self, t, rows, gx, scratch):
         """Step t for the rows ``rows`` of the batch: attention with the query s_t, then the
         cell; gx (rows, G·H) is this step's embedding part."""
@@ -230,16 +250,8 @@ class FusedRecurrence(_Recurrence):
         self.cell.reorder(t, index)
 
     def forward(self, E, hs_enc, h0, mask=None):
-        N, T, D = E.shape
-        self.start(hs_enc, h0, T, train=True, mask=mask)
-        gx = self.embedding_part(E)
-
-        def steps(rows):
-            scratch = self._scratch(rows.stop - rows.start)
-            for t in range(T):
-                self._step(t, rows, gx[t, rows], scratch)
-
-        parallel.for_blocks(get_array_module(E), N, steps)
+        self.start(hs_enc, h0, E.shape[1], train=True, mask=mask)
+        self.run_steps(E)
         return self.hbuf[1:].transpose(1, 0, 2)
 
     def backward(self, dhs):

@@ -24,7 +24,7 @@ time: the specification the fused path must equal.
 from .. import kernels, parallel
 from ..backend import get_array_module, ignore_overflow
 from ..kernels import gru, lstm
-from .additive import GRUPart, LSTMPart
+from .additive import FusedSteps, GRUPart, LSTMPart
 from .basic import store
 
 
@@ -37,7 +37,7 @@ class _Feeding:
         self.dh0 = None
 
 
-class FusedFeedingRecurrence(_Feeding):
+class FusedFeedingRecurrence(_Feeding, FusedSteps):
     """The recurrence with the cell steps and each step's attention written into arrays
     allocated once per batch."""
 
@@ -65,25 +65,6 @@ class FusedFeedingRecurrence(_Feeding):
         self.as_ = xp.empty((T, N, T_enc), dtype=dt)
         self.cell.start(Wh, scale, T, N, H, xp)
         self.attention_weights = self.as_.transpose(1, 0, 2)
-
-    def embedding_part(self, E):
-        """E (N, T, D) -> E·Wx[:D] + b (T, N, G·H), scaled like the gates."""
-        xp = get_array_module(E)
-        N, T, D = E.shape
-        self.E_tm = E.transpose(1, 0, 2).reshape(T * N, D)
-        gx = xp.empty((T * N, self.We_s.shape[1]), dtype=self.We_s.dtype)
-
-        def block(rows):
-            xp.matmul(self.E_tm[rows], self.We_s, out=gx[rows])
-            gx[rows] += self.b_s
-
-        parallel.for_blocks(xp, T * N, block)
-        return gx.reshape(T, N, -1)
-
-    def _scratch(self, n):
-        xp = get_array_module(self.hbuf)
-        H, GH, dt = self.hbuf.shape[2], self.gates.shape[2], self.hbuf.dtype
-        return self.cell.scratch(n, H, GH, dt, xp)
 
     def _step(self, t, rows, gx, scratch):
         """Step t for the rows ``rows``: the cell on [e_t | c_{t-1}], then the attention queried
@@ -121,16 +102,8 @@ class FusedFeedingRecurrence(_Feeding):
 
     def forward(self, E, hs_enc, h0, mask=None):
         """-> states (N, T, H), contexts (N, T, H)."""
-        N, T, D = E.shape
-        self.start(hs_enc, h0, T, mask)
-        gx = self.embedding_part(E)
-
-        def steps(rows):
-            scratch = self._scratch(rows.stop - rows.start)
-            for t in range(T):
-                self._step(t, rows, gx[t, rows], scratch)
-
-        parallel.for_blocks(get_array_module(E), N, steps)
+        self.start(hs_enc, h0, E.shape[1], mask)
+        self.run_steps(E)
         return self.hbuf[1:].transpose(1, 0, 2), self.cbuf[1:].transpose(1, 0, 2)
 
     def backward(self, dhs, dcs):
