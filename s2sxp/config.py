@@ -64,7 +64,7 @@ class TrainConfig:
     bidirectional: bool = None  # bahdanau, attention: encoder layers run forward and backward
     dropout: float = None  # bahdanau, attention: embeddings, between layers, before the output
     tie_weights: bool = None  # bahdanau: the output layer's weights are the target embedding's
-    input_feeding: bool = None  # attention: the decoder cell also reads the last context  # the decoder cell also reads the previous step's context
+    input_feeding: bool = None  # attention: the decoder cell also reads the last context
     # a parallel corpus (source<TAB>target lines, or two aligned files) only
     tokens: str = None  # "char", "word" or "spm" (subwords); None: "char" for a pairs file
     min_freq: int = 1  # tokens seen fewer times in the training split become <unk>

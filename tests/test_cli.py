@@ -727,12 +727,13 @@ def test_input_feeding_trains_translates_and_belongs_to_the_attention_model(caps
     small = ["--tokens", "word", "--wordvec-size", "8", "--hidden-size", "32", "--batch-size",
              "32", "--seed", "0"]
     code, out, _ = run(capsys, "train", "--data", pairs_file, "--model", "attention",
-                       "--input-feeding", "--bidirectional", "--decoder-layers", "2",
-                       "--dropout", "0.2", "--epochs", "1", "--out", tmp_path / "fed", *small)
+                       "--input-feeding", "--bidirectional", "--layers", "2",
+                       "--encoder-layers", "1", "--dropout", "0.2", "--epochs", "1", "--out",
+                       tmp_path / "fed", *small)
     assert code == 0, out
     config = json.loads((tmp_path / "fed" / "config.json").read_text())
-    assert (config["input_feeding"], config["bidirectional"], config["decoder_layers"],
-            config["dropout"]) == (True, True, 2, 0.2)
+    assert (config["input_feeding"], config["bidirectional"], config["encoder_layers"],
+            config["decoder_layers"], config["dropout"]) == (True, True, 1, 2, 0.2)
     sources = tmp_path / "sources.txt"
     sources.write_text("".join(line.split("\t")[0] + "\n" for line in
                                pathlib.Path(pairs_file).read_text().splitlines()[:5]))

@@ -54,6 +54,9 @@ def add_train(sub):
     p.add_argument("--reset-state-each-step", action=argparse.BooleanOptionalAction,
                    default=None, help="bahdanau only: restart the decoder cell from zeros at "
                    "every step, as TensorFlow's NMT tutorial does [default: no]")
+    p.add_argument("--layers", type=positive, default=None, metavar="N",
+                   help="bahdanau and attention: --encoder-layers and --decoder-layers both N, "
+                   "where not given on their own")
     p.add_argument("--encoder-layers", type=positive, default=None, metavar="N",
                    help="bahdanau and attention: recurrent layers of the encoder [default: 1]")
     p.add_argument("--decoder-layers", type=positive, default=None, metavar="N",
@@ -173,6 +176,9 @@ def train(args):
     device = use_backend(args)
     if ranks.size > 1:
         device += f", {ranks.size} ranks"
+    for name in ("encoder_layers", "decoder_layers"):
+        if getattr(args, name) is None:
+            setattr(args, name, args.layers)
     given = _given(args)
     if given.get("batch_size") is not None and given.get("batch_tokens") is not None:
         raise ValueError("--batch-size and --batch-tokens both size the batches; give one")
