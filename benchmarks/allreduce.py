@@ -24,7 +24,7 @@ from collections import defaultdict
 
 import numpy
 
-from benchmarks.harness import machine_info, say, source_info
+from benchmarks.harness import machine_info, record_stem, say, source_info, write_record
 
 CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__)))), "shared", "corpora", "tatoeba-jpn-eng", "train.tsv")
@@ -216,13 +216,10 @@ def main(argv=None):
     shutil.rmtree(scratch, ignore_errors=True)
     if not results:
         return 1
-    stem = os.path.join(args.out, time.strftime("%Y-%m-%d") + "-allreduce"
-                        + (f"-{args.tag}" if args.tag else ""))
+    stem = record_stem(args.out, "allreduce", args.tag)
     record = {"settings": {k: v for k, v in settings.items() if k != "scratch"},
               "machine": machine_info(), "source": source_info(),
               "mpiexec": mpiexec(), "results": results}
-    with open(stem + ".json", "w") as f:
-        json.dump(record, f, indent=1)
     first = results[0]
     shown = " ".join(argv if argv is not None else sys.argv[1:])
     text = (f"# All-reduce against the step, {time.strftime('%Y-%m-%d')}\n\n"
@@ -233,9 +230,7 @@ def main(argv=None):
             "/: the collectives' time per iteration (waiting for the slower rank included) and "
             "the all-reduce of the flat gradients on its own after a barrier (median of "
             f"{args.repeats}).\n\n{table(results)}\n")
-    with open(stem + ".md", "w") as f:
-        f.write(text)
-    print(text)
+    write_record(stem, record, text)
     return 0
 
 

@@ -1,6 +1,7 @@
 """What every benchmark here shares: our model as a benchmark trains it, timing in turns, the
 summaries and ratios of the samples, and a description of the machine and the source measured."""
 import cProfile
+import json
 import os
 import platform
 import pstats
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import numpy
 
 from s2sxp import Adam, backend, clip_grads, evaluate, models
+from s2sxp.files import atomic_write
 from s2sxp.parallel import usable_cores
 
 EVAL_BATCH = 1000  # s2sxp.evaluate's default
@@ -234,6 +236,20 @@ def gpu_info(torch):
         info["torch_cuda"] = torch.version.cuda
         info["cudnn"] = torch.backends.cudnn.version()
     return info
+
+
+def record_stem(out, name, tag=""):
+    """OUT/DATE-NAME[-TAG], where a benchmark writes its record's files (OUT made if missing)."""
+    os.makedirs(out, exist_ok=True)
+    return os.path.join(out, "-".join(p for p in (time.strftime("%Y-%m-%d"), name, tag) if p))
+
+
+def write_record(stem, record, text):
+    """STEM.json (``record``) and STEM.md (``text``), each written whole or not at all; the text
+    is printed too."""
+    atomic_write(stem + ".json", lambda f: f.write(json.dumps(record, indent=1).encode()))
+    atomic_write(stem + ".md", lambda f: f.write(text.encode()))
+    print(text)
 
 
 def say(message):

@@ -16,7 +16,6 @@ its best checkpoint by dev BLEU, which is then translated. The recipes are S2SXP
 JOEYNMT_CONFIG below. Writes DATE-headline[-TAG].json, .md and .png into --out.
 """
 import argparse
-import json
 import os
 import re
 import signal
@@ -25,7 +24,7 @@ import sys
 import threading
 import time
 
-from benchmarks.harness import machine_info, say, source_info
+from benchmarks.harness import machine_info, record_stem, say, source_info, write_record
 
 CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__)))), "shared", "corpora", "tatoeba-jpn-eng")
@@ -261,12 +260,8 @@ def main(argv=None):
         results["JoeyNMT"] = run_joeynmt(args.work, seconds, args.joeynmt_python)
     for result in results.values():
         score(result, references)
-    stem = os.path.join(args.out, time.strftime("%Y-%m-%d") + "-headline"
-                        + (f"-{args.tag}" if args.tag else ""))
+    stem = record_stem(args.out, "headline", args.tag)
     plot(results, stem + ".png", args.minutes)
-    with open(stem + ".json", "w") as f:
-        json.dump({"minutes": args.minutes, "machine": machine_info(), "source": source_info(),
-                   "results": results}, f, indent=1)
     rows = ["| system | test BLEU | test chrF | best dev BLEU | validations |",
             "| --- | ---: | ---: | ---: | ---: |"]
     for name, r in results.items():
@@ -281,9 +276,8 @@ def main(argv=None):
             + ("; JoeyNMT: JOEYNMT_CONFIG in benchmarks/headline.py" if args.joeynmt_python
                else "")
             + f".\n\n" + "\n".join(rows) + f"\n\n![dev BLEU]({os.path.basename(stem)}.png)\n")
-    with open(stem + ".md", "w") as f:
-        f.write(text)
-    print(text)
+    write_record(stem, {"minutes": args.minutes, "machine": machine_info(),
+                        "source": source_info(), "results": results}, text)
     return 0
 
 

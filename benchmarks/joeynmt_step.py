@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 import numpy
 
-from benchmarks.harness import machine_info, say, source_info
+from benchmarks.harness import machine_info, record_stem, say, source_info, write_record
 
 CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__)))), "shared", "corpora", "tatoeba-jpn-eng")
@@ -278,13 +278,10 @@ def main(argv=None):
         say(json.dumps(beam))
     import joeynmt
     import torch
-    stem = os.path.join(args.out, time.strftime("%Y-%m-%d") + "-joeynmt-step")
-    with open(stem + ".json", "w") as f:
-        json.dump({"machine": machine_info(torch), "source": source_info(),
-                   "joeynmt": getattr(joeynmt, "__version__", "2.3.0"),
-                   "vocab": [len(data.source_vocab), len(data.vocab)], "results": results,
-                   "beam": beam},
-                  f, indent=1)
+    record = {"machine": machine_info(torch), "source": source_info(),
+              "joeynmt": getattr(joeynmt, "__version__", "2.3.0"),
+              "vocab": [len(data.source_vocab), len(data.vocab)], "results": results,
+              "beam": beam}
     rows = ["| batch | s2sxp ms | JoeyNMT ms | s2sxp / JoeyNMT (median of the pairs) "
             "| peak RSS s2sxp / JoeyNMT MiB | parameters s2sxp / JoeyNMT |",
             "| ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -311,9 +308,7 @@ def main(argv=None):
                  f"stops so, and drops finished sentences from its batch) "
                  f"{j['sentences_per_s']:.1f} sentences/s ({j['seconds']:.1f} s, BLEU "
                  f"{j['bleu']:.2f}, batches of {j['batch_size']}).\n")
-    with open(stem + ".md", "w") as f:
-        f.write(text)
-    print(text)
+    write_record(record_stem(args.out, "joeynmt-step"), record, text)
     return 0
 
 
