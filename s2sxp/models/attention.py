@@ -8,10 +8,10 @@ import numpy
 from ..backend import get_array_module
 from ..layers import CELLS, TimeAffine, TimeAttention, is_fused
 from ..layers.feeding import FusedFeedingRecurrence, ReferenceFeedingRecurrence
-from ..layers.dropout import decoder_drops
 from ..layers.output import ChunkedOutputLoss
 from ..layers.padding import add_to_last_states, last_states, padding_mask
 from .base import Seq2seqBase
+from .decoder import StackedDecoder
 from .encoder import RecurrentEncoder
 from .seq2seq import Encoder, Seq2seq, reorder_state
 
@@ -26,46 +26,20 @@ class AttentionEncoder(Encoder):
         self.embed.backward(self.rnn.backward(dhs))
 
 
-class _Stacked:
-    """What both attention decoders share: plain cells (``rnns``, from zero states) stacked over
-    the attentive layer, dropout, and the affine over [context | top state]."""
-
-    def _top(self, hs):
-        """The states of the top layer over those of the attentive one, hs (N, T, H)."""
-        for i, rnn in enumerate(self.rnns):
-            hs = rnn.forward(self.drops[2 + i].forward(hs) if self.drops else hs)
-        return hs
+class _Stacked(StackedDecoder):
+    """What both attention decoders share besides the stack: the affine over
+    [context | top state]."""
 
     def _scores(self, cs, top, decoding=False):
         """The scores of [context | top state], or in training without ``scores`` that vector,
         for the output layer and loss in one (layers/output.py)."""
-        out = get_array_module(cs).concatenate((cs, top), axis=2)
-        if self.drops:
-            out = self.drops[1].forward(out)
+        out = self._out(get_array_module(cs).concatenate((cs, top), axis=2))
         return self.affine.forward(out) if self.scores or decoding else out
 
     def _back_scores(self, dscore):
         """-> the gradients of the contexts and of the attentive layer's states."""
-        dout = self.affine.backward(dscore) if self.scores else dscore
-        if self.drops:
-            dout = self.drops[1].backward(dout)
-        dcs, dhs = dout[:, :, :self.H], dout[:, :, self.H:]
-        for i in reversed(range(len(self.rnns))):
-            dhs = self.rnns[i].backward(dhs)
-            if self.drops:
-                dhs = self.drops[2 + i].backward(dhs)
-        return dcs, dhs
-
-    def _embed(self, xs):
-        E = self.embed.forward(xs)
-        return self.drops[0].forward(E) if self.drops else E
-
-    def _back_embed(self, dE):
-        self.embed.backward(self.drops[0].backward(dE) if self.drops else dE)
-
-    def _reset_stack(self):
-        for rnn in self.rnns:
-            rnn.reset_state()
+        dout = self._back_out(self.affine.backward(dscore) if self.scores else dscore)
+        return dout[:, :, :self.H], self._back_top(dout[:, :, self.H:])
 
 
 class AttentionDecoder(_Stacked):
@@ -73,16 +47,15 @@ class AttentionDecoder(_Stacked):
     the vectors [context | state] (N, T_dec, 2H) that go into the affine; starts from the state
     of each row's last real encoder step and attends to its real steps only. With ``layers``
     above 1, plain cells stacked over the attentive one, the top one's states beside the
-    contexts; with ``noise``, dropout (layers/dropout.py's DECODER_SITES)."""
+    contexts; with ``noise``, dropout (models/decoder.py)."""
 
     def __init__(self, init, V, D, H, cell, impl, layers=1, noise=None, scores=True):
         self.embed = init.embedding(V, D)
         self.rnn = init.rnn(cell, D, H, stateful=True, impl=impl)
         self.attention = TimeAttention(impl=impl)
         self.affine = TimeAffine(init.randn(2 * H, V, scale=1 / numpy.sqrt(2 * H)), init.zeros(V))
-        self.rnns = [init.rnn(cell, H, H, stateful=True, impl=impl) for _ in range(layers - 1)]
+        self._stack(init, cell, H, impl, layers, noise)
         self.layers = [self.embed, self.rnn, self.affine] + self.rnns
-        self.drops = decoder_drops(noise, layers)
         self.scores = scores
         self.H = H
         self.attention_weights = self.step_weights = None
@@ -118,8 +91,8 @@ class AttentionDecoder(_Stacked):
         return score
 
     def reorder(self, index):
-        for rnn in [self.rnn] + self.rnns:
-            reorder_state(rnn, index)
+        reorder_state(self.rnn, index)
+        self._reorder_stack(index)
 
 
 class FeedingAttentionDecoder(_Stacked):
@@ -135,9 +108,8 @@ class FeedingAttentionDecoder(_Stacked):
         recurrence = FusedFeedingRecurrence if is_fused(impl) else ReferenceFeedingRecurrence
         self.recurrence = recurrence(params, cell)
         self.affine = TimeAffine(init.randn(2 * H, V, scale=1 / numpy.sqrt(2 * H)), init.zeros(V))
-        self.rnns = [init.rnn(cell, H, H, stateful=True, impl=impl) for _ in range(layers - 1)]
+        self._stack(init, cell, H, impl, layers, noise)
         self.layers = [self.embed, self.recurrence, self.affine] + self.rnns
-        self.drops = decoder_drops(noise, layers)
         self.scores = scores
         self.H = H
         self.attention_weights = self.step_weights = None
@@ -175,8 +147,7 @@ class FeedingAttentionDecoder(_Stacked):
 
     def reorder(self, index):
         self.recurrence.reorder(self._t, index)
-        for rnn in self.rnns:
-            reorder_state(rnn, index)
+        self._reorder_stack(index)
 
 
 class AttentionSeq2seq(Seq2seq):

@@ -16,11 +16,10 @@ import numpy
 from ..layers import CELLS, FusedRecurrence, ReferenceRecurrence, TimeAffine, is_fused
 from ..layers.basic import TiedTimeAffine
 from ..layers.padding import add_to_last_states, last_states, padding_mask, real_steps
-from ..layers.dropout import decoder_drops
 from ..layers.output import ChunkedOutputLoss
 from .base import Seq2seqBase
+from .decoder import StackedDecoder
 from .encoder import RecurrentEncoder
-from .seq2seq import reorder_state
 
 INIT_STATES = ("sum", "last")
 
@@ -34,7 +33,7 @@ def _recurrence_params(init, D, H, G):
             init.randn(H, G * H, scale=r), init.zeros(G * H)]
 
 
-class BahdanauDecoder:
+class BahdanauDecoder(StackedDecoder):
     """(xs (N, T), hs_enc (N, T_enc, H)) -> scores (N, T, V), or with ``scores=False`` the states
     (N, T, H) that go into the output affine (then the loss's: layers/output.py). With ``layers``
     above 1, that many recurrent layers in all: plain cells (from zero states) over the attentive
@@ -51,9 +50,8 @@ class BahdanauDecoder:
             self.affine = TiedTimeAffine(self.embed, init.zeros(V))
         else:
             self.affine = TimeAffine(init.randn(H, V, scale=1 / numpy.sqrt(H)), init.zeros(V))
-        self.rnns = [init.rnn(cell, H, H, stateful=True, impl=impl) for _ in range(layers - 1)]
+        self._stack(init, cell, H, impl, layers, noise)
         self.layers = [self.embed, self.recurrence, self.affine] + self.rnns
-        self.drops = decoder_drops(noise, layers)
         self.scores = scores
         self.init_state = init_state
         self.attention_weights = self.step_weights = None
@@ -71,30 +69,17 @@ class BahdanauDecoder:
     def forward(self, xs, hs_enc, lengths=None):
         self.lengths = lengths
         mask = padding_mask(lengths, hs_enc.shape[1], hs_enc.dtype)
-        E = self.embed.forward(xs)
-        if self.drops:
-            E = self.drops[0].forward(E)
-        hs = self.recurrence.forward(E, hs_enc, self._initial_state(hs_enc, lengths), mask)
+        hs = self.recurrence.forward(self._embed(xs), hs_enc,
+                                     self._initial_state(hs_enc, lengths), mask)
         self.attention_weights = self.recurrence.attention_weights
-        for i, rnn in enumerate(self.rnns):
-            rnn.reset_state()
-            hs = rnn.forward(self.drops[2 + i].forward(hs) if self.drops else hs)
-        if self.drops:
-            hs = self.drops[1].forward(hs)
+        self._reset_stack()
+        hs = self._out(self._top(hs))
         return self.affine.forward(hs) if self.scores else hs
 
     def backward(self, dscore):
-        dhs = self.affine.backward(dscore) if self.scores else dscore
-        if self.drops:
-            dhs = self.drops[1].backward(dhs)
-        for i in reversed(range(len(self.rnns))):
-            dhs = self.rnns[i].backward(dhs)
-            if self.drops:
-                dhs = self.drops[2 + i].backward(dhs)
-        dE, dhs_enc = self.recurrence.backward(dhs)
-        if self.drops:
-            dE = self.drops[0].backward(dE)
-        self.embed.backward(dE)
+        dhs = self._back_out(self.affine.backward(dscore) if self.scores else dscore)
+        dE, dhs_enc = self.recurrence.backward(self._back_top(dhs))
+        self._back_embed(dE)
         if isinstance(self.affine, TiedTimeAffine):
             self.affine.add_to_embedding()
         dh0, lengths = self.recurrence.dh0, self.lengths
@@ -111,25 +96,20 @@ class BahdanauDecoder:
         mask = padding_mask(lengths, hs_enc.shape[1], hs_enc.dtype)
         self.recurrence.start(hs_enc, self._initial_state(hs_enc, lengths), steps, train=False,
                               mask=mask)
-        for rnn in self.rnns:
-            rnn.reset_state()
+        self._reset_stack()
         self._t = -1
 
     def step(self, ids, t):
         rec = self.recurrence
         self._t = t
         gx = rec.embedding_part(self.embed.forward(ids))[0]
-        h = rec.step(t, gx)[:, None, :]
-        for rnn in self.rnns:                 # each carries its state to the next step
-            h = rnn.forward(h)
-        score = self.affine.forward(h)
+        score = self.affine.forward(self._top(rec.step(t, gx)[:, None, :]))
         self.step_weights = rec.attention_weights[:, t]
         return score
 
     def reorder(self, index):
         self.recurrence.reorder(self._t, index)
-        for rnn in self.rnns:
-            reorder_state(rnn, index)
+        self._reorder_stack(index)
 
 
 class BahdanauSeq2seq(Seq2seqBase):
