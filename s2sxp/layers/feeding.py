@@ -15,7 +15,7 @@ gradient that reached h_0.
 
 :class:`FusedFeedingRecurrence` writes every step into arrays allocated once per batch, projects
 the embedding part of the cell input for all steps with one GEMM, runs the cell steps of
-kernels/lstm.py and kernels/gru.py (through the cell parts of layers/additive.py), and forms the
+kernels/lstm.py and kernels/gru.py (through the cell parts of layers/steps.py), and forms the
 weight gradients and the encoder states' gradient with one product over all steps each; its
 steps run over blocks of the batch's rows (:func:`s2sxp.parallel.for_blocks`).
 :class:`ReferenceFeedingRecurrence` runs the per-step references of the kernels one step at a
@@ -24,20 +24,11 @@ time: the specification the fused path must equal.
 from .. import kernels, parallel
 from ..backend import get_array_module, ignore_overflow
 from ..kernels import gru, lstm
-from .additive import FusedSteps, GRUPart, LSTMPart
+from .steps import FusedSteps, GRUPart, LSTMPart, Recurrence
 from .basic import store
 
 
-class _Feeding:
-    def __init__(self, params, cell):
-        self.params = list(params)
-        self.grads = [get_array_module(p).zeros_like(p) for p in self.params]
-        self.lstm = cell == "lstm"
-        self.attention_weights = None
-        self.dh0 = None
-
-
-class FusedFeedingRecurrence(_Feeding, FusedSteps):
+class FusedFeedingRecurrence(Recurrence, FusedSteps):
     """The recurrence with the cell steps and each step's attention written into arrays
     allocated once per batch."""
 
@@ -173,7 +164,7 @@ class FusedFeedingRecurrence(_Feeding, FusedSteps):
         return dE, dhs_enc
 
 
-class ReferenceFeedingRecurrence(_Feeding):
+class ReferenceFeedingRecurrence(Recurrence):
     """The same recurrence from the per-step references, one step at a time."""
 
     def start(self, hs_enc, h0, T, mask=None):

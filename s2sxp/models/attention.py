@@ -6,14 +6,14 @@ a translator's model, as they do the Bahdanau one."""
 import numpy
 
 from ..backend import get_array_module
-from ..layers import CELLS, TimeAffine, TimeAttention, is_fused
+from ..layers import CELLS, TimeAttention, is_fused
 from ..layers.feeding import FusedFeedingRecurrence, ReferenceFeedingRecurrence
 from ..layers.output import ChunkedOutputLoss
 from ..layers.padding import add_to_last_states, last_states, padding_mask
 from .base import Seq2seqBase
-from .decoder import StackedDecoder
+from .decoder import StackedDecoder, reorder_state
 from .encoder import RecurrentEncoder
-from .seq2seq import Encoder, Seq2seq, reorder_state
+from .seq2seq import Encoder
 
 
 class AttentionEncoder(Encoder):
@@ -49,17 +49,11 @@ class AttentionDecoder(_Stacked):
     above 1, plain cells stacked over the attentive one, the top one's states beside the
     contexts; with ``noise``, dropout (models/decoder.py)."""
 
-    def __init__(self, init, V, D, H, cell, impl, layers=1, noise=None, scores=True):
-        self.embed = init.embedding(V, D)
+    def _attentive(self, init, D, H, cell, impl):
         self.rnn = init.rnn(cell, D, H, stateful=True, impl=impl)
         self.attention = TimeAttention(impl=impl)
-        self.affine = TimeAffine(init.randn(2 * H, V, scale=1 / numpy.sqrt(2 * H)), init.zeros(V))
-        self._stack(init, cell, H, impl, layers, noise)
-        self.layers = [self.embed, self.rnn, self.affine] + self.rnns
-        self.scores = scores
-        self.H = H
-        self.attention_weights = self.step_weights = None
-        self.hs_enc = self.lengths = self.mask = None
+        self.hs_enc = self.mask = None
+        return self.rnn
 
     def _step(self, xs, decoding=False):
         hs_dec = self.rnn.forward(self._embed(xs))
@@ -100,21 +94,14 @@ class FeedingAttentionDecoder(_Stacked):
     recurrence of layers/feeding.py; the affine reads [context | state] as the book's does (with
     ``layers``, the top layer's state)."""
 
-    def __init__(self, init, V, D, H, cell, impl, layers=1, noise=None, scores=True):
-        self.embed = init.embedding(V, D)
+    def _attentive(self, init, D, H, cell, impl):
         G = CELLS[cell][1]
         params = [init.randn(D + H, G * H, scale=1 / numpy.sqrt(D + H)),
                   init.randn(H, G * H, scale=1 / numpy.sqrt(H)), init.zeros(G * H)]
         recurrence = FusedFeedingRecurrence if is_fused(impl) else ReferenceFeedingRecurrence
         self.recurrence = recurrence(params, cell)
-        self.affine = TimeAffine(init.randn(2 * H, V, scale=1 / numpy.sqrt(2 * H)), init.zeros(V))
-        self._stack(init, cell, H, impl, layers, noise)
-        self.layers = [self.embed, self.recurrence, self.affine] + self.rnns
-        self.scores = scores
-        self.H = H
-        self.attention_weights = self.step_weights = None
-        self.lengths = None
         self._t = -1
+        return self.recurrence
 
     def forward(self, xs, hs_enc, lengths=None):
         self.lengths = lengths
@@ -150,7 +137,7 @@ class FeedingAttentionDecoder(_Stacked):
         self._reorder_stack(index)
 
 
-class AttentionSeq2seq(Seq2seq):
+class AttentionSeq2seq(Seq2seqBase):
     """Encoder states -> LSTM decoder -> dot attention -> affine over [context | state].
 
     ``input_feeding=True``: the decoder cell also reads the previous step's context (zeros at
@@ -164,40 +151,28 @@ class AttentionSeq2seq(Seq2seq):
     where it is fed), then those of the decoder's extra layers."""
 
     kind = "attention"
-    encoder_class = AttentionEncoder
-    decoder_class = AttentionDecoder
+    splits_batch = True
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused", seed=None,
                  pad_id=None, *, input_feeding=False, encoder_layers=1, decoder_layers=1,
                  bidirectional=False, dropout=0.0, source_vocab_size=None, label_smoothing=0.0,
                  xp=None, dtype=None):
-        for name, layers in (("encoder_layers", encoder_layers),
-                             ("decoder_layers", decoder_layers)):
-            if int(layers) != layers or layers < 1:
-                raise ValueError(f"{name} must be a whole number from 1, got {layers}")
-        if not 0 <= float(dropout) < 1:
-            raise ValueError(f"dropout is from 0 to below 1, got {dropout}")
-        Seq2seqBase.__init__(self, vocab_size, wordvec_size, hidden_size, cell, impl, seed,
-                             pad_id, source_vocab_size=source_vocab_size,
-                             label_smoothing=label_smoothing, xp=xp, dtype=dtype)
-        options = (("input_feeding", bool(input_feeding), False),
-                   ("encoder_layers", int(encoder_layers), 1),
-                   ("decoder_layers", int(decoder_layers), 1),
-                   ("bidirectional", bool(bidirectional), False),
-                   ("dropout", float(dropout), 0.0))
-        for name, value, default in options:
-            if value != default:
-                self.config[name] = value
+        super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id,
+                         source_vocab_size=source_vocab_size, label_smoothing=label_smoothing,
+                         xp=xp, dtype=dtype)
+        o = self._options(input_feeding=input_feeding, encoder_layers=encoder_layers,
+                          decoder_layers=decoder_layers, bidirectional=bidirectional,
+                          dropout=dropout)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        noise = self._noise(dropout)
-        if int(encoder_layers) > 1 or bidirectional or noise:
+        noise = self._noise(o["dropout"])
+        if o["encoder_layers"] > 1 or o["bidirectional"] or noise:
             self.encoder = RecurrentEncoder(self.init, self.source_vocab_size, D, H, cell, impl,
-                                            int(encoder_layers), bool(bidirectional), noise)
+                                            o["encoder_layers"], o["bidirectional"], noise)
         else:
             self.encoder = AttentionEncoder(self.init, self.source_vocab_size, D, H, cell, impl)
-        decoder = FeedingAttentionDecoder if input_feeding else AttentionDecoder
+        decoder = FeedingAttentionDecoder if o["input_feeding"] else AttentionDecoder
         fused = is_fused(impl)
-        self.decoder = decoder(self.init, V, D, H, cell, impl, int(decoder_layers), noise,
+        self.decoder = decoder(self.init, V, D, H, cell, impl, o["decoder_layers"], noise,
                                scores=not fused)
         if fused:               # the output affine and the loss in blocks of rows, as one
             self.loss_layer = ChunkedOutputLoss(self.decoder.affine, self.loss_layer.ignore_label,

@@ -13,15 +13,14 @@ its per-step reference.
 """
 import numpy
 
-from ..layers import CELLS, FusedRecurrence, ReferenceRecurrence, TimeAffine, is_fused
+from ..layers import CELLS, FusedRecurrence, ReferenceRecurrence, is_fused
 from ..layers.basic import TiedTimeAffine
 from ..layers.padding import add_to_last_states, last_states, padding_mask, real_steps
 from ..layers.output import ChunkedOutputLoss
+from . import options
 from .base import Seq2seqBase
 from .decoder import StackedDecoder
 from .encoder import RecurrentEncoder
-
-INIT_STATES = ("sum", "last")
 
 
 def _recurrence_params(init, D, H, G):
@@ -41,21 +40,19 @@ class BahdanauDecoder(StackedDecoder):
     the embeddings, on the inputs of the layers above the first and on the states before the
     affine."""
 
+    affine_width = 1
+
     def __init__(self, init, V, D, H, cell, impl, init_state, reset, noise=None, scores=True,
                  tie=False, layers=1):
-        self.embed = init.embedding(V, D)
+        self.init_state, self.reset = init_state, reset
+        super().__init__(init, V, D, H, cell, impl, layers, noise, scores, tie)
+
+    def _attentive(self, init, D, H, cell, impl):
         recurrence = FusedRecurrence if is_fused(impl) else ReferenceRecurrence
-        self.recurrence = recurrence(_recurrence_params(init, D, H, CELLS[cell][1]), cell, reset)
-        if tie:
-            self.affine = TiedTimeAffine(self.embed, init.zeros(V))
-        else:
-            self.affine = TimeAffine(init.randn(H, V, scale=1 / numpy.sqrt(H)), init.zeros(V))
-        self._stack(init, cell, H, impl, layers, noise)
-        self.layers = [self.embed, self.recurrence, self.affine] + self.rnns
-        self.scores = scores
-        self.init_state = init_state
-        self.attention_weights = self.step_weights = None
-        self.lengths = None
+        self.recurrence = recurrence(_recurrence_params(init, D, H, CELLS[cell][1]), cell,
+                                     self.reset)
+        self._t = -1
+        return self.recurrence
 
     def _initial_state(self, hs_enc, lengths):
         """s_0: the sum of the real encoder states, or the last of them."""
@@ -154,43 +151,35 @@ class BahdanauSeq2seq(Seq2seqBase):
     recipe = {"lr": 1e-2, "lr_half_life": 350, "anneal_at": 0.99, "reverse": False,
               "max_grad": 5.0, "optimizer": "adam"}
 
+    @classmethod
+    def batch_bytes(cls, N, T_enc, T_dec, H, V):
+        """Those of every model, and the additive attention's y of every step."""
+        return super().batch_bytes(N, T_enc, T_dec, H, V) + 4 * N * 2 * T_dec * T_enc * H
+
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="gru", impl="fused", seed=None,
                  init_state="sum", reset_state_each_step=False, pad_id=None, *,
                  encoder_layers=1, decoder_layers=1, bidirectional=False, dropout=0.0,
                  tie_weights=False,
                  source_vocab_size=None, label_smoothing=0.0, xp=None, dtype=None):
-        if init_state not in INIT_STATES:
-            raise ValueError(f"unknown init_state {init_state!r}; choose one of "
-                             f"{', '.join(INIT_STATES)}")
-        for name, layers in (("encoder_layers", encoder_layers),
-                             ("decoder_layers", decoder_layers)):
-            if int(layers) != layers or layers < 1:
-                raise ValueError(f"{name} must be a whole number from 1, got {layers}")
-        if not 0 <= float(dropout) < 1:
-            raise ValueError(f"dropout is from 0 to below 1, got {dropout}")
         if tie_weights and wordvec_size != hidden_size:
             raise ValueError(f"tied output weights need the embedding size ({wordvec_size}) to "
                              f"equal the hidden size ({hidden_size})")
         super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id,
                          source_vocab_size=source_vocab_size, label_smoothing=label_smoothing,
                          xp=xp, dtype=dtype)
-        reset = bool(reset_state_each_step)
+        init_state = options.checked("init_state", init_state)
+        reset = options.checked("reset_state_each_step", reset_state_each_step)
         self.config.update(init_state=init_state, reset_state_each_step=reset)
-        for name, value, default in (("encoder_layers", int(encoder_layers), 1),
-                                     ("decoder_layers", int(decoder_layers), 1),
-                                     ("bidirectional", bool(bidirectional), False),
-                                     ("dropout", float(dropout), 0.0),
-                                     ("tie_weights", bool(tie_weights), False)):
-            if value != default:
-                self.config[name] = value
+        o = self._options(encoder_layers=encoder_layers, decoder_layers=decoder_layers,
+                          bidirectional=bidirectional, dropout=dropout, tie_weights=tie_weights)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        noise = self._noise(dropout)
+        noise = self._noise(o["dropout"])
         fused = is_fused(impl)
         self.encoder = RecurrentEncoder(self.init, self.source_vocab_size, D, H, cell, impl,
-                                        int(encoder_layers), bool(bidirectional), noise)
+                                        o["encoder_layers"], o["bidirectional"], noise)
         self.decoder = BahdanauDecoder(self.init, V, D, H, cell, impl, init_state, reset, noise,
-                                       scores=not fused, tie=bool(tie_weights),
-                                       layers=int(decoder_layers))
+                                       scores=not fused, tie=o["tie_weights"],
+                                       layers=o["decoder_layers"])
         if fused:               # the output affine and the loss in blocks of rows, as one
             self.loss_layer = ChunkedOutputLoss(self.decoder.affine, self.loss_layer.ignore_label,
                                                 label_smoothing)

@@ -11,6 +11,7 @@ import functools
 import numpy
 
 from .. import backend, decoding, parallel
+from . import options
 from ..layers import CELLS, TimeEmbedding, TimeSoftmaxWithLoss
 from ..layers.dropout import Noise, row_seeds
 
@@ -108,6 +109,12 @@ class Seq2seqBase:
     recipe = {"lr": 0.001, "lr_half_life": 0, "anneal_at": 0.99, "reverse": True,
               "max_grad": 5.0, "optimizer": "adam"}
 
+    @classmethod
+    def batch_bytes(cls, N, T_enc, T_dec, H, V):
+        """About how many bytes a training batch of N rows takes: the scores and their gradient
+        over the vocabulary, the recurrent and attention states kept for backward."""
+        return 4 * N * (3 * T_dec * V + 12 * (T_enc + T_dec) * H)
+
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", impl="fused",
                  seed=None, pad_id=None, *, source_vocab_size=None, label_smoothing=0.0,
                  xp=None, dtype=None):
@@ -123,10 +130,9 @@ class Seq2seqBase:
             self.config["pad_id"] = self.pad_id
         if self.source_vocab_size != int(vocab_size):
             self.config["source_vocab_size"] = self.source_vocab_size
-        if not 0 <= float(label_smoothing) < 1:
-            raise ValueError(f"label_smoothing is from 0 to below 1, got {label_smoothing}")
+        label_smoothing = options.checked("label_smoothing", label_smoothing)
         if label_smoothing:
-            self.config["label_smoothing"] = float(label_smoothing)
+            self.config["label_smoothing"] = label_smoothing
         self.impl = impl
         self.init = Initializer(seed, xp, dtype)
         self.noise = None           # the dropout layers' row seeds (layers/dropout.py), if any
@@ -135,6 +141,14 @@ class Seq2seqBase:
         self.loss_layer = TimeSoftmaxWithLoss(-1 if pad_id is None else self.pad_id,
                                               label_smoothing)
         self._forward_kept = False          # what backward needs: kept by forward, until used
+
+    def _options(self, **values):
+        """``values`` of this family's options, each checked (models/options.py); those that differ
+        from the constructor's defaults are recorded in ``config``. Returns them checked."""
+        defaults = options.defaults(type(self))
+        values = {name: options.checked(name, value) for name, value in values.items()}
+        self.config.update({k: v for k, v in values.items() if v != defaults[k]})
+        return values
 
     def _noise(self, p):
         """The dropout layers' shared row seeds for a dropout rate ``p`` (None for 0)."""

@@ -1,6 +1,7 @@
-"""What the attention decoders share above and around their attentive recurrence: dropout on the
-embeddings, plain cells stacked over the attentive layer (each from a zero state, with dropout
-before it), and dropout on what goes into the output layer::
+"""What the attention decoders share above and around their attentive recurrence: how they are
+made, dropout on the embeddings, plain cells stacked over the attentive layer (each from a zero
+state, with dropout before it), dropout on what goes into the output layer, and the reordering of
+recurrent states that beam search asks of every decoder::
 
     e   = dropout(embed(y))                                    site 1000
     s   = attentive layer(e, ...)                              the model's own
@@ -10,13 +11,50 @@ before it), and dropout on what goes into the output layer::
 (layers/dropout.py: DECODER_SITES). In decoding the stacked cells carry their states from step to
 step, and beam search reorders them with the attentive layer's.
 """
+import numpy
+
+from ..layers import TimeAffine
+from ..layers.basic import TiedTimeAffine
 from ..layers.dropout import decoder_drops
-from .seq2seq import reorder_state
+
+
+def reorder_state(rnn, index):
+    """Rows of a recurrent layer's state taken in the order ``index`` (beam search)."""
+    rnn.h = rnn.h[index]
+    if getattr(rnn, "c", None) is not None:
+        rnn.c = rnn.c[index]
 
 
 class StackedDecoder:
-    """A decoder's embedding, stacked cells and dropout: a subclass calls :meth:`_stack` in its
-    constructor, after making ``embed``."""
+    """An attention decoder's embedding, attentive layer, output affine, stacked cells and
+    dropout, made in that order (the order their parameters are drawn and listed in): a subclass
+    makes its attentive layer in :meth:`_attentive` and says how wide the affine's input is
+    (:attr:`affine_width`, in H). With ``scores=False`` its forward returns what goes into the
+    affine, for the output layer and loss in one (layers/output.py); with ``tie``, the affine's
+    weights are the embedding's, transposed."""
+
+    #: The affine reads [context | state] (2) or the state alone (1): that many times H.
+    affine_width = 2
+
+    def __init__(self, init, V, D, H, cell, impl, layers=1, noise=None, scores=True, tie=False):
+        self.embed = init.embedding(V, D)
+        attentive = self._attentive(init, D, H, cell, impl)
+        if tie:
+            self.affine = TiedTimeAffine(self.embed, init.zeros(V))
+        else:
+            width = self.affine_width * H
+            self.affine = TimeAffine(init.randn(width, V, scale=1 / numpy.sqrt(width)),
+                                     init.zeros(V))
+        self._stack(init, cell, H, impl, layers, noise)
+        self.layers = [self.embed, attentive, self.affine] + self.rnns
+        self.scores = scores
+        self.H = H
+        self.attention_weights = self.step_weights = None
+        self.lengths = None
+
+    def _attentive(self, init, D, H, cell, impl):
+        """Make the layer the attention is in (kept as an attribute); returns it."""
+        raise NotImplementedError
 
     def _stack(self, init, cell, H, impl, layers, noise):
         """``layers`` - 1 plain cells of width H over the attentive one, and the dropout."""

@@ -6,6 +6,7 @@ from ..backend import get_array_module
 from ..layers import TimeAffine
 from ..layers.padding import last_states
 from .base import Seq2seqBase
+from .decoder import reorder_state
 
 
 class Encoder:
@@ -31,13 +32,6 @@ class Encoder:
         dhs = xp.zeros(self.rnn.hs_shape, dtype=dh.dtype)
         dhs[xp.arange(dh.shape[0]), self.lengths - 1] = dh
         self.embed.backward(self.rnn.backward(dhs))
-
-
-def reorder_state(rnn, index):
-    """Rows of a recurrent layer's state taken in the order ``index`` (beam search)."""
-    rnn.h = rnn.h[index]
-    if getattr(rnn, "c", None) is not None:
-        rnn.c = rnn.c[index]
 
 
 class Decoder:
