@@ -55,7 +55,8 @@ class Timed:
 def load(settings, world):
     """The corpus and the run's settings, loaded on rank 0 and sent to the others."""
     from s2sxp import corpus
-    from s2sxp.config import TrainConfig, load_data
+    from s2sxp.config import TrainConfig
+    from s2sxp.data import load_data
 
     config = TrainConfig(model="bahdanau", cell="gru", tokens="spm", vocab_size=4000,
                          source_column=2, wordvec_size=256, hidden_size=256,

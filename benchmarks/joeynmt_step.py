@@ -31,7 +31,8 @@ E, H = 256, 256
 
 
 def corpus_data():
-    from s2sxp.config import TrainConfig, load_data
+    from s2sxp.config import TrainConfig
+    from s2sxp.data import load_data
 
     config = TrainConfig(model="bahdanau", cell="lstm", data=os.path.join(CORPUS, "train.tsv"),
                          tokens="spm", vocab_size=4000, source_column=2, seed=0).resolved()
@@ -116,7 +117,7 @@ def joey_step(model, optimizer, batch):
 def batches(data, batch_size, count, seed=0):
     """``count`` batches of the training split as s2sxp's trainer draws them (by length), epoch
     after epoch."""
-    from s2sxp.corpus import bucket_order
+    from s2sxp.batches import bucket_order
 
     rng = numpy.random.default_rng(seed)
     per_epoch = len(data.x_train) // batch_size
@@ -187,9 +188,10 @@ def beam_speed(data, train_steps, beam=5, batch_size=64, joey_batch_size=100):
     ``joey_batch_size`` sentences sorted by length, as its test command does."""
     import torch
     from joeynmt.search import beam_search
-    from s2sxp.config import TrainConfig, load_data
+    from s2sxp.config import TrainConfig
+    from s2sxp.data import load_data
+    from s2sxp.decoding import DecodeOptions, decode
     from s2sxp.metrics import bleu
-    from s2sxp.translation import translate
 
     test = load_data(TrainConfig(
         model="bahdanau", cell="lstm", data=os.path.join(CORPUS, "train.tsv"),
@@ -204,8 +206,9 @@ def beam_speed(data, train_steps, beam=5, batch_size=64, joey_batch_size=100):
     ours_runs = {}
     for early_stop in (False, True):
         start = time.perf_counter()
-        hypotheses = translate(model, test.x, data.vocab, max_length, beam=beam,
-                               early_stop=early_stop)
+        options = DecodeOptions(beam, early_stop=early_stop, max_length=max_length)
+        ids = decode(model, test.x, data.vocab.bos_id, data.vocab.eos_id, options).ids
+        hypotheses = [data.vocab.decode_text(row) for row in ids]
         ours_runs[early_stop] = {"seconds": time.perf_counter() - start,
                                  "bleu": bleu(hypotheses, test.references)}
 

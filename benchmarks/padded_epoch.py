@@ -5,7 +5,7 @@ The same model (the book's sizes: D=16, H=256, batch 128, Adam, clip 5.0) is tra
 
     date        the book's fixed-width date data (29 + 11 tokens a question, no padding to skip)
     bucketed    a generated corpus of 1-12 word sentences, by characters: batches of similar
-                lengths (:func:`s2sxp.corpus.bucket_order`), each padded to its longest
+                lengths (:func:`s2sxp.batches.bucket_order`), each padded to its longest
     shuffled    the same corpus in shuffled batches, each padded to its longest
     fixed       the same corpus padded to its longest sentence, as a fixed-width loader would
 
@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 import numpy
 
 from s2sxp import backend, corpus, datasets
+from s2sxp.batches import bucket_order
 from s2sxp.files import atomic_write
 
 from . import harness
@@ -89,8 +90,8 @@ def _corpus_layouts(settings, rng):
     layouts = []
     for name in ("bucketed", "shuffled", "fixed"):
         if name == "bucketed":
-            order = corpus.bucket_order(numpy.random.default_rng(settings.seed), x.lengths,
-                                        t.lengths, N)
+            order = bucket_order(numpy.random.default_rng(settings.seed), x.lengths, t.lengths,
+                                 N)
         else:
             order = numpy.random.default_rng(settings.seed).permutation(len(x))
         chunks = order[:iterations * N].reshape(iterations, N)

@@ -211,3 +211,14 @@ def flush_denormals():
         yield
     finally:
         set_(saved)
+
+
+def available_memory():
+    """Bytes of the host's memory free for a process to take (Linux's MemAvailable), or None
+    where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None

@@ -1,16 +1,20 @@
-"""Several runs trained side by side, one epoch of each at a time, as ``s2sxp compare`` trains
-them (the book's chapter 8 figure): each model's run folder inside one folder, which records
-their order in compare.json and draws their pictures together; and the histories of a run
-folder or of such a folder, read back."""
+"""Several runs trained side by side, one epoch of each at a time, as ``s2sxp compare`` trains them
+(the book's chapter 8 figure): a :class:`Comparison` keeps each model's run folder inside one
+folder, which it holds while they train, records their order in compare.json and draws their
+pictures together; and the histories of a run folder or of such a folder, read back."""
+import dataclasses
 import json
 import os
-import time
 
-from . import viz
-from .config import data_name, load_data
-from .files import atomic_write
-from .run import COMPARE_FILE, Run
+from . import files, viz
+from .config import data_name
+from .data import load_data
+from .files import FolderLock, atomic_write
+from .run import Run, train
 from .trainer import TrainingInterrupted
+
+#: What a comparison keeps in its folder: the models it trains there, in order.
+COMPARE_FILE = "compare.json"
 
 
 def compare_folder(data):
@@ -18,54 +22,76 @@ def compare_folder(data):
     return os.path.join("runs", f"compare-{data_name(data)}")
 
 
-def start_comparison(folder, configs):
-    """New runs of the (resolved) ``configs`` in ``folder``/MODEL, on data loaded once; the
-    models' order recorded in ``folder``."""
-    raw = load_data(configs[0], reverse=False)
-    os.makedirs(folder, exist_ok=True)
-    write_compared_models(folder, [c.model for c in configs])
-    return [Run.start(os.path.join(folder, c.model), c, raw.reversed() if c.reverse else raw)
-            for c in configs]
+class Comparison:
+    """The runs of several models in ``folder``/MODEL, in order, the folder held (``lock``)
+    from :meth:`start` or :meth:`resume` until :meth:`close`."""
 
+    def __init__(self, folder, runs, lock):
+        self.folder, self.runs, self.lock = folder, runs, lock
 
-def resume_comparison(folder, names, given):
-    """The runs of ``names`` (None: those recorded in ``folder``) as their checkpoints left
-    them."""
-    if names is None:
-        names = compared_models(folder)
+    @classmethod
+    def _held(cls, folder, make_runs):
+        lock = FolderLock(folder).acquire()
+        runs = []
+        try:
+            runs = make_runs()
+        except BaseException:
+            for run in runs:
+                run.close()
+            lock.release()
+            raise
+        return cls(folder, runs, lock)
+
+    @classmethod
+    def start(cls, folder, configs, overwrite=False):
+        """New runs of ``configs`` in ``folder``, on data loaded once; a folder that holds other
+        files is refused unless ``overwrite``."""
+        files.check_folder(folder, overwrite, (COMPARE_FILE,))
+        configs = [c.resolved() for c in configs]
+        os.makedirs(folder, exist_ok=True)
+
+        def runs():
+            raw = load_data(dataclasses.replace(configs[0], reverse=False))
+            write_compared_models(folder, [c.model for c in configs])
+            return [Run.start(os.path.join(folder, c.model), c,
+                              raw.reversed() if c.reverse else raw) for c in configs]
+
+        return cls._held(folder, runs)
+
+    @classmethod
+    def resume(cls, folder, names=None, given=None):
+        """The runs of ``names`` (None: those recorded in ``folder``) as their checkpoints left
+        them; ``given``: settings asked for now, as :meth:`Run.resume` takes them."""
+        names = names or compared_models(folder)
         if names is None:
             raise FileNotFoundError(f"{folder} holds no {COMPARE_FILE} (start the comparison "
-                                    "with s2sxp compare, without --resume)")
-    return [Run.resume(os.path.join(folder, name), dict(given, model=name)) for name in names]
+                                    "without resuming it)")
+        return cls._held(folder, lambda: [Run.resume(os.path.join(folder, name),
+                                                     dict(given or {}, model=name))
+                                          for name in names])
 
+    def train(self, before_epoch=None, on_epoch=None, after_round=None):
+        """Every run trained to its end by :func:`s2sxp.run.train`, their pictures drawn
+        together after each round and when training is stopped."""
+        def round_drawn(runs):
+            self.draw()
+            if after_round is not None:
+                after_round(runs)
 
-def train_together(runs, folder, before_epoch=None, on_epoch=None, on_round=None):
-    """Train ``runs`` one epoch of each at a time until all have finished, drawing their
-    histories together into ``folder`` after every round. Calls ``before_epoch(run)`` and
-    ``on_epoch(run, scores, guesses, seconds)`` around each epoch and ``on_round(runs)`` after
-    each round. When a trainer is stopped, writes every run's checkpoint and raises
-    TrainingInterrupted; NonFiniteLoss passes through."""
-    try:
-        while not all(r.finished for r in runs):
-            for run in runs:
-                if run.finished:
-                    continue
-                if before_epoch is not None:
-                    before_epoch(run)
-                start = time.time()
-                scores, guesses = run.train_epoch()
-                if on_epoch is not None:
-                    on_epoch(run, scores, guesses, time.time() - start)
-                if run.trainer.stop_requested:
-                    raise TrainingInterrupted
-            viz.plot_histories({r.config.model: r.history_dict() for r in runs}, folder)
-            if on_round is not None:
-                on_round(runs)
-    except TrainingInterrupted:
-        viz.plot_histories({r.config.model: r.history_dict() for r in runs}, folder)
-        for run in runs:
-            run.save_checkpoint()
-        raise
+        try:
+            train(self.runs, before_epoch, on_epoch, round_drawn)
+        except TrainingInterrupted:
+            self.draw()
+            raise
+
+    def draw(self):
+        """accuracy.png and loss.png of every run, in the comparison's folder."""
+        viz.plot_histories({r.config.model: r.history_dict() for r in self.runs}, self.folder)
+
+    def close(self):
+        for run in self.runs:
+            run.close()
+        self.lock.release()
 
 
 def write_compared_models(folder, names):

@@ -1,149 +1,242 @@
-"""The settings of a training run (:class:`TrainConfig`: what ``s2sxp train`` takes as flags and a
-run folder keeps in config.json) and the data they name, for a new run or a saved model."""
+"""The settings of a training run, each declared once (:class:`TrainConfig`: what ``s2sxp train``
+takes as flags, made from these fields, and what a run folder keeps in config.json), how the
+unset ones are decided (:meth:`TrainConfig.resolved`: the model family's recipe, the data's,
+the model's own defaults), and which data they name (:meth:`TrainConfig.data_kind`)."""
 import dataclasses
-import hashlib
-import inspect
 import os
 from dataclasses import dataclass
 
 from . import corpus, datasets, models
+from .io import CheckpointError
+from .metrics import BLEU_TOKENIZERS
+from .models import options as model_options
+from .optim import OPTIMIZERS
 from .pairs import is_pairs_file
-from .vocab import TOKENIZERS, Vocab
+from .settings import SettingError, at_least, above, check, flag, setting, settings_of, within
+from .vocab import SUBWORD_MODELS, TOKENIZERS
 
-#: Constructor options of some model families that a run may set (BahdanauSeq2seq's and
-#: AttentionSeq2seq's).
-MODEL_OPTIONS = ("init_state", "reset_state_each_step", "encoder_layers", "decoder_layers",
-                 "bidirectional", "dropout", "tie_weights", "input_feeding")
-#: The settings of a run on a parallel corpus, which other runs do not have.
-CORPUS_OPTIONS = ("tokens", "min_freq", "max_vocab", "max_length", "skip_bad", "source_column",
-                  "langs", "dev", "test", "shared_vocab", "vocab_size", "subword_model",
-                  "bleu_tokenize", "select", "batch_tokens")
-#: What a run saved before these settings existed did: one vocabulary for both sides, an
-#: embedding of the book's width, no plateau.
-CORPUS_BEFORE = {"shared_vocab": True, "wordvec_size": 16, "plateau": 0}
-#: The recipe on a parallel corpus, in place of the model family's schedule (which is in
-#: iterations of the book's data): the rate halves when the dev score stalls.
-CORPUS_RECIPE = {"lr_half_life": 0, "anneal_at": 0, "plateau": 1}
-#: The embedding's width on a parallel corpus, by what its tokens are.
-CORPUS_WORDVEC = {"char": 64, "word": 256, "spm": 256}
 #: The scores that may pick best.npz and stop or slow training on a parallel corpus.
 SELECT = ("bleu", "chrf")
+#: The kinds of data a setting may be declared for, in words.
+SCOPES = {"corpus": "a parallel corpus", "book": "the book's data"}
+
+
+def _option(name):
+    return lambda value: model_options.problem(name, value)
+
+
+def _model(default=None, help="", **how):
+    """A setting of the model: ``family`` where only some model families take it."""
+    return setting(default, help, group="model", **how)
+
+
+def _data(default=None, help="", data=None, **how):
+    """A setting of the data: ``data`` names the kind it belongs to (``corpus``, ``book``)."""
+    return setting(default, help, group="parallel corpus" if data == "corpus" else "data",
+                   data=data, **how)
+
+
+def _training(default=None, help="", **how):
+    return setting(default, help, group="training", **how)
+
+
+NEVER = "0 (never) or more"
 
 
 @dataclass
 class TrainConfig:
-    """The settings of one run. ``lr``, ``reverse``, ``max_grad`` and ``optimizer`` left as None
-    take the model class's ``recipe``; ``cell``, ``init_state`` and ``reset_state_each_step``
-    its constructor's defaults (see :meth:`resolved`)."""
+    """The settings of one run. Those left as None are decided by :meth:`resolved`: the model
+    family's recipe (``lr``, ``reverse``, ``max_grad``, ...), the data's (an embedding of the
+    book's width on its data, a schedule by validations on a corpus) and the model's own
+    defaults (``cell`` and the options of its family)."""
 
-    model: str = "attention"
-    cell: str = None  # "lstm" or "gru"; None: the model class's default
-    data: str = "date"  # "date", "addition", a question_answer file, a pairs file (.tsv), or
-    #                     with langs, the path before .SRC and .TGT of two aligned files
-    examples: int = 50000  # lines generated for "date" and "addition"
-    epochs: int = 10
-    batch_size: int = 128
-    wordvec_size: int = None  # None: 16 (the book's) on its data, on a corpus CORPUS_WORDVEC
-    hidden_size: int = 256
-    optimizer: str = None
-    lr: float = None
-    lr_half_life: int = None  # iterations over which the learning rate halves; 0: constant
-    anneal_at: float = None  # once validation accuracy reaches it, halve the rate every epoch
-    max_grad: float = None  # gradient norm clipping; 0 for none
-    reverse: bool = None  # feed the questions reversed
-    seed: int = 0
-    eval_every: int = 0  # validate every this many iterations too; 0: after each epoch only
-    patience: int = 0  # stop once this many validations in a row have not improved; 0: never
-    plateau: int = None  # halve the rate once this many validations in a row have not improved
-    label_smoothing: float = 0.0  # the part of the target distribution spread over the vocabulary
-    # options of some model families (MODEL_OPTIONS); None: the model's default
-    init_state: str = None  # bahdanau: the decoder's initial state, "sum" or "last" encoder state
-    reset_state_each_step: bool = None  # bahdanau: restart the decoder cell at every step
-    encoder_layers: int = None  # bahdanau, attention: recurrent layers of the encoder
-    decoder_layers: int = None  # bahdanau, attention: recurrent layers of the decoder
-    bidirectional: bool = None  # bahdanau, attention: encoder layers run forward and backward
-    dropout: float = None  # bahdanau, attention: embeddings, between layers, before the output
-    tie_weights: bool = None  # bahdanau: the output layer's weights are the target embedding's
-    input_feeding: bool = None  # attention: the decoder cell also reads the last context
-    # a parallel corpus (source<TAB>target lines, or two aligned files) only
-    tokens: str = None  # "char", "word" or "spm" (subwords); None: "char" for a pairs file
-    min_freq: int = 1  # tokens seen fewer times in the training split become <unk>
-    max_vocab: int = None  # at most this many tokens, the four special ones included
-    max_length: int = 200  # a longer sentence (in tokens) is an error, or skipped with skip_bad
-    skip_bad: bool = False  # skip (and count) bad lines instead of stopping at the first
-    source_column: int = 1  # of a pairs file: the source is the first column, or the second
-    langs: tuple = None  # (SRC, TGT): data, dev and test name two aligned files PATH.SRC, .TGT
-    dev: str = None  # the pairs validated on (best.npz); None: a random tenth of data
-    test: str = None  # the pairs scored once, with beam search, when training has finished
-    shared_vocab: bool = False  # one vocabulary for both sides
-    vocab_size: int = 8000  # subwords: the pieces of each SentencePiece model
-    subword_model: str = "unigram"  # subwords: "unigram" or "bpe"
-    bleu_tokenize: str = "13a"  # how sacrebleu splits the translations for BLEU
-    select: str = "bleu"  # the validation score that picks best.npz, patience and plateau
-    batch_tokens: int = None  # batches of about this many tokens (padding included), in place
-    #                           of batch_size rows (which a resolved config then leaves None)
+    model: str = _model("attention", "model family", choices=tuple(models.MODELS))
+    cell: str = _model(help="recurrent cell", choices=("lstm", "gru"), shown="recipe")
+    data: str = _data("date", "dataset name (date, addition), a text file in the book's "
+                      "question_answer format, or a parallel corpus: source<TAB>target per line "
+                      "(.tsv, as Tatoeba/Anki export it)", metavar="NAME|FILE")
+    examples: int = _data(50000, "lines to generate for date or addition", data="book",
+                          form="count", metavar="N")
+    epochs: int = _training(10, "epochs to train; with --resume, the new total", form="count",
+                            metavar="N")
+    batch_size: int = _training(help="rows (sentences) a batch", form="count", metavar="N",
+                                fallback=128)
+    wordvec_size: int = _model(help="embedding width", form="count", metavar="N",
+                               shown="recipe")
+    hidden_size: int = _model(256, "width of the recurrent states", form="count", metavar="N")
+    optimizer: str = _training(help="", choices=tuple(OPTIMIZERS), shown="recipe")
+    lr: float = _training(help="learning rate", form="number", metavar="RATE", rule=above(0),
+                          shown="recipe")
+    lr_half_life: int = _training(
+        help="halve the learning rate every N iterations (smoothly: lr * 0.5 ** (iteration / "
+        "N)); 0 keeps it constant", form="whole", metavar="N",
+        rule=at_least(0, "0 (a constant rate) or more"), shown="recipe")
+    anneal_at: float = _training(
+        help="once the validation accuracy (exact match, 0-1) has reached ACC, halve the "
+        "learning rate after every epoch; 0: never", form="number", metavar="ACC",
+        rule=within(0, 1, "an accuracy from 0 to 1 (0: never)"), shown="recipe")
+    max_grad: float = _training(help="clip gradients to this global norm, 0 for none",
+                                form="number", metavar="NORM", aliases=("--clip",),
+                                rule=at_least(0, "0 (no clipping) or more"), shown="recipe")
+    reverse: bool = _training(help="feed the questions reversed", form="switch",
+                              shown="recipe")
+    seed: int = _training(0, "seed of the initial weights and the shuffling", form="whole",
+                          metavar="N")
+    eval_every: int = _training(
+        0, "validate every N iterations too, not only after each epoch (best.npz, --patience "
+        "and --plateau count these validations); 0: after each epoch only", form="whole",
+        metavar="N", rule=at_least(0, NEVER))
+    patience: int = _training(0, "stop training once N validations in a row have not improved "
+                              "on the best score; 0: never", form="whole", metavar="N",
+                              rule=at_least(0, NEVER))
+    plateau: int = _training(
+        help="halve the learning rate once N validations in a row have not improved on the "
+        "best score (the count starts again after each halving); 0: never", form="whole",
+        metavar="N", rule=at_least(0, NEVER), shown="recipe")
+    label_smoothing: float = _training(0.0, "train towards (1 - EPS) on each target and EPS "
+                                       "spread over the vocabulary", form="number",
+                                       metavar="EPS", rule=_option("label_smoothing"))
+    init_state: str = _model(help="the decoder starts from the sum of the encoder states or "
+                             "from the last one", family=True, choices=model_options.INIT_STATES)
+    reset_state_each_step: bool = _model(help="restart the decoder cell from zeros at every "
+                                         "step, as TensorFlow's NMT tutorial does",
+                                         form="switch", family=True)
+    layers: int = _model(help="--encoder-layers and --decoder-layers both N, where not given "
+                         "on their own", form="count", metavar="N", family=True,
+                         fans_out=("encoder_layers", "decoder_layers"))
+    encoder_layers: int = _model(help="recurrent layers of the encoder", form="count",
+                                 metavar="N", family=True)
+    decoder_layers: int = _model(help="recurrent layers of the decoder, plain cells stacked "
+                                 "over its attentive one", form="count", metavar="N",
+                                 family=True)
+    bidirectional: bool = _model(help="each encoder layer reads the sentence forward and "
+                                 "backward, a bridge bringing the two to the hidden size",
+                                 form="switch", family=True)
+    dropout: float = _model(help="while training, drop this part of the embeddings, of the "
+                            "inputs of the later layers and of what goes into the output layer",
+                            form="number", metavar="P", family=True, rule=_option("dropout"))
+    tie_weights: bool = _model(help="the output layer's weights are the target embedding's, "
+                               "transposed (needs --wordvec-size equal to --hidden-size)",
+                               form="switch", family=True)
+    input_feeding: bool = _model(help="the decoder cell also reads the context of the step "
+                                 "before (Luong et al. 2015)", form="switch", family=True)
+    tokens: str = _data(help="split sentences into characters, whitespace words, or subwords "
+                        "of a SentencePiece model trained on the training split (spm)",
+                        data="corpus", choices=TOKENIZERS, shown="recipe")
+    min_freq: int = _data(corpus.Options.min_freq, "tokens seen fewer times in training become "
+                          "<unk>", data="corpus", form="count", metavar="N")
+    max_vocab: int = _data(help="keep the N - 4 most frequent tokens of each side",
+                           data="corpus", form="count", metavar="N", shown="all")
+    max_length: int = _data(200, "a sentence of more tokens is an error (or skipped with "
+                            "--skip-bad)", data="corpus", form="count", metavar="N")
+    skip_bad: bool = _data(corpus.Options.skip_bad, "skip bad lines (no tab, empty, not UTF-8, "
+                           "too long) and say how many, instead of stopping at the first",
+                           data="corpus", form="switch", negatable=False)
+    source_column: int = _data(corpus.Options.source_column, "the column of a pairs file that "
+                               "holds the sources (2: translate the second column into the "
+                               "first, as from Tatoeba's Japanese into English)", data="corpus",
+                               form="whole", choices=(1, 2))
+    langs: tuple = _data(help="two aligned files a split: --data, --dev and --test name PATH, "
+                         "the files are PATH.SRC and PATH.TGT", data="corpus", form="pair",
+                         metavar=("SRC", "TGT"), shown="")
+    dev: str = _data(help="the pairs to validate on after every epoch (best.npz is the best on "
+                     "them)", data="corpus", metavar="FILE",
+                     shown="a random tenth of --data, held out")
+    test: str = _data(help="the pairs to score once, with beam search (5) and best.npz, when "
+                      "training has finished", data="corpus", metavar="FILE", shown="")
+    shared_vocab: bool = _data(corpus.Options.shared_vocab, "one vocabulary for sources and "
+                               "targets", data="corpus", form="switch", negatable=False,
+                               shown="one each")
+    vocab_size: int = _data(corpus.Options.vocab_size, "subwords (--tokens spm): pieces of each "
+                            "SentencePiece model", data="corpus", form="count", metavar="N")
+    subword_model: str = _data(corpus.Options.subword_model, "subwords: SentencePiece's unigram "
+                               "language model or byte-pair encoding", data="corpus",
+                               choices=SUBWORD_MODELS)
+    bleu_tokenize: str = _data("13a", "how sacrebleu splits translations for BLEU (char, or "
+                               "ja-mecab where installed, for Japanese; zh for Chinese)",
+                               data="corpus", choices=BLEU_TOKENIZERS)
+    select: str = _data("bleu", "the validation score that picks best.npz and that --patience "
+                        "and --plateau watch", data="corpus", choices=SELECT)
+    batch_tokens: int = _data(help="batches of about N tokens each (rows times the longest "
+                              "source or target, padding included), of sentences of about one "
+                              "length, in place of --batch-size rows", data="corpus",
+                              form="count", metavar="N", shown="rows",
+                              elsewhere="; the book's data has one width, so --batch-size sets "
+                              "its batches")
+
+    @classmethod
+    def asked(cls, settings):
+        """``settings`` asked for ({setting: value}, None: not asked), each checked by its rule,
+        ``layers`` fanned out to the layer settings not asked for on their own; SettingError
+        for a value that breaks its rule, or two that exclude each other."""
+        settings = {k: v for k, v in settings.items() if v is not None}
+        check(settings, cls)
+        if "batch_size" in settings and "batch_tokens" in settings:
+            raise SettingError("batch_size", "and --batch-tokens both size the batches; give one")
+        for field in settings_of(cls):
+            for name in field.metadata.get("fans_out", ()):
+                if field.name in settings:
+                    settings.setdefault(name, settings[field.name])
+            if field.metadata.get("fans_out"):
+                settings.pop(field.name, None)
+        return settings
+
+    @classmethod
+    def saved(cls, settings, source):
+        """The (resolved) settings a run's checkpoint ``source`` keeps as ``settings``;
+        CheckpointError where they are not a run's. Settings that name no schedule train at a
+        constant rate."""
+        try:
+            return cls(**{"lr_half_life": 0, **settings}).resolved()
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{source} does not hold the settings of an s2sxp run "
+                                  f"({e!r})") from None
+
+    def given(self):
+        """The settings given here (:meth:`asked` of those not None)."""
+        return self.asked(dataclasses.asdict(self))
 
     def resolved(self):
-        """A copy with the recipe's values where this one has None, and the model's defaults for
-        the options of its family (ValueError for an option the family does not have)."""
-        if self.model not in models.MODELS:
-            raise ValueError(f"unknown model {self.model!r}; choose one of "
-                             + ", ".join(models.MODELS))
-        parameters = inspect.signature(models.MODELS[self.model]).parameters
-        defaults = dict(models.MODELS[self.model].recipe, cell=parameters["cell"].default)
-        for name in MODEL_OPTIONS:
-            if name in parameters:
-                defaults[name] = parameters[name].default
-            elif getattr(self, name) is not None:
-                owners = [k for k, cls in models.MODELS.items()
-                          if name in inspect.signature(cls).parameters]
-                raise ValueError(f"--{name.replace('_', '-')} is an option of "
-                                 f"{', '.join(owners)} only, not of {self.model}")
-        if self.lr_half_life is not None and self.lr_half_life < 0:
-            raise ValueError(f"--lr-half-life must be 0 (a constant rate) or more, got "
-                             f"{self.lr_half_life}")
-        if self.anneal_at is not None and not 0 <= self.anneal_at <= 1:
-            raise ValueError(f"--anneal-at must be an accuracy from 0 to 1 (0: never), got "
-                             f"{self.anneal_at}")
-        if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"--lr must be above 0, got {self.lr}")
-        if self.dropout is not None and not 0 <= self.dropout < 1:
-            raise ValueError(f"--dropout must be from 0 to below 1, got {self.dropout}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"--label-smoothing must be from 0 to below 1, got "
-                             f"{self.label_smoothing}")
-        if self.max_grad is not None and self.max_grad < 0:
-            raise ValueError(f"--max-grad must be 0 (no clipping) or more, got {self.max_grad}")
-        for name in ("eval_every", "patience", "plateau"):
-            if (getattr(self, name) or 0) < 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be 0 (never) or more, got "
-                                 f"{getattr(self, name)}")
-        if self.batch_tokens is not None and self.batch_tokens < 1:
-            raise ValueError(f"--batch-tokens must be 1 or more, got {self.batch_tokens}")
-        if self.select not in SELECT:
-            raise ValueError(f"unknown score {self.select!r} to select by; choose one of "
-                             + ", ".join(SELECT))
-        if self.tokens is not None and self.tokens not in TOKENIZERS:
-            raise ValueError(f"unknown tokens {self.tokens!r}; choose one of "
-                             + ", ".join(TOKENIZERS))
-        if self.batch_tokens and not self.is_corpus():
-            raise ValueError("--batch-tokens is for a parallel corpus; the book's data has one "
-                             "width, so --batch-size sets its batches")
-        if self.batch_tokens:                       # batches by tokens, not by rows
-            self = dataclasses.replace(self, batch_size=None)
-        if self.is_corpus():
-            defaults.update(CORPUS_RECIPE, tokens=self.tokens or "char")
-            defaults["wordvec_size"] = CORPUS_WORDVEC[defaults["tokens"]]
-        else:
-            defaults.update(wordvec_size=16, plateau=0)
-        return dataclasses.replace(self, **{k: v for k, v in defaults.items()
-                                            if getattr(self, k) is None})
+        """A copy with every setting decided: those given checked (SettingError), ``layers``
+        fanned out, the options of the model's family only (SettingError for another's); those
+        not given (None) taken from the model family's recipe, the data's, the model's defaults,
+        else their declared defaults; ``batch_size`` None where batches are sized by tokens."""
+        given = self.given()
+        config = TrainConfig(**{**{f.name: f.default for f in dataclasses.fields(TrainConfig)
+                                   if not f.metadata.get("fans_out")}, **given})
+        family, kind = models.MODELS[config.model], config.data_kind()
+        defaults = model_options.defaults(family)
+        for field in settings_of(TrainConfig):
+            if field.metadata.get("family") and field.name in given and field.name not in defaults:
+                raise SettingError(field.name, f"is an option of "
+                                   f"{', '.join(owners(field.name))} only, not of "
+                                   f"{config.model}")
+        for field in settings_of(TrainConfig):
+            scope = field.metadata.get("data")
+            if field.name in given and field.default is None and scope not in (None, kind.kind):
+                raise SettingError(field.name, f"is for {SCOPES[scope]}"
+                                   + field.metadata.get("elsewhere", ""))
+        decided = {**family.recipe, **defaults, **kind.recipe, **self._fallbacks()}
+        decided["wordvec_size"] = kind.wordvec_size(config.tokens or decided.get("tokens"))
+        if "batch_tokens" in given:
+            decided["batch_size"] = None
+        return dataclasses.replace(config, **{k: v for k, v in decided.items()
+                                              if getattr(config, k) is None})
 
-    def is_corpus(self):
-        """Whether ``data`` names a parallel corpus (or ``tokens`` says it is one)."""
-        return self.tokens is not None or self.langs is not None or (
-            self.data not in datasets.DATASETS and os.path.isfile(self.data)
-            and is_pairs_file(self.data))
+    @staticmethod
+    def _fallbacks():
+        return {f.name: f.metadata["fallback"] for f in settings_of(TrainConfig)
+                if "fallback" in f.metadata}
+
+    def data_kind(self):
+        """The kind of data these settings name, the class that loads and answers for it:
+        :class:`~s2sxp.corpus.Corpus`, where ``data`` is a pairs file (or ``tokens`` or ``langs``
+        say it is a corpus), else the book's :class:`~s2sxp.datasets.Data`."""
+        if self.tokens is not None or self.langs is not None or (
+                self.data not in datasets.DATASETS and os.path.isfile(self.data)
+                and is_pairs_file(self.data)):
+            return corpus.Corpus
+        return datasets.Data
 
     def files(self, path):
         """What ``path`` (data, dev or test) names: a pairs file, or with ``langs`` the pair of
@@ -152,16 +245,61 @@ class TrainConfig:
             return path
         return tuple(f"{path}.{lang}" for lang in self.langs)
 
-    def model_options(self):
-        """The model family's own options set in this config, for its constructor."""
-        return {k: getattr(self, k) for k in MODEL_OPTIONS if getattr(self, k) is not None}
+    def new_model(self, data):
+        """A model of these (resolved) settings for ``data``, in its first weights."""
+        options = {k: getattr(self, k) for k in model_options.defaults(models.MODELS[self.model])
+                   if k != "cell" and getattr(self, k, None) is not None}
+        if not self.label_smoothing:
+            options.pop("label_smoothing", None)
+        return models.build(self.model, len(data.vocab), self.wordvec_size, self.hidden_size,
+                            cell=self.cell, seed=self.seed, **options, **data.model_options())
+
+    def batch_memory(self, data):
+        """About how many bytes the model takes for the largest training batch of ``data``
+        (:meth:`~s2sxp.models.base.Seq2seqBase.batch_bytes`): as many rows as a batch has of its
+        longest sentences."""
+        T_enc, T_dec = data.longest()
+        N = self.batch_size or max(1, self.batch_tokens // max(T_enc, T_dec))
+        return models.MODELS[self.model].batch_bytes(N, T_enc, T_dec, self.hidden_size,
+                                                     len(data.vocab))
+
+    def data_settings(self, kind):
+        """{setting: value} of the settings of the kind of data ``kind`` (``book``, ``corpus``),
+        which a saved model records."""
+        return {f.name: getattr(self, f.name) for f in settings_of(TrainConfig)
+                if f.metadata.get("data") == kind}
 
     def as_dict(self):
-        """The settings, without the options of other model families, nor a corpus's where the
-        data is not one (nor, for a corpus, the number of generated examples)."""
-        other = ("examples",) if self.is_corpus() else CORPUS_OPTIONS
-        return {k: v for k, v in dataclasses.asdict(self).items()
-                if (k not in MODEL_OPTIONS or v is not None) and k not in other}
+        """The settings as config.json keeps them: those of the data's kind and of the model's
+        family only."""
+        kind = self.data_kind().kind
+        return {f.name: getattr(self, f.name) for f in settings_of(TrainConfig)
+                if f.metadata.get("data") in (None, kind)
+                and not (f.metadata.get("family") and getattr(self, f.name) is None)}
+
+    def carried_on(self, given, source):
+        """These settings (a resumed run's) as ``given`` ({setting: value} asked for now) carries
+        them on: ``epochs`` may change, every other setting asked must be the run's own
+        (SettingError; ``source``, the checkpoint, names the run)."""
+        if "model" in given and given["model"] != self.model:
+            raise SettingError("model", f"{given['model']}: {source} holds a model of kind "
+                               f"{self.model!r}, not {given['model']!r}; resume it without "
+                               "{flag}, or start a new run in another folder")
+        for name, value in given.items():
+            if name != "epochs" and value != getattr(self, name):
+                raise SettingError(name, f"{value} differs from the resumed run's "
+                                   f"{getattr(self, name)}; a resumed run keeps its settings "
+                                   f"(only {flag('epochs')} may change)")
+        return dataclasses.replace(self, epochs=given.get("epochs", self.epochs))
+
+    @classmethod
+    def folder_for(cls, given):
+        """The default folder (:meth:`default_folder`) of a run of the settings ``given``, by
+        those of them that name it."""
+        naming = {"model", "cell", "data", "tokens", "langs"} | {
+            f.name for f in settings_of(cls) if f.metadata.get("family")}
+        return cls(**{k: v for k, v in cls.asked(given).items()
+                      if k in naming}).resolved().default_folder()
 
     def default_folder(self):
         """runs/MODEL-DATA, with the cell and the model's options where they are not the
@@ -187,115 +325,65 @@ class TrainConfig:
         return os.path.join("runs", "-".join(parts + [data_name(self.data)]))
 
 
+def default_text(name):
+    """How ``--help`` shows the default of the setting ``name`` of a run: its value, or where other
+    settings decide it, the rule by which they do."""
+    field = next(f for f in settings_of(TrainConfig) if f.name == name)
+    shown = field.metadata["shown"]
+    if shown == "recipe":
+        return _recipe_text(name)
+    if shown is not None:
+        return shown
+    if "fallback" in field.metadata:
+        return str(field.metadata["fallback"])
+    if field.metadata.get("family"):
+        values = {model_options.defaults(c).get(name) for c in models.MODELS.values()}
+        values.discard(None)
+        return _words(values.pop()) if len(values) == 1 else ""
+    return "" if field.default is None else _words(field.default)
+
+def owners(name):
+    """The model families that take the setting ``name`` (all, for a setting of every run)."""
+    field = next(f for f in settings_of(TrainConfig) if f.name == name)
+    if not field.metadata.get("family"):
+        return list(models.MODELS)
+    wanted = set(field.metadata.get("fans_out") or (name,))
+    return [k for k, c in models.MODELS.items()
+            if wanted <= set(model_options.defaults(c))]
+
+
+def _words(value):
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _recipe_text(name):
+    """A setting's default where a recipe decides it: by model family (the value most have, then
+    the others by name), and by the kind of data where the data's recipe overrides it."""
+    by_family = {}
+    for kind, family in models.MODELS.items():
+        value = {**family.recipe, **model_options.defaults(family)}.get(name)
+        if value is not None:
+            by_family.setdefault(_words(value), []).append(kind)
+    parts = []
+    if by_family:
+        common = max(by_family, key=lambda v: len(by_family[v]))
+        parts.append("the model's: " + ", ".join(
+            [common] + [f"{k} {v}" for v, kinds in by_family.items() if v != common
+                        for k in kinds]))
+    for kind, where in ((datasets.Data, "the book's data"), (corpus.Corpus, "a parallel corpus")):
+        if name == "wordvec_size":
+            sizes = {t: kind.wordvec_size(t) for t in TOKENIZERS}
+            shown = (_words(sizes["char"]) if len(set(sizes.values())) == 1 else
+                     ", ".join(f"{v} by {t}" for t, v in sizes.items()))
+            parts.append(f"{shown} on {where}")
+        elif name in kind.recipe:
+            parts.append(f"{_words(kind.recipe[name])} on {where}")
+    return "; ".join(parts)
+
+
 def data_name(data):
     """The name a run folder gives its data: a dataset's name, or a file's without folder and
     extension."""
     return os.path.splitext(os.path.basename(data))[0]
-
-
-def load_data(config, reverse=None, vocab=None, source_vocab=None):
-    """The data a (resolved) config names: a :class:`~s2sxp.datasets.Data` or a
-    :class:`~s2sxp.corpus.Corpus`, reversed as the config (or ``reverse``) says; a corpus in
-    ``vocab`` (and ``source_vocab``) where given."""
-    reverse = config.reverse if reverse is None else reverse
-    if not config.is_corpus():
-        return datasets.Data.load(config.data, config.examples, reverse)
-    data = corpus.load_pairs(
-        config.files(config.data), tokens=config.tokens, min_freq=config.min_freq,
-        max_vocab=config.max_vocab, max_length=config.max_length, skip_bad=config.skip_bad,
-        vocab=vocab, source_vocab=source_vocab, dev=config.files(config.dev),
-        test=config.files(config.test), source_column=config.source_column,
-        shared_vocab=config.shared_vocab, vocab_size=config.vocab_size,
-        subword_model=config.subword_model)
-    return data.reversed() if reverse else data
-
-
-#: The settings that name files of data, which a run finds again where they moved.
-FILE_SETTINGS = ("data", "dev", "test")
-
-
-def _digest(paths):
-    h = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        h.update(b"\0")
-    return h.hexdigest()
-
-
-def _paths(config, value):
-    files = config.files(value)
-    return files if isinstance(files, tuple) else (files,)
-
-
-def file_records(config, folder):
-    """What a run keeps of the files of data it trains on: {setting: {"path": absolute,
-    "from_run": relative to the run folder, "sha256": of the content}}."""
-    records = {}
-    for name in FILE_SETTINGS:
-        value = getattr(config, name)
-        if value is None or value in datasets.DATASETS:
-            continue
-        paths = _paths(config, value)
-        if all(os.path.isfile(p) for p in paths):
-            path = os.path.abspath(value)
-            records[name] = {"path": path, "sha256": _digest(paths),
-                             "from_run": os.path.relpath(path, os.path.abspath(folder))}
-    return records
-
-
-def located(config, records, folder, given=None):
-    """``config`` with its files of data found again: where they were named (from the current
-    folder) or at their absolute path, as they are there; else beside the run ``folder`` where
-    they lay, if their content is the one recorded; or, for a setting in ``given``, there, if
-    its content is the recorded one. FileNotFoundError where none is, ValueError for a given
-    file of another content."""
-    changes = {}
-    for name, record in (records or {}).items():
-        asked, flag = (given or {}).get(name), "--" + name
-        if asked is not None:
-            if not all(os.path.isfile(p) for p in _paths(config, asked)):
-                raise FileNotFoundError(f"no {flag} file at {asked}")
-            if _digest(_paths(config, asked)) != record["sha256"]:
-                raise ValueError(f"{flag} {asked} is not what the run was trained on (its "
-                                 "content differs); start a new run to train on it")
-            changes[name] = asked
-            continue
-        named = [getattr(config, name), record["path"]]
-        beside = os.path.join(folder, record["from_run"])
-        found = next((p for p in named if all(os.path.isfile(q) for q in _paths(config, p))),
-                     None)
-        if found is None and all(os.path.isfile(q) for q in _paths(config, beside)) \
-                and _digest(_paths(config, beside)) == record["sha256"]:
-            found = beside
-        if found is None:
-            raise FileNotFoundError(f"the run's {flag} {getattr(config, name)} is neither at "
-                                    f"{record['path']} nor beside the run, at {beside} (moved? "
-                                    f"give it with {flag} FILE)")
-        changes[name] = found
-    return dataclasses.replace(config, **changes)
-
-
-def load_model_data(model, data=None, examples=None, source="the model"):
-    """The data a saved model was trained on (or ``data`` instead), split as in training, in the
-    model's vocabularies, its sources reversed as they were in training."""
-    meta = model.meta
-    name = data or meta.get("data")
-    if name is None:
-        raise ValueError(f"{source} does not record its data; name it with --data")
-    reverse = bool(meta.get("reversed_input"))
-    if isinstance(model.vocab, Vocab):
-        if data is None and (meta.get("files") or {}).get("data"):
-            folder = os.path.dirname(os.path.abspath(source))
-            name = located(TrainConfig(data=name), meta["files"], folder).data
-        loaded = datasets.Data.load(name, examples or meta.get("examples", 50000), reverse)
-        return loaded.in_vocab(model.vocab, name)
-    options = {k: meta[k] for k in CORPUS_OPTIONS if meta.get(k) is not None}
-    if data is not None:                            # another corpus: its pairs, not the run's
-        options = {k: v for k, v in options.items() if k not in ("dev", "test", "langs")}
-    config = TrainConfig(data=name, **dict(options, tokens=model.vocab.tokenizer))
-    if data is None:
-        config = located(config, meta.get("files"), os.path.dirname(os.path.abspath(source)))
-    return load_data(config, reverse=reverse, vocab=model.vocab,
-                     source_vocab=getattr(model, "source_vocab", None))

@@ -5,10 +5,8 @@ subwords of a SentencePiece model trained on the training split, and builds a vo
 (:class:`~s2sxp.vocab.TokenVocab`) for each side, or one for both: the four special tokens
 (ids 0-3), then the tokens of the training split by descending count.
 
-Sources are their tokens; targets are ``<s> tokens </s>``. A batch pads its rows on the right with
-``<pad>`` to its longest (:class:`Sequences`), and :func:`bucket_order` draws batches of rows of
-similar lengths so that little of a batch is padding; :func:`token_order` draws batches of about
-the same number of tokens instead (many short sentences, or a few long ones).
+Sources are their tokens; targets are ``<s> tokens </s>``; both are kept as
+:class:`~s2sxp.batches.Sequences`, which pad each batch to its longest.
 """
 from __future__ import annotations
 
@@ -19,103 +17,16 @@ import numpy as np
 
 from . import pairs as reading
 from .files import atomic_write
+from .datasets import DATASETS
 from .pairs import CorpusError
-from .vocab import PAD_ID, SPECIALS, TokenVocab, check_tokenizer, tokenize, train_subwords
+from .batches import Sequences
+from .decoding import DecodeOptions
+from .distributed import SINGLE
+from .metrics import evaluate_translations, scores_text, show_translations
+from .vocab import SPECIALS, TokenVocab, check_tokenizer, tokenize, train_subwords
 
-__all__ = ["Corpus", "CorpusError", "Sequences", "Split", "bucket_order", "load_pairs",
-           "load_split", "pairs_from_lines", "read_pairs", "synthetic_pairs", "token_batch_sizes",
-           "token_order", "write_pairs"]
-
-
-class Sequences:
-    """Id sequences of different lengths; ``seqs[indices]`` is their batch (n, longest) padded
-    on the right with ``pad_id``, ``seqs[i]`` one unpadded sequence."""
-
-    def __init__(self, seqs, pad_id=PAD_ID):
-        self.seqs = [np.asarray(s, dtype=np.int32).reshape(-1) for s in seqs]
-        if any(s.size == 0 for s in self.seqs):
-            raise ValueError("every sequence needs at least one id")
-        self.pad_id = int(pad_id)
-        self.lengths = np.array([s.size for s in self.seqs], dtype=np.int64)
-
-    def __len__(self):
-        return len(self.seqs)
-
-    @property
-    def max_length(self):
-        return int(self.lengths.max()) if len(self) else 0
-
-    def __getitem__(self, index):
-        if isinstance(index, (int, np.integer)):
-            return self.seqs[index]
-        rows = np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index)
-        width = int(self.lengths[rows].max()) if rows.size else 0
-        out = np.full((rows.size, width), self.pad_id, dtype=np.int32)
-        for r, i in enumerate(rows.tolist()):
-            out[r, :self.lengths[i]] = self.seqs[i]
-        return out
-
-    def padded(self):
-        return self[slice(None)]
-
-    def reversed(self):
-        """Each sequence's ids in reverse order (the padding still comes after them)."""
-        return Sequences([s[::-1] for s in self.seqs], self.pad_id)
-
-
-def bucket_order(rng, src_lengths, tgt_lengths, batch_size, pool=64):
-    """A permutation of the rows whose consecutive ``batch_size`` chunks are batches of similar
-    lengths: shuffled, sorted by (source, target) length within pools of ``pool`` batches, cut
-    into batches whose order is shuffled; the rows left over (fewer than a batch) come last."""
-    n = len(src_lengths)
-    order = rng.permutation(n)
-    full = n - n % batch_size
-    head, rest = order[:full], order[full:]
-    size = pool * batch_size
-    sorted_parts = []
-    for start in range(0, full, size):
-        part = head[start:start + size]
-        key = np.lexsort((np.asarray(tgt_lengths)[part], np.asarray(src_lengths)[part]))
-        sorted_parts.append(part[key])
-    head = np.concatenate(sorted_parts) if sorted_parts else head
-    batches = head.reshape(-1, batch_size)[rng.permutation(full // batch_size)]
-    return np.concatenate([batches.reshape(-1), rest]).astype(np.int64)
-
-
-def token_batch_sizes(src_lengths, tgt_lengths, max_tokens, min_rows=1):
-    """The sizes of the batches that :func:`token_order` cuts the rows into: the rows sorted by
-    (source, target) length, taken in turn into a batch while its rows times its longest sequence
-    (source or target) stay within ``max_tokens``; a batch has at least ``min_rows`` rows all the
-    same (a sentence longer than ``max_tokens`` goes alone). The sorted lengths are the same
-    whatever order equal rows are in, so every epoch has these batches' sizes."""
-    src, tgt = np.asarray(src_lengths), np.asarray(tgt_lengths)
-    key = np.lexsort((tgt, src))
-    longest = np.maximum(src[key], tgt[key]).tolist()
-    sizes, rows, widest = [], 0, 0
-    for width in longest:
-        if rows >= min_rows and (rows + 1) * max(widest, width) > max_tokens:
-            sizes.append(rows)
-            rows, widest = 0, 0
-        rows += 1
-        widest = max(widest, width)
-    if rows:
-        sizes.append(rows)
-    return np.asarray(sizes, dtype=np.int64)
-
-
-def token_order(rng, src_lengths, tgt_lengths, sizes):
-    """(order, bounds): a permutation of the rows and the batches in it, rows bounds[i] to
-    bounds[i + 1] of ``order`` the i-th: the rows sorted by (source, target) length, rows of equal
-    lengths in a random order, cut into batches of ``sizes`` (:func:`token_batch_sizes`), the
-    batches in a random order."""
-    src, tgt = np.asarray(src_lengths), np.asarray(tgt_lengths)
-    shuffled = rng.permutation(len(src))
-    ranked = shuffled[np.lexsort((tgt[shuffled], src[shuffled]))]
-    starts = np.concatenate(([0], np.cumsum(sizes)))
-    pick = rng.permutation(len(sizes))
-    order = np.concatenate([ranked[starts[i]:starts[i + 1]] for i in pick])
-    bounds = np.concatenate(([0], np.cumsum(np.asarray(sizes)[pick])))
-    return order.astype(np.int64), bounds.astype(np.int64)
+__all__ = ["Corpus", "CorpusError", "Options", "Sequences", "Split", "load_pairs", "load_split",
+           "pairs_from_lines", "read_pairs", "synthetic_pairs", "write_pairs"]
 
 
 def pairs_from_lines(lines, tokens="char", source="<lines>", max_length=None, skip_bad=False,
@@ -140,18 +51,78 @@ def _token_pairs(read, tokens, max_length, skip_bad, notice):
     return [(line.source, line.target) for line in reading.settle(read, skip_bad, notice)]
 
 
+@dataclass(frozen=True)
+class Options:
+    """How a corpus is read (:func:`load_pairs`): sentences split into ``tokens`` (``"char"``,
+    ``"word"``, or ``"spm"``: subwords of a SentencePiece model of the ``subword_model`` kind,
+    unigram or bpe, of about ``vocab_size`` pieces, trained on the training split); a vocabulary
+    for each side of the tokens seen at least ``min_freq`` times, at most ``max_vocab`` of them,
+    or one for both (``shared_vocab``); a pair of more than ``max_length`` tokens a side (None:
+    any) an error, or skipped and counted with ``skip_bad``; the sources in column
+    ``source_column`` (1 or 2) of a pairs file; without a dev file, the last ``test_fraction`` of
+    the pairs, shuffled by ``numpy.random.RandomState(split_seed)``, held out."""
+
+    tokens: str = "char"
+    min_freq: int = 1
+    max_vocab: int = None
+    max_length: int = None
+    skip_bad: bool = False
+    source_column: int = 1
+    shared_vocab: bool = False
+    vocab_size: int = 8000
+    subword_model: str = "unigram"
+    split_seed: int = 1984
+    test_fraction: float = 0.1
+
+    @classmethod
+    def of(cls, settings):
+        """The options of an object that has them among its attributes (a run's settings)."""
+        return cls(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(cls)
+                      if hasattr(settings, f.name)})
+
+
 @dataclass
 class Split:
     """The pairs of one part of a corpus: ``x`` source ids, ``t`` target ids (``<s> ... </s>``),
-    ``sources`` and ``references`` the sentences as text."""
+    ``sources`` and ``references`` the sentences as text, ``vocab`` the targets' vocabulary;
+    ``name`` what part it is (``test``, ``train``; ``all`` for a whole file) and ``max_length``
+    the most tokens a translation of it may take (None: twice its longest target).
+
+    It evaluates a model (:meth:`evaluate`: BLEU, chrF and exact match of its translations) and
+    shows and sums up what it gave, as the book's questions do
+    (:class:`s2sxp.datasets.Questions`)."""
 
     x: Sequences
     t: Sequences
     sources: list
     references: list
+    vocab: TokenVocab = None
+    name: str = "test"
+    max_length: int = None
+
+    #: Translations may be searched for with beams.
+    beams = True
 
     def reversed(self):
         return dataclasses.replace(self, x=self.x.reversed())
+
+    def evaluate(self, model, options=DecodeOptions(), bleu_tokenize="13a", progress=None,
+                 world=SINGLE):
+        """(scores, translations) of ``model`` (:func:`s2sxp.metrics.evaluate_translations`)."""
+        limit = self.max_length or 2 * self.t.max_length
+        return evaluate_translations(model, self.x, self.references, self.vocab,
+                                     options.limited(limit), bleu_tokenize, progress, world)
+
+    def show(self, translations, count=10, file=None):
+        show_translations(self.sources, self.references, translations, count, file)
+
+    def heading(self, decoding):
+        """What was scored, and how: ``test, 100 sentences, greedy``."""
+        what = "all" if self.name == "all" else f"{self.name},"
+        return f"{what} {len(self.references)} sentences, {decoding}"
+
+    def summary(self, scores):
+        return scores_text(scores)
 
 
 @dataclass
@@ -159,10 +130,14 @@ class Corpus:
     """A parallel corpus ready to train on (see :func:`load_pairs`): ``x_*`` and ``t_*`` the ids,
     ``src_*`` and ``ref_*`` the sentences as text, of the training split and of the held-out
     split training is validated on (``*_test``: the dev file, or a random tenth of the training
-    pairs where there is none); ``test_set``, the test file's :class:`Split` or None. ``vocab`` is
-    the targets' vocabulary, ``source_vocab`` the sources' (the same object where they share
-    one). The sources are reversed where ``reversed_input`` (each sentence's own tokens; the
-    padding stays at the end)."""
+    pairs where there is none, as ``held_out`` says); ``test_set``, the test file's
+    :class:`Split` or None. ``vocab`` is the targets' vocabulary, ``source_vocab`` the sources'
+    (the same object where they share one). The sources are reversed where ``reversed_input``
+    (each sentence's own tokens; the padding stays at the end).
+
+    It answers what a run asks of its data as the book's :class:`s2sxp.datasets.Data` does:
+    its splits, the scores a validation gives, the model options it needs, how it describes
+    itself and what a saved model records of it."""
 
     vocab: TokenVocab
     x_train: Sequences
@@ -177,10 +152,50 @@ class Corpus:
     reversed_input: bool = False
     source_vocab: TokenVocab = None
     test_set: Split = None
+    held_out: str = "test"
+
+    #: The run settings of a corpus are those declared for it (s2sxp.config).
+    kind = "corpus"
+    #: What a validation scores, the first the one to select by where none is asked for.
+    scores = ("exact", "bleu", "chrf")
+    #: A run's settings on a corpus where none are given: the rate halves when the dev score
+    #: stalls (a model family's schedule counts iterations of the book's data), characters.
+    recipe = {"lr_half_life": 0, "anneal_at": 0, "plateau": 1, "tokens": "char"}
+    #: The embedding's width by the tokens.
+    wordvec_sizes = {"char": 64, "word": 256, "spm": 256}
 
     def __post_init__(self):
         if self.source_vocab is None:
             self.source_vocab = self.vocab
+
+    @classmethod
+    def from_settings(cls, settings, vocab=None, source_vocab=None):
+        """The corpus a run's (resolved) settings name, in ``vocab`` (and ``source_vocab``)
+        where given: ``data``, ``dev`` and ``test`` (each a pairs file, or with ``langs`` two
+        aligned files), read as :class:`Options` of the settings say, reversed where
+        ``reverse``."""
+        data = load_pairs(settings.files(settings.data), Options.of(settings),
+                          dev=settings.files(settings.dev), test=settings.files(settings.test),
+                          vocab=vocab, source_vocab=source_vocab)
+        return data.reversed() if settings.reverse else data
+
+    @classmethod
+    def file_split(cls, settings, vocab, source_vocab=None, name="all", max_length=None):
+        """Every pair of the file (or aligned files) the settings name as ``data``, read as they
+        say, in the vocabularies given, its sources reversed where ``reverse``: the split a
+        corpus model is scored on, translations of at most ``max_length`` tokens."""
+        if settings.data in DATASETS:
+            raise ValueError(f"{settings.data} is a dataset of the book's questions, but a model "
+                             "trained on a parallel corpus translates sentences: give a file of "
+                             "sentence pairs")
+        split = load_split(settings.files(settings.data), vocab, source_vocab,
+                           settings.source_column)
+        split = split.reversed() if settings.reverse else split
+        return dataclasses.replace(split, name="all", max_length=max_length)
+
+    @classmethod
+    def wordvec_size(cls, tokens):
+        return cls.wordvec_sizes[tokens]
 
     def reversed(self):
         return dataclasses.replace(
@@ -193,6 +208,42 @@ class Corpus:
         """The most tokens a translation may take: twice the longest training target."""
         return 2 * int(self.t_train.max_length)
 
+    def split(self, name="test"):
+        """The held-out split (``test``) or the training one (``train``)."""
+        x, t, sources, references = ((self.x_test, self.t_test, self.src_test, self.ref_test)
+                                     if name == "test" else
+                                     (self.x_train, self.t_train, self.src_train, self.ref_train))
+        return Split(x, t, sources, references, self.vocab, name, self.max_output_length)
+
+    def selected(self, select):
+        """The score that picks the best model: ``select``."""
+        return select
+
+    def describe(self):
+        sizes = (f"{len(self.vocab)}" if self.source_vocab is self.vocab else
+                 f"{len(self.source_vocab)} source / {len(self.vocab)} target")
+        text = (f"{len(self.x_train)} train / {len(self.x_test)} {self.held_out} sentence pairs, "
+                f"vocabulary {sizes} {self.vocab.unit}")
+        if self.test_set is not None:
+            text += f", {len(self.test_set.x)} test pairs for the end"
+        return text
+
+    def model_options(self):
+        """What a model needs to read this corpus: the padding id, the sources' vocabulary size
+        where it has one of its own."""
+        options = {"pad_id": self.vocab.pad_id}
+        if self.source_vocab is not self.vocab:
+            options["source_vocab_size"] = len(self.source_vocab)
+        return options
+
+    def longest(self):
+        """(the longest source, the longest target) of the training split, in tokens."""
+        return self.x_train.max_length, self.t_train.max_length
+
+    def saved_meta(self):
+        """What a saved model records of this corpus besides its settings."""
+        return {"max_output_length": self.max_output_length}
+
 
 def _texts(read, vocab_tokenize, max_length, skip_bad, notice, texts=False):
     """The good lines of ``read`` tokenized, and, where ``texts``, their texts before."""
@@ -202,7 +253,7 @@ def _texts(read, vocab_tokenize, max_length, skip_bad, notice, texts=False):
     return good, [raw[line.number] for line in good] if texts else None
 
 
-def _split_off(lines, split_seed, test_fraction, name):
+def _split_off(lines, options, name):
     """(training lines, held-out lines): shuffled by ``numpy.random.RandomState(split_seed)``,
     the last ``test_fraction`` held out."""
     n = len(lines)
@@ -210,91 +261,92 @@ def _split_off(lines, split_seed, test_fraction, name):
         raise CorpusError(f"{name} holds 1 sentence pair; a corpus takes at least 2 (one to "
                           "train on, one to test with)")
     indices = np.arange(n)
-    np.random.RandomState(split_seed).shuffle(indices)
-    n_test = max(int(n * test_fraction), 1)
+    np.random.RandomState(options.split_seed).shuffle(indices)
+    n_test = max(int(n * options.test_fraction), 1)
     return [lines[i] for i in indices[:n - n_test]], [lines[i] for i in indices[n - n_test:]]
 
 
-def _subword_models(train, vocab_size, shared, model_type):
+def _subword_models(train, options):
     """(source model, target model): SentencePiece models trained on the training lines'
-    texts, one for both sides where ``shared``."""
+    texts, one for both sides where ``shared_vocab``."""
     sources = [line.source for line in train]
     targets = [line.target for line in train]
-    if shared:
-        model = train_subwords(sources + targets, vocab_size, model_type)
+    size, kind = options.vocab_size, options.subword_model
+    if options.shared_vocab:
+        model = train_subwords(sources + targets, size, kind)
         return model, model
-    return (train_subwords(sources, vocab_size, model_type),
-            train_subwords(targets, vocab_size, model_type))
+    return train_subwords(sources, size, kind), train_subwords(targets, size, kind)
 
 
-def load_pairs(pairs, tokens="char", min_freq=1, max_vocab=None, max_length=None,
-               skip_bad=False, split_seed=1984, test_fraction=0.1, notice=None, vocab=None,
-               source_vocab=None, dev=None, test=None, source_column=1, shared_vocab=False,
-               vocab_size=8000, subword_model="unigram"):
+def _subword_lines(read, o, split_off, notice):
+    """(train lines, held-out lines or None, their texts as read, the subword models): the
+    lines settled, split off, then split into the pieces of models trained on the training
+    part."""
+    lines = reading.settle(read, o.skip_bad, notice)
+    train, held = split_off(lines)
+    models = _subword_models(train, o)
+    splitters = tuple(TokenVocab(SPECIALS, "spm", m).tokenize for m in models)
+    parts = [_texts(reading.Read(read.name, part, read.expected), splitters, o.max_length,
+                    o.skip_bad, notice, texts=True) for part in (train, held) if part is not None]
+    (train, train_texts), (held, held_texts) = parts[0], (parts[1:] or [(None, None)])[0]
+    return train, held, (train_texts, held_texts), models
+
+
+def _vocabularies(train, o, models):
+    """(target vocabulary, source vocabulary) built from the training lines."""
+    build = {"min_freq": o.min_freq, "max_size": o.max_vocab}
+    if o.shared_vocab:
+        vocab = TokenVocab.build((side for line in train for side in (line.source, line.target)),
+                                 o.tokens, subword_model=models[0], **build)
+        return vocab, vocab
+    source_vocab = TokenVocab.build((line.source for line in train), o.tokens,
+                                    subword_model=models[0], **build)
+    return TokenVocab.build((line.target for line in train), o.tokens, subword_model=models[1],
+                            **build), source_vocab
+
+
+def load_pairs(pairs, options=None, dev=None, test=None, vocab=None, source_vocab=None,
+               notice=None, **settings):
     """A :class:`Corpus` from ``pairs``: a pairs file, a tuple of two aligned files (source path,
     target path) or a list of (source, target) texts, read and checked as :mod:`s2sxp.pairs`
-    reads them (a list's items numbered from 1); ``dev`` and ``test`` likewise, where given.
+    reads them (a list's items numbered from 1); ``dev`` and ``test`` likewise, where given; read
+    as ``options`` say (:class:`Options`), or the options named as keywords
+    (``load_pairs(path, tokens="word")``). ``notice`` takes the message of the bad lines skipped.
 
-    Without ``dev`` the pairs are shuffled by ``numpy.random.RandomState(split_seed)`` and the
-    last ``test_fraction`` held out to validate on. Sentences are split into ``tokens``:
-    ``"char"``, ``"word"`` or ``"spm"``, subwords of a SentencePiece model (``subword_model``:
-    unigram or bpe) of about ``vocab_size`` pieces trained on the training split. Each side gets
-    a vocabulary built from the training split (``min_freq``, ``max_vocab``), or one for both
-    where ``shared_vocab``; ``vocab`` (and ``source_vocab``, where the sources have their own)
-    given instead are used as they are."""
-    check_tokenizer(tokens)
+    Without ``dev`` the last tenth of the pairs is held out to validate on. Each side gets a
+    vocabulary built from the training split, or one for both; ``vocab`` (and ``source_vocab``,
+    where the sources have their own) given instead are used as they are."""
+    o = dataclasses.replace(options or Options(), **settings)
+    check_tokenizer(o.tokens)
     if vocab is not None:
-        tokens = vocab.tokenizer
+        o = dataclasses.replace(o, tokens=vocab.tokenizer)
         source_vocab = vocab if source_vocab is None else source_vocab
-    read = reading.read(pairs, source_column)
-    subwords = tokens == "spm" and vocab is None
-    if subwords:
-        lines = reading.settle(read, skip_bad, notice)
-        train, held = (lines, None) if dev is not None else _split_off(
-            lines, split_seed, test_fraction, read.name)
-        models = _subword_models(train, vocab_size, shared_vocab, subword_model)
-        splitters = tuple(TokenVocab(SPECIALS, "spm", m).tokenize for m in models)
-        parts = [reading.Read(read.name, train, read.expected)]
-        if held is not None:
-            parts.append(reading.Read(read.name, held, read.expected))
-        settled = [_texts(part, splitters, max_length, skip_bad, notice, texts=True)
-                   for part in parts]
-        train, train_texts = settled[0]
-        held, held_texts = settled[1] if held is not None else (None, None)
+    read = reading.read(pairs, o.source_column)
+
+    def split_off(lines):
+        return (lines, None) if dev is not None else _split_off(lines, o, read.name)
+
+    if o.tokens == "spm" and vocab is None:
+        train, held, (train_texts, held_texts), models = _subword_lines(read, o, split_off,
+                                                                        notice)
     else:
-        if vocab is not None:
-            splitters = (source_vocab.tokenize, vocab.tokenize)
-        else:
-            splitters = ((lambda text: tokenize(text, tokens)),) * 2
-        lines, _ = _texts(read, splitters, max_length, skip_bad, notice)
-        train, held = (lines, None) if dev is not None else _split_off(
-            lines, split_seed, test_fraction, read.name)
+        splitters = ((source_vocab.tokenize, vocab.tokenize) if vocab is not None else
+                     ((lambda text: tokenize(text, o.tokens)),) * 2)
+        train, held = split_off(_texts(read, splitters, o.max_length, o.skip_bad, notice)[0])
         train_texts = held_texts = None
+        models = (None, None)
     if vocab is None:
-        build = {"min_freq": min_freq, "max_size": max_vocab}
-        if shared_vocab:
-            vocab = TokenVocab.build((side for line in train for side in
-                                      (line.source, line.target)), tokens,
-                                     subword_model=models[0] if subwords else None, **build)
-            source_vocab = vocab
-        else:
-            source_vocab = TokenVocab.build((line.source for line in train), tokens,
-                                            subword_model=models[0] if subwords else None,
-                                            **build)
-            vocab = TokenVocab.build((line.target for line in train), tokens,
-                                     subword_model=models[1] if subwords else None, **build)
-    if dev is not None:
-        held_split = load_split(dev, vocab, source_vocab, source_column, max_length, skip_bad,
-                                notice)
-    else:
-        held_split = _encode(held, held_texts, vocab, source_vocab)
+        vocab, source_vocab = _vocabularies(train, o, models)
+    split = {"vocab": vocab, "source_vocab": source_vocab, "source_column": o.source_column,
+             "max_length": o.max_length, "skip_bad": o.skip_bad, "notice": notice}
+    held_split = (load_split(dev, **split) if dev is not None else
+                  _encode(held, held_texts, vocab, source_vocab))
     train_split = _encode(train, train_texts, vocab, source_vocab)
-    test_split = None if test is None else load_split(test, vocab, source_vocab, source_column,
-                                                      max_length, skip_bad, notice)
+    test_split = None if test is None else load_split(test, **split)
     return Corpus(vocab, train_split.x, train_split.t, held_split.x, held_split.t,
                   train_split.sources, train_split.references, held_split.sources,
                   held_split.references, vocab.tokenizer, source_vocab=source_vocab,
-                  test_set=test_split)
+                  test_set=test_split, held_out="test" if dev is None else "dev")
 
 
 def _encode(lines, texts, vocab, source_vocab):
@@ -305,7 +357,7 @@ def _encode(lines, texts, vocab, source_vocab):
     if texts is None:
         texts = [(source_vocab.detokenize(line.source), vocab.detokenize(line.target))
                  for line in lines]
-    return Split(x, t, [s for s, _ in texts], [r for _, r in texts])
+    return Split(x, t, [s for s, _ in texts], [r for _, r in texts], vocab)
 
 
 def load_split(data, vocab, source_vocab=None, source_column=1, max_length=None,

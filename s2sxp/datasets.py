@@ -32,6 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .decoding import DecodeOptions
+from .distributed import SINGLE
+from .metrics import evaluate, percent, show_examples
 from .vocab import Vocab, strip_newline
 
 DATASETS = ("date", "addition")
@@ -130,8 +133,49 @@ def load(name, n=50000, seed=0, split_seed=1984):
 
 
 @dataclass
+class Questions:
+    """One split of the book's data: questions ``x`` (N, T_q) and their answers ``t`` (N, T_a),
+    ``t[:, 0]`` the start symbol, in ``vocab``; the questions reversed where ``reversed_input``;
+    ``name`` which split it is (``test``, ``train``).
+
+    It evaluates a model (:meth:`evaluate`: the exact-match accuracy of greedy answers) and shows
+    and sums up what it gave, as a corpus's split of sentences does
+    (:class:`s2sxp.corpus.Split`)."""
+
+    x: object
+    t: object
+    vocab: Vocab
+    reversed_input: bool = False
+    name: str = "test"
+
+    #: Answers are decoded greedily, each as wide as the answers are.
+    beams = False
+
+    def evaluate(self, model, options=DecodeOptions(), bleu_tokenize=None, progress=None,
+                 world=SINGLE):
+        """({"exact": accuracy}, the guessed answers' ids) of ``model`` (only ``batch_size`` of
+        ``options`` applies: the answers are greedy and as wide as the true ones)."""
+        accuracy, guesses = evaluate(model, self.x, self.t, options.batch_size, progress, world)
+        return {"exact": accuracy}, guesses
+
+    def show(self, guesses, count=10, file=None):
+        show_examples(self.x, self.t, guesses, self.vocab, count, self.reversed_input, file)
+
+    def heading(self, decoding):
+        return self.name
+
+    def summary(self, scores):
+        correct = int(round(scores["exact"] * len(self.x)))
+        return f"accuracy {percent(scores['exact'])} ({correct} of {len(self.x)})"
+
+
+@dataclass
 class Data:
-    """A dataset split as the book splits it, the questions reversed where ``reversed_input``."""
+    """A dataset split as the book splits it, the questions reversed where ``reversed_input``.
+
+    It answers what a run asks of its data as a parallel corpus does
+    (:class:`s2sxp.corpus.Corpus`): its splits, the scores a validation gives, the model options
+    it needs, how it describes itself and what a saved model records of it."""
 
     x_train: object
     t_train: object
@@ -140,11 +184,43 @@ class Data:
     vocab: Vocab
     reversed_input: bool = False
 
+    #: The run settings of the book's data are those declared for it (s2sxp.config).
+    kind = "book"
+    #: What a validation scores: exact match.
+    scores = ("exact",)
+    #: A run's settings on the book's data where none are given: the book's embedding width,
+    #: no halving on a plateau.
+    recipe = {"wordvec_size": 16, "plateau": 0}
+    #: No test file is scored at the end: the held-out tenth is the test split.
+    test_set = None
+
     @classmethod
     def load(cls, name, examples=50000, reverse=False):
         (x_train, t_train), (x_test, t_test), vocab = load(name, n=examples)
         data = cls(x_train, t_train, x_test, t_test, vocab)
         return data.reversed() if reverse else data
+
+    @classmethod
+    def from_settings(cls, settings, vocab=None, source_vocab=None):
+        """The data a run's (resolved) settings name (``data``, ``examples``, ``reverse``), in
+        ``vocab`` where given."""
+        data = cls.load(settings.data, settings.examples, settings.reverse)
+        return data if vocab is None else data.in_vocab(vocab, settings.data)
+
+    @classmethod
+    def file_split(cls, settings, vocab, source_vocab=None, name="test", max_length=None):
+        """The ``name`` split of the dataset the settings name, in ``vocab``: a model of the book's
+        data is scored on another dataset's held-out tenth (or the rest)."""
+        return cls.from_settings(settings, vocab).split(name)
+
+    @classmethod
+    def wordvec_size(cls, tokens):
+        return cls.recipe["wordvec_size"]
+
+    @property
+    def source_vocab(self):
+        """The questions' vocabulary: the answers', as in the book."""
+        return self.vocab
 
     def reversed(self):
         return Data(self.x_train[:, ::-1], self.t_train, self.x_test[:, ::-1], self.t_test,
@@ -158,6 +234,31 @@ class Data:
         ids = [self.vocab.translate_ids(a, vocab, source)
                for a in (self.x_train, self.t_train, self.x_test, self.t_test)]
         return Data(*ids, vocab, self.reversed_input)
+
+    def split(self, name="test"):
+        """The held-out tenth (``test``) or the rest (``train``)."""
+        x, t = (self.x_test, self.t_test) if name == "test" else (self.x_train, self.t_train)
+        return Questions(x, t, self.vocab, self.reversed_input, name)
+
+    def selected(self, select):
+        """The score that picks the best model: exact match, whatever ``select`` asks."""
+        return "exact"
+
+    def describe(self):
+        return (f"{len(self.x_train)} train / {len(self.x_test)} test questions, vocabulary "
+                f"{len(self.vocab)}")
+
+    def model_options(self):
+        """What a model needs to read this data beyond its sizes: nothing (every id is real)."""
+        return {}
+
+    def longest(self):
+        return self.x_train.shape[1], self.t_train.shape[1]
+
+    def saved_meta(self):
+        """What a saved model records of this data: how wide its questions and answers are."""
+        return {"question_width": int(self.x_test.shape[1]),
+                "answer_width": int(self.t_test.shape[1])}
 
 
 def encode_question(text, vocab, width, reverse=False, source="the model"):

@@ -1,5 +1,5 @@
 """Decoding: greedy and beam search over a whole batch at once, with length normalisation, and
-over many questions or sentences in batches (:func:`decode`).
+over many questions or sentences in batches (:func:`decode`), as a :class:`DecodeOptions` says.
 
 Greedy decoding and beam search drive a model's decoder through three calls, which every decoder in
 :mod:`s2sxp.models` has::
@@ -26,9 +26,13 @@ ends. With ``length_penalty`` 0 this changes no answer (an open beam's sum can o
 a penalty an open beam could still have overtaken the finished one, which is why the search goes
 on until every beam has finished unless asked.
 """
+from dataclasses import dataclass, replace
+
 import numpy
 
 from .backend import asnumpy, get_array_module
+from .batches import row_lengths
+from .settings import SettingError, flag
 from .distributed import SINGLE
 from .progress import progress_bar
 
@@ -66,26 +70,56 @@ def _keep_weights(weights, step_weights, t, N, steps):
     return weights
 
 
-def log_softmax(x):
-    """log softmax over the last axis, shifted by the maximum for stability."""
-    xp = get_array_module(x)
-    shift = x - x.max(axis=-1, keepdims=True)
-    return shift - xp.log(xp.exp(shift).sum(axis=-1, keepdims=True))
+#: Questions decoded at once unless the options say: the book's questions of one width all take the
+#: same steps, and large batches spread the cost of each step's Python over more rows; sentences of
+#: many lengths end at different steps, and a batch runs until its last hypothesis ends, every row
+#: with it, so smaller batches waste less (measured: benchmarks/results/decoding/README.md).
+BATCH_SIZES = {"fixed": 1000, "sentences": 100}
 
 
-def beam_search(decoder, xp, N, beam, start_id, end_id, steps, fill_id, length_penalty=1.0,
-                n_best=1, early_stop=False):
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How answers are decoded, passed whole: greedy (``beam`` 1) or beam search, ranking
+    hypotheses by log-probability / length ** ``length_penalty``, stopping a sentence once its
+    best hypotheses have ended where ``early_stop``, giving the ``n_best`` best of each (beam
+    search); at most ``max_length`` tokens (None: the data's limit, :meth:`limited`), in batches
+    of ``batch_size`` questions (None: :data:`BATCH_SIZES`)."""
+
+    beam: int = 1
+    length_penalty: float = 1.0
+    early_stop: bool = False
+    n_best: int = 1
+    max_length: int = None
+    batch_size: int = None
+
+    def __post_init__(self):
+        for name in ("beam", "n_best"):
+            if int(getattr(self, name)) < 1:
+                raise SettingError(name, f"must be at least 1, got {getattr(self, name)}")
+        if self.n_best > self.beam:
+            raise SettingError("n_best", f"{self.n_best} needs a beam of as many "
+                               f"({flag('beam')} {self.n_best} or more)")
+
+    def limited(self, steps):
+        """These options decoding at most ``steps`` tokens, or fewer where they say so."""
+        steps = int(steps) if self.max_length is None else min(int(steps), self.max_length)
+        return replace(self, max_length=steps)
+
+
+def beam_search(decoder, xp, N, start_id, end_id, fill_id, options):
     """The decoder started on N·beam rows, the beams of source n in rows n·beam .. n·beam + beam-1
-    -> ids (N, steps) of each source's best hypothesis (``fill_id`` after its ``end_id``), their
-    attention weights (N, t, T_enc) or None, and their normalised scores (N,); with ``n_best``
-    above 1, ids (N, n_best, steps) and scores (N, n_best) of the n_best best, best first.
+    (``beam``, ``max_length`` steps, ``length_penalty``, ``n_best`` and ``early_stop`` of the
+    :class:`DecodeOptions` ``options``) -> ids (N, steps) of each source's best hypothesis
+    (``fill_id`` after its ``end_id``), their attention weights (N, t, T_enc) or None, and their
+    normalised scores (N,); with ``n_best`` above 1, ids (N, n_best, steps) and scores
+    (N, n_best) of the n_best best, best first.
 
     Each step takes the log-probabilities in place of the decoder's scores and the best ``beam``
     tokens of each beam by ``beam`` passes of argmax (the best ``beam`` of all beam·V candidates
     are among them), so that no array of the size of the scores is made anew at each step; the
     attention weights are kept per step with each hypothesis's parent and followed back at the
     end."""
-    k = beam
+    k, steps, penalty = options.beam, options.max_length, options.length_penalty
     scores = xp.zeros((N, k), dtype=numpy.float64)
     scores[:, 1:] = -numpy.inf                      # the k beams start as one hypothesis
     tokens = xp.full((N, k, steps), fill_id, dtype=numpy.int32)
@@ -94,27 +128,19 @@ def beam_search(decoder, xp, N, beam, start_id, end_id, steps, fill_id, length_p
     parents, weights_at = [], []                    # per step: (N, k), (N, k, T_enc)
     ids = xp.full((N * k, 1), start_id, dtype=numpy.int32)
     rows = xp.arange(N)[:, None] * k
-    every = xp.arange(N * k)
     exp_buffer = None
-    t = -1
     for t in range(steps):
         logp = decoder.step(ids, t)[:, 0, :]        # (N·k, V), overwritten below
-        V = logp.shape[1]
         if exp_buffer is None:
             exp_buffer = xp.empty_like(logp)
         logp -= logp.max(axis=1, keepdims=True)     # log softmax, in place
         xp.exp(logp, out=exp_buffer)
         logp -= xp.log(exp_buffer.sum(axis=1, keepdims=True))
-        beams = logp.reshape(N, k, V)
+        beams = logp.reshape(N, k, -1)
         beams[finished] = -numpy.inf
         beams[finished, fill_id] = 0
-        kk = min(k, V)
-        best = xp.empty((N * k, kk), dtype=numpy.int64)
-        best_logp = xp.empty((N * k, kk), dtype=numpy.float64)
-        for j in range(kk):                         # each beam's best kk tokens, best first
-            best[:, j] = logp.argmax(axis=1)
-            best_logp[:, j] = logp[every, best[:, j]]
-            logp[every, best[:, j]] = -numpy.inf
+        best, best_logp = _best_tokens(xp, logp, k)
+        kk = best.shape[1]
         candidates = (scores[:, :, None] + best_logp.reshape(N, k, kk)).reshape(N, k * kk)
         order = xp.argsort(-candidates, axis=1, kind="stable")[:, :k]
         scores = xp.take_along_axis(candidates, order, axis=1)
@@ -125,9 +151,9 @@ def beam_search(decoder, xp, N, beam, start_id, end_id, steps, fill_id, length_p
         was_finished = xp.take_along_axis(finished, parent, axis=1)
         lengths = xp.take_along_axis(lengths, parent, axis=1) + ~was_finished
         finished = was_finished | (token == end_id)
-        if early_stop:                              # sources whose best beams have finished
-            ranked = xp.argsort(-scores / xp.maximum(lengths, 1) ** length_penalty, axis=1,
-                                kind="stable")[:, :n_best]
+        if options.early_stop:                      # sources whose best beams have finished
+            ranked = xp.argsort(-scores / xp.maximum(lengths, 1) ** penalty, axis=1,
+                                kind="stable")[:, :options.n_best]
             finished |= xp.take_along_axis(finished, ranked, axis=1).all(axis=1)[:, None]
         index = (rows + parent).reshape(-1)
         if decoder.step_weights is not None:
@@ -137,7 +163,28 @@ def beam_search(decoder, xp, N, beam, start_id, end_id, steps, fill_id, length_p
         ids = token.reshape(N * k, 1)
         if bool(finished.all()):
             break
-    normalised = scores / xp.maximum(lengths, 1) ** length_penalty
+    normalised = scores / xp.maximum(lengths, 1) ** penalty
+    return _best_of(xp, tokens, normalised, parents, weights_at, options.n_best)
+
+
+def _best_tokens(xp, logp, k):
+    """(the ids, their log-probabilities) of each row's best ``k`` tokens of ``logp`` (rows, V),
+    best first, taken by ``k`` passes of argmax, each marking its pick off in ``logp``."""
+    kk = min(k, logp.shape[1])
+    every = xp.arange(logp.shape[0])
+    best = xp.empty((logp.shape[0], kk), dtype=numpy.int64)
+    best_logp = xp.empty((logp.shape[0], kk), dtype=numpy.float64)
+    for j in range(kk):
+        best[:, j] = logp.argmax(axis=1)
+        best_logp[:, j] = logp[every, best[:, j]]
+        logp[every, best[:, j]] = -numpy.inf
+    return best, best_logp
+
+
+def _best_of(xp, tokens, normalised, parents, weights_at, n_best):
+    """The tokens, attention weights and scores :func:`beam_search` returns: each source's best
+    hypothesis (its weights followed back along its parents), or its n_best best."""
+    N = tokens.shape[0]
     chosen = normalised.argmax(axis=1)
     n = xp.arange(N)
     weights = None
@@ -155,47 +202,45 @@ def beam_search(decoder, xp, N, beam, start_id, end_id, steps, fill_id, length_p
             xp.take_along_axis(normalised, ranked, axis=1))
 
 
-#: Questions decoded at once by default: the book's questions of one width all take the same
-#: steps, and large batches spread the cost of each step's Python over more rows; sentences of
-#: many lengths end at different steps, and a batch runs until its last hypothesis ends, every
-#: row with it, so smaller batches waste less (on the shared Japanese-English corpus, beam 5
-#: over 1,000 test sentences took 24.3 s in batches of 1,000 and 4.7-5.0 s in batches of 100;
-#: greedy 3.0 s and 1.1 s: benchmarks/results/README.md).
-BATCH_SIZES = {"fixed": 1000, "sentences": 100}
+@dataclass
+class Decoded:
+    """What :func:`decode` gives, on the host: ``ids`` (N, max_length) of each question's answer,
+    or (N, n_best, max_length) of its n_best best, best first; ``scores`` (N, n_best), their
+    normalised log-probabilities, where beam search gave more than one."""
+
+    ids: numpy.ndarray
+    scores: numpy.ndarray = None
 
 
-def decode(model, x, start_id, max_length, end_id=None, beam=1, length_penalty=1.0,
-           batch_size=None, progress=None, n_best=1, world=SINGLE, early_stop=False):
-    """Answers (host ids, (N, max_length)) for every question in ``x`` (an array or
-    :class:`~s2sxp.corpus.Sequences`), decoded in batches of ``batch_size`` questions (default
-    :data:`BATCH_SIZES`): greedy
-    (``beam`` 1) or by beam search, each answer ending at ``end_id`` when one is given. Sequences
-    are decoded shortest first, so that each batch carries little padding; the answers come back
-    in the order of ``x``. A progress bar is drawn on ``progress`` when it is a terminal.
-
-    With ``n_best`` above 1 (beam search), the n_best best answers of each question, best
-    first: (ids (N, n_best, max_length), their normalised log-probabilities (N, n_best)).
+def decode(model, x, start_id, end_id=None, options=DecodeOptions(), progress=None,
+           world=SINGLE):
+    """The :class:`Decoded` answers to every question in ``x`` (an array or
+    :class:`~s2sxp.batches.Sequences`), decoded as ``options`` say (its ``max_length`` given),
+    each answer ending at ``end_id`` when one is given. Sequences are decoded shortest first, so
+    that each batch carries little padding; the answers come back in the order of ``x``. A
+    progress bar is drawn on ``progress`` when it is a terminal.
 
     Over several ranks (``world``, :mod:`s2sxp.distributed`), each decodes every K-th question
     of the shortest-first order, and every rank gets all the answers."""
-    N = len(x)
-    lengths = getattr(x, "lengths", None)
-    if batch_size is None:
-        batch_size = BATCH_SIZES["fixed" if lengths is None else "sentences"]
+    if options.max_length is None:
+        raise ValueError("decoding needs the most tokens an answer may take (max_length)")
+    N, steps, n_best = len(x), options.max_length, options.n_best
+    lengths = row_lengths(x)
+    batch_size = options.batch_size or BATCH_SIZES["fixed" if lengths is None else "sentences"]
     order = numpy.arange(N) if lengths is None else numpy.argsort(lengths, kind="stable")
     order = order[world.rank::world.size]
-    out = numpy.empty((N, n_best, max_length) if n_best > 1 else (N, max_length),
-                      dtype=numpy.int32)
+    out = numpy.empty((N, n_best, steps) if n_best > 1 else (N, steps), dtype=numpy.int32)
     scores = numpy.empty((N, n_best)) if n_best > 1 else None
+    beam = options.beam
     bar = progress_bar(len(order), "eval" if beam == 1 else f"beam {beam}", progress)
     for i in range(0, len(order), batch_size):
         rows = order[i:i + batch_size]
         if beam == 1:
-            ids = model.generate(x[rows], start_id, max_length, end_id=end_id)
+            ids = model.generate(x[rows], start_id, steps, end_id=end_id)
         else:
-            ids = model.beam_search(x[rows], start_id, end_id, max_length, beam=beam,
-                                    length_penalty=length_penalty, n_best=n_best,
-                                    early_stop=early_stop)
+            ids = model.beam_search(x[rows], start_id, end_id, steps, beam=beam,
+                                    length_penalty=options.length_penalty, n_best=n_best,
+                                    early_stop=options.early_stop)
             if scores is not None:
                 scores[rows] = asnumpy(model.beam_scores)
         out[rows] = asnumpy(ids)
@@ -210,4 +255,4 @@ def decode(model, x, start_id, max_length, end_id=None, beam=1, length_penalty=1
             out[rows] = ids
             if scores is not None:
                 scores[rows] = best
-    return out if scores is None else (out, scores)
+    return Decoded(out, scores)

@@ -7,7 +7,8 @@ in three steps: each is written to a staged file, then a journal naming them is 
 atomically (the commit point), then each staged file is renamed over its target and the journal
 removed. After a kill before the journal, the old files stand and the staged ones are debris;
 after it, :func:`recover` finishes the renames. Errors name the file they concern.
-:class:`FolderLock` keeps a folder to one writer.
+:class:`FolderLock` keeps a folder to one writer, and :func:`check_folder` a folder of other files
+from being written into.
 """
 import json
 import os
@@ -124,6 +125,22 @@ def recover(folder):
             if name.startswith(TMP_PREFIX):
                 os.remove(os.path.join(folder, name))
     return finished
+
+
+class ForeignFolder(ValueError):
+    """A folder of files that are not ours, which a run would replace."""
+
+
+def check_folder(folder, overwrite, marks):
+    """ForeignFolder where ``folder`` holds files but none of those (``marks``) by which a folder of
+    ours is known, unless ``overwrite``: what is written there would replace them."""
+    if overwrite or not os.path.isdir(folder) or any(
+            os.path.exists(os.path.join(folder, name)) for name in marks):
+        return
+    others = sorted(n for n in os.listdir(folder) if not n.startswith("."))
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise ForeignFolder(f"{folder} holds files that are not a run's ({shown})")
 
 
 class FolderBusy(OSError):

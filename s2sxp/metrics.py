@@ -1,18 +1,18 @@
 """How good a model's answers are: exact match of the book's fixed-width answers
-(:func:`evaluate`), corpus BLEU and chrF of translations through sacrebleu
-(:func:`evaluate_translations`), either on one split of a dataset or corpus
-(:func:`evaluate_split`), and the book's print-out of a few examples.
+(:func:`evaluate`) and corpus BLEU and chrF of translations through sacrebleu
+(:func:`evaluate_translations`), each decoded and scored; the scores in words; and the book's
+print-out of a few examples. The splits of the data (:meth:`s2sxp.datasets.Data.split`,
+:meth:`s2sxp.corpus.Corpus.split`) evaluate themselves through these.
 """
 import importlib.util
 import logging
 import sys
+from dataclasses import replace
 
 import numpy
 
-from .corpus import Corpus
-from .decoding import decode
+from .decoding import DecodeOptions, decode
 from .distributed import SINGLE
-from .translation import translate
 
 #: sacrebleu's BLEU tokenisations: those that need nothing else installed, and Japanese words
 #: by MeCab where mecab-python3 and ipadic are installed.
@@ -84,40 +84,52 @@ def evaluate(model, x, t, batch_size=None, progress=None, world=SINGLE):
     Returns (accuracy, guesses (N, T_ans - 1)). ``world``: the ranks that share the decoding
     (:func:`s2sxp.decoding.decode`)."""
     t = numpy.asarray(t)
-    guesses = decode(model, x, int(t[0, 0]), t.shape[1] - 1, batch_size=batch_size,
-                     progress=progress, world=world)
+    options = DecodeOptions(max_length=t.shape[1] - 1, batch_size=batch_size)
+    guesses = decode(model, x, int(t[0, 0]), options=options, progress=progress, world=world).ids
     correct = (guesses == t[:, 1:]).all(axis=1)
     return float(correct.mean()), guesses
 
 
-def evaluate_translations(model, x, references, vocab, max_length, beam=1, length_penalty=1.0,
-                          bleu_tokenize="13a", batch_size=None, progress=None, world=SINGLE,
-                          early_stop=False):
+def evaluate_translations(model, x, references, vocab, options, bleu_tokenize="13a",
+                          progress=None, world=SINGLE):
     """Corpus BLEU and chrF (0-100, through sacrebleu) and exact match (0-1) of the translations
-    of ``x`` against ``references`` (one string each). Returns (scores dict, translations)."""
-    hypotheses = translate(model, x, vocab, max_length, beam, length_penalty, batch_size,
-                           progress, world, early_stop)
+    of ``x`` against ``references`` (one string each), decoded as ``options`` say (a
+    :class:`~s2sxp.decoding.DecodeOptions` with its ``max_length``; the best of each) by a model
+    trained on a corpus whose targets are in ``vocab``. Returns (scores dict, translations)."""
+    ids = decode(model, x, vocab.bos_id, vocab.eos_id, replace(options, n_best=1), progress,
+                 world).ids
+    hypotheses = [vocab.decode_text(row) for row in ids]
     scores = {"bleu": bleu(hypotheses, references, tokenize=bleu_tokenize),
               "chrf": chrf(hypotheses, references),
               "exact": exact_match(hypotheses, references)}
     return scores, hypotheses
 
 
-def evaluate_split(model, data, split="test", beam=1, length_penalty=1.0, bleu_tokenize="13a",
-                   max_length=None, progress=None, world=SINGLE, early_stop=False):
-    """(scores, guesses) of greedy decoding (or beam search) of one split of ``data``: on a
-    corpus, BLEU, chrF and exact match with the translations as text (``max_length``: at most
-    that many tokens, default the corpus's); else exact match with the answers' ids."""
-    if isinstance(data, Corpus):
-        x, references = ((data.x_test, data.ref_test) if split == "test"
-                         else (data.x_train, data.ref_train))
-        return evaluate_translations(model, x, references, data.vocab,
-                                     max_length or data.max_output_length, beam=beam,
-                                     length_penalty=length_penalty, bleu_tokenize=bleu_tokenize,
-                                     progress=progress, world=world, early_stop=early_stop)
-    x, t = (data.x_test, data.t_test) if split == "test" else (data.x_train, data.t_train)
-    accuracy, guesses = evaluate(model, x, t, progress=progress, world=world)
-    return {"exact": accuracy}, guesses
+#: How each score is named in a sentence, and in a column of figures.
+SCORE_NAMES = {"exact": ("accuracy", "acc"), "bleu": ("BLEU", "BLEU"), "chrf": ("chrF", "chrF")}
+
+
+def percent(accuracy):
+    return f"{100 * accuracy:.3f}%"
+
+
+def figure(name, value):
+    """One score's figure: ``99.000%`` of exact match, ``12.34`` of BLEU or chrF."""
+    return percent(value) if name == "exact" else f"{value:.2f}"
+
+
+def score_text(name, value):
+    """One score as a column shows it: ``acc 99.000%``, ``BLEU 12.34``."""
+    return f"{SCORE_NAMES[name][1]} {figure(name, value)}"
+
+
+def scores_text(scores):
+    """The scores of a validation: BLEU, chrF and exact match of translations, or the accuracy
+    of the book's answers alone."""
+    if "bleu" not in scores:
+        return score_text("exact", scores["exact"])
+    return (f"BLEU {scores['bleu']:.2f}, chrF {scores['chrf']:.2f}, exact "
+            f"{percent(scores['exact'])}")
 
 
 def show_pairs(rows, labels, count=10, file=None):

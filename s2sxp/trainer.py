@@ -2,8 +2,8 @@
 loss history, and stopping between two iterations (Ctrl-C) so that training carries on exactly.
 
 The training data is a pair of arrays of one width (the book's data) or of
-:class:`s2sxp.corpus.Sequences` of different lengths, which the trainer batches by length
-(:func:`s2sxp.corpus.bucket_order`) and pads batch by batch.
+:class:`s2sxp.batches.Sequences` of different lengths, which the trainer batches by length
+(:func:`s2sxp.batches.epoch_order`) and pads batch by batch.
 
 Progress goes to a terminal as a bar redrawn in place, and anywhere else (a file, a CI log) as the
 book's lines ``| epoch 1 |  iter 21 / 351 | time 11[s] | loss 3.09``.
@@ -16,7 +16,7 @@ import time
 import numpy
 
 from .backend import asnumpy, get_array_module
-from .corpus import Sequences, bucket_order, token_batch_sizes, token_order
+from .batches import batch_sizes, epoch_order
 from .distributed import SINGLE
 from .optim import clip_grads
 from .progress import STDOUT, progress_bar, stream
@@ -85,10 +85,10 @@ class Trainer:
             on_iteration=None, batch_tokens=None):
         """Train for ``max_epoch`` epochs of ``len(x) // batch_size`` shuffled mini-batches (the
         first of them finishes an epoch left unfinished by :meth:`stop`). ``x`` and ``t`` are
-        arrays (N, T) or :class:`~s2sxp.corpus.Sequences`, whose batches are drawn from rows of
+        arrays (N, T) or :class:`~s2sxp.batches.Sequences`, whose batches are drawn from rows of
         similar lengths and padded to their longest. With ``batch_tokens`` (Sequences only), the
         batches are of about that many tokens each, padding included, in place of ``batch_size``
-        rows (:func:`s2sxp.corpus.token_order`): every epoch has the same number of them.
+        rows (:func:`s2sxp.batches.token_order`): every epoch has the same number of them.
 
         Every ``eval_interval`` iterations, and at the end of each epoch, the mean loss since the
         last report is appended to ``loss_list`` and shown. ``on_iteration(epoch, iteration)``,
@@ -105,11 +105,10 @@ class Trainer:
         for _ in range(max_epoch):
             if self._order is None:
                 self._order, self._bounds = self.world.broadcast(
-                    self._epoch_order(x, t, sizes, bool(batch_tokens)), "sharing the epoch's order")
+                    epoch_order(self.rng, x, t, sizes, bool(batch_tokens)),
+                    "sharing the epoch's order")
                 self._next, self._total, self._count = 0, 0.0, 0
             bounds = self._bounds
-            if bounds is None:          # stopped by a version that kept no bounds
-                bounds = numpy.arange(data_size // batch_size + 1) * batch_size
             max_iters = len(bounds) - 1
             epoch = self.current_epoch + 1
             bar = progress_bar(max_iters, f"epoch {epoch}", log)
@@ -145,30 +144,9 @@ class Trainer:
         return self
 
     def batch_sizes(self, x, t, batch_size, batch_tokens=None):
-        """The rows of each batch of an epoch: ``len(x) // batch_size`` batches of
-        ``batch_size``, or with ``batch_tokens`` those of :func:`s2sxp.corpus.token_batch_sizes`
-        (each batch at least as many rows as there are ranks). ValueError where the data cannot
-        make one batch."""
-        data_size = len(x)
-        ranks = self.world.size
-        if batch_tokens:
-            if not isinstance(x, Sequences):
-                raise ValueError("batches by tokens need sentences of different lengths (a "
-                                 "parallel corpus)")
-            sizes = token_batch_sizes(x.lengths, t.lengths, batch_tokens, ranks)
-            if sizes[-1] < ranks:
-                if len(sizes) == 1:
-                    raise ValueError(f"the {data_size} training examples are fewer than the "
-                                     f"{ranks} ranks that share each batch")
-                sizes = numpy.concatenate((sizes[:-2], [sizes[-2] + sizes[-1]]))
-            return sizes
-        if data_size < batch_size:
-            raise ValueError(f"batch size {batch_size} is larger than the {data_size} training "
-                             "examples")
-        if batch_size < ranks:
-            raise ValueError(f"batch size {batch_size} is smaller than the {ranks} ranks that "
-                             "share each batch")
-        return numpy.full(data_size // batch_size, batch_size, dtype=numpy.int64)
+        """The rows of each batch of an epoch (:func:`s2sxp.batches.batch_sizes`, each batch at
+        least as many rows as there are ranks)."""
+        return batch_sizes(x, t, batch_size, batch_tokens, self.world.size)
 
     def _gradients(self, x, t, batch, where):
         """The loss of the batch of rows ``batch`` and its gradients in the model's flat_grads;
@@ -196,16 +174,6 @@ class Trainer:
             return {}
         return {"keys": self.current_epoch * data_size + numpy.asarray(rows)}
 
-    def _epoch_order(self, x, t, sizes, by_tokens):
-        """(the rows of an epoch, batch after batch, the bounds of its batches): shuffled, or
-        bucketed by length, or sorted by length and cut into batches of ``sizes`` rows."""
-        if by_tokens:
-            return token_order(self.rng, x.lengths, t.lengths, sizes)
-        bounds = numpy.arange(len(sizes) + 1) * sizes[0]
-        if isinstance(x, Sequences):
-            return bucket_order(self.rng, x.lengths, t.lengths, int(sizes[0])), bounds
-        return self.rng.permutation(len(x)), bounds
-
     def _report(self, iters, max_iters, start, log):
         epoch = self.current_epoch + 1
         avg_loss = float(self._total) / self._count
@@ -223,14 +191,13 @@ class Trainer:
 
     def state_dict(self):
         """Epoch, the shuffling generator's state, the loss history and, when stopped inside an
-        epoch, that epoch's order, next iteration and not yet reported loss sum. Arrays are host
-        NumPy arrays; everything else is plain JSON-able data."""
+        epoch, that epoch's order and batch bounds, next iteration and not yet reported loss sum.
+        Arrays are host NumPy arrays; everything else is plain JSON-able data."""
         state = {"epoch": self.current_epoch, "rng": self.rng.bit_generator.state,
                  "loss_list": list(self.loss_list), "loss_epochs": list(self.loss_epochs)}
         if self._order is not None:
-            state.update(order=numpy.asarray(self._order), next=self._next, count=self._count)
-            if self._bounds is not None:
-                state["bounds"] = numpy.asarray(self._bounds)
+            state.update(order=numpy.asarray(self._order), next=self._next, count=self._count,
+                         bounds=numpy.asarray(self._bounds))
             if self._count:
                 # kept as an array so that the sum resumes in the loss's own dtype
                 state["total"] = asnumpy(self._total)
@@ -243,9 +210,7 @@ class Trainer:
         self.loss_epochs = [float(v) for v in state["loss_epochs"]]
         self._order, self._bounds, self._next, self._total, self._count = None, None, 0, 0.0, 0
         if state.get("order") is not None:
-            self._order = numpy.asarray(state["order"])
-            if state.get("bounds") is not None:
-                self._bounds = numpy.asarray(state["bounds"])
+            self._order, self._bounds = (numpy.asarray(state[k]) for k in ("order", "bounds"))
             self._next, self._count = int(state["next"]), int(state["count"])
             if self._count:
                 self._total = get_array_module(self.model.flat_params).asarray(state["total"])

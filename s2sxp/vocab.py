@@ -21,6 +21,8 @@ import sentencepiece
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
 TOKENIZERS = ("char", "word", "spm")
+#: What the tokens of each tokenizer are, in words.
+UNITS = {"char": "characters", "word": "words", "spm": "subwords"}
 #: SentencePiece's model types: unigram language model or byte-pair encoding.
 SUBWORD_MODELS = ("unigram", "bpe")
 
@@ -44,6 +46,10 @@ def strip_newline(line):
 
 class Vocab:
     """Character vocabulary: ids in order of first appearance."""
+
+    #: What its entries are, in words; it carries no subword model.
+    unit = "characters"
+    subword_model = None
 
     def __init__(self, chars):
         chars = list(chars)
@@ -225,6 +231,11 @@ class TokenVocab:
     def __repr__(self):
         return f"TokenVocab({len(self)} {self.tokenizer} tokens)"
 
+    @property
+    def unit(self):
+        """What its tokens are, in words: characters, words or subwords."""
+        return UNITS[self.tokenizer]
+
     def tokenize(self, text):
         """The tokens of ``text``: characters, words, or the subword model's pieces."""
         if self._pieces is not None:
@@ -314,7 +325,7 @@ def mismatch(path, saved, now, data):
         detail.append("only in the checkpoint: " + ", ".join(map(repr, only_saved)))
     if only_now:
         detail.append(f"only in {data}: " + ", ".join(map(repr, only_now)))
-    unit = "tokens" if isinstance(saved, TokenVocab) else "characters"
+    unit = saved.unit
     if not detail:
         detail.append(f"the same {unit} in another order")
     return (f"{path} was trained with another vocabulary than {data} gives "

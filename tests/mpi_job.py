@@ -20,9 +20,9 @@ import time
 
 import numpy
 
-from s2sxp import backend, corpus, distributed, files, models, run as runs
+from s2sxp import backend, corpus, distributed, files, folder as folders, models, run as runs
 from s2sxp.config import TrainConfig
-from s2sxp.decoding import decode
+from s2sxp.decoding import DecodeOptions, decode
 from s2sxp.optim import Adam
 from s2sxp.trainer import Trainer, TrainingInterrupted
 
@@ -56,8 +56,8 @@ def steps(folder, world, options=None):
                     eval_interval=1, on_iteration=_stop_after(STEPS))
     except StopIteration:
         pass
-    answers = decode(m, c.x_test, c.vocab.bos_id, 10, end_id=c.vocab.eos_id, batch_size=7,
-                     world=world)
+    answers = decode(m, c.x_test, c.vocab.bos_id, c.vocab.eos_id,
+                     DecodeOptions(max_length=10, batch_size=7), world=world).ids
     if world.rank == 0:
         numpy.savez(os.path.join(folder, "steps.npz"), params=m.flat_params,
                     losses=numpy.array(trainer.loss_list), answers=answers)
@@ -87,8 +87,8 @@ def counting_writes(world, folder):
             return write(path, *args, **kwargs)
         return call
 
-    runs.atomic_write = counted("atomic_write", runs.atomic_write)
-    runs.files.commit = counted("commit", files.commit)
+    folders.atomic_write = counted("atomic_write", folders.atomic_write)
+    folders.files.commit = counted("commit", files.commit)
 
 
 def after_updates(run, n, action):

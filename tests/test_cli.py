@@ -342,6 +342,22 @@ def test_compare_trains_models_side_by_side_and_resumes(capsys, tmp_path):
     assert code == 0
 
 
+def test_compare_scores_each_model_on_the_test_file(capsys, tmp_path, pairs_file):
+    test = tmp_path / "test.tsv"
+    corpus.write_pairs(test, corpus.synthetic_pairs(30, seed=5, max_words=5))
+    code, out, _ = run(capsys, "compare", "--models", "seq2seq", "attention", "--data",
+                       pairs_file, "--tokens", "word", "--test", test, "--epochs", "1",
+                       "--wordvec-size", "8", "--hidden-size", "16", "--batch-size", "64",
+                       "--out", tmp_path / "cmp")
+    assert code == 0, out
+    for name in ("seq2seq", "attention"):
+        history = json.loads((tmp_path / "cmp" / name / "history.json").read_text())
+        assert history["test"]["sentences"] == 30 and history["test"]["beam"] == 5
+        assert 0 <= history["test"]["bleu"] <= 100
+        assert f"{name} test BLEU {history['test']['bleu']:.2f}, chrF " in out
+        assert f"30 sentences of {test})" in out
+
+
 def test_ctrl_c_in_compare_saves_every_run_and_resume_finishes_them(capsys, tmp_path,
                                                                     monkeypatch):
     argv = ["compare", "--models", "seq2seq", "attention", "--epochs", "2", "--out", tmp_path,

@@ -5,7 +5,7 @@ import pytest
 
 from s2sxp import corpus
 from s2sxp.pairs import is_pairs_file
-from s2sxp.corpus import CorpusError, Sequences
+from s2sxp.corpus import CorpusError
 from s2sxp.vocab import (BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, TokenVocab, detokenize,
                          tokenize, train_subwords)
 
@@ -52,70 +52,6 @@ def test_vocabulary_round_trips_through_a_dict_and_refuses_bad_ones():
         TokenVocab(["a", "b"], "char")
     with pytest.raises(ValueError, match="more than once.*'a'"):
         TokenVocab(list(SPECIALS) + ["a", "a"], "char")
-
-
-def test_sequences_pad_each_batch_on_the_right_to_its_longest():
-    seqs = Sequences([[5, 6, 7], [8], [9, 10]])
-    assert seqs.lengths.tolist() == [3, 1, 2] and seqs.max_length == 3 and len(seqs) == 3
-    assert seqs[1].tolist() == [8]
-    assert seqs[[1, 2]].tolist() == [[8, PAD_ID], [9, 10]]
-    assert seqs[1:].tolist() == [[8, PAD_ID], [9, 10]]
-    assert seqs.padded().shape == (3, 3)
-    assert seqs.reversed()[[0, 2]].tolist() == [[7, 6, 5], [10, 9, PAD_ID]]
-    with pytest.raises(ValueError, match="at least one id"):
-        Sequences([[1], []])
-
-
-def test_bucket_order_is_a_permutation_of_batches_of_similar_lengths():
-    rng = numpy.random.default_rng(0)
-    src = rng.integers(1, 40, 1000)
-    tgt = src + rng.integers(0, 3, 1000)
-    order = corpus.bucket_order(numpy.random.default_rng(1), src, tgt, batch_size=32, pool=8)
-    assert sorted(order.tolist()) == list(range(1000))
-
-    def padding(order):
-        batches = order[:len(order) - len(order) % 32].reshape(-1, 32)
-        return sum(int(src[b].max() * 32 - src[b].sum()) for b in batches)
-
-    shuffled = numpy.random.default_rng(1).permutation(1000)
-    assert padding(order) < padding(shuffled) / 5
-    again = corpus.bucket_order(numpy.random.default_rng(1), src, tgt, batch_size=32, pool=8)
-    numpy.testing.assert_array_equal(order, again)
-
-
-def test_token_batches_keep_within_the_tokens_and_cover_every_row_once():
-    rng = numpy.random.default_rng(0)
-    src = rng.integers(1, 40, 1000)
-    tgt = src + rng.integers(-1, 4, 1000).clip(-src + 1)
-    sizes = corpus.token_batch_sizes(src, tgt, 300)
-    assert sizes.sum() == 1000
-    orders = []
-    for seed in (1, 2):
-        order, bounds = corpus.token_order(numpy.random.default_rng(seed), src, tgt, sizes)
-        assert sorted(order.tolist()) == list(range(1000))
-        assert bounds[0] == 0 and bounds[-1] == 1000
-        batches = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-        # every epoch: the same sizes, in its own order, each batch within the tokens
-        assert sorted(len(b) for b in batches) == sorted(sizes.tolist())
-        for b in batches:
-            assert len(b) * max(src[b].max(), tgt[b].max()) <= 300
-        orders.append(order)
-    assert not numpy.array_equal(*orders)
-    # short sentences make big batches, long ones small batches
-    assert sizes.max() >= 50 and sizes.min() <= 8
-    # what is padding: far less than in batches of rows drawn at random
-    order, bounds = corpus.token_order(numpy.random.default_rng(1), src, tgt, sizes)
-    padded = sum(int(src[order[a:b]].max()) * (b - a) - int(src[order[a:b]].sum())
-                 for a, b in zip(bounds[:-1], bounds[1:]))
-    assert padded < 0.05 * src.sum()
-
-
-def test_token_batches_give_a_long_sentence_a_batch_and_each_batch_its_least_rows():
-    src = numpy.array([3, 3, 3, 50, 3])
-    tgt = numpy.array([4, 4, 4, 4, 4])
-    assert corpus.token_batch_sizes(src, tgt, 12).tolist() == [3, 1, 1]
-    # the least rows a batch: even past the tokens
-    assert corpus.token_batch_sizes(src, tgt, 12, min_rows=2).tolist() == [3, 2]
 
 
 def test_pairs_lines_ignore_extra_columns_a_byte_order_mark_and_crlf():

@@ -84,8 +84,8 @@ def test_lstm_backward_kernel_equals_numpy_passes(rng):
     alpha, beta = numpy.ones(4 * H), numpy.zeros(4 * H)
     alpha[H:2 * H], beta[H:2 * H] = 0, 1
     want_dh, want_dc, want_da = dh.copy(), dc.copy(), numpy.empty((N, 4 * H))
-    lstm.step_backward(numpy, g, c_prev, tanh_c, want_dh, want_dc, want_da, Wh_T, alpha, beta,
-                       numpy.empty((N, 4 * H)), numpy.empty((N, H)))
+    lstm.step_backward(numpy, g, c_prev, tanh_c, want_dh, want_dc, want_da, Wh_T, (alpha, beta),
+                       (numpy.empty((N, 4 * H)), numpy.empty((N, H))))
     got_dc, got_da = dc.copy(), numpy.empty((N, 4 * H))
     _interpret(cuda._LSTM_BACKWARD, {"g": g, "c_prev": c_prev, "tanh_c": tanh_c, "dh": dh, "H": H},
                {"dc": got_dc, "da": got_da})

@@ -20,6 +20,13 @@ def _build(kind, options, impl="fused", seed=7):
     return models.build(kind, V, D, H, impl=impl, seed=seed, pad_id=PAD, **options)
 
 
+def _log_softmax(x):
+    """log softmax over the last axis, shifted by the maximum for stability."""
+    xp = backend.get_array_module(x)
+    shift = x - x.max(axis=-1, keepdims=True)
+    return shift - xp.log(xp.exp(shift).sum(axis=-1, keepdims=True))
+
+
 def _log_prob(model, xs, sequence):
     """log p(sequence | xs) of one question, step by step through the decoder."""
     xp = model.xp
@@ -28,7 +35,7 @@ def _log_prob(model, xs, sequence):
     decoder.start(model.encoder.forward(xs, lengths), lengths, len(sequence))
     ids, total = xp.full((1, 1), BOS, dtype=numpy.int32), 0.0
     for t, token in enumerate(sequence):
-        logp = backend.asnumpy(decoding.log_softmax(decoder.step(ids, t)[0, 0].astype(float)))
+        logp = backend.asnumpy(_log_softmax(decoder.step(ids, t)[0, 0].astype(float)))
         total += float(logp[token])
         ids = xp.full((1, 1), token, dtype=numpy.int32)
     return total

@@ -225,8 +225,8 @@ def test_a_run_folder_works_from_anywhere_and_follows_a_moved_corpus(tmp_path, c
 
 def test_a_batch_that_cannot_fit_is_refused_before_it_is_allocated(tmp_path, capsys,
                                                                    monkeypatch):
-    from s2sxp import run as runs
-    monkeypatch.setattr(runs, "available_memory", lambda: 1 << 20)       # 1 MiB free
+    from s2sxp import backend
+    monkeypatch.setattr(backend, "available_memory", lambda: 1 << 20)    # 1 MiB free
     corpus.write_pairs(tmp_path / "p.tsv", corpus.synthetic_pairs(200, seed=0))
     code = cli.main(["train", "--data", str(tmp_path / "p.tsv"), "--tokens", "word",
                      "--out", str(tmp_path / "r")])

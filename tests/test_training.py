@@ -3,6 +3,7 @@ import pytest
 
 import s2sxp
 from s2sxp import corpus, datasets
+from s2sxp.decoding import DecodeOptions
 from s2sxp.metrics import evaluate_translations
 
 
@@ -84,7 +85,7 @@ def test_attention_models_learn_to_translate_a_variable_length_corpus(xp32, reve
     max_length = 2 * c.t_train.max_length
     for beam in (1, 3):
         scores, hypotheses = evaluate_translations(model, c.x_test, c.ref_test, c.vocab,
-                                                   max_length, beam=beam)
+                                                   DecodeOptions(beam, max_length=max_length))
         assert scores["bleu"] >= 95, (f"{kind}-{cell}, beam {beam}: {scores}; e.g. "
                                       f"{hypotheses[:3]} for {c.ref_test[:3]}")
 
@@ -104,7 +105,8 @@ def test_a_bidirectional_two_layer_encoder_with_dropout_learns_the_corpus(xp32, 
     trainer = s2sxp.Trainer(model, s2sxp.Adam(lr=0.005), seed=0, log=None)
     trainer.fit(c.x_train, c.t_train, max_epoch=16, batch_size=64, max_grad=5.0)
     for beam in (1, 3):
-        scores, hypotheses = evaluate_translations(model, c.x_test, c.ref_test, c.vocab,
-                                                   2 * c.t_train.max_length, beam=beam)
+        scores, hypotheses = evaluate_translations(
+            model, c.x_test, c.ref_test, c.vocab,
+            DecodeOptions(beam, max_length=2 * c.t_train.max_length))
         assert scores["bleu"] >= 95, (f"{kind}-{cell}, beam {beam}: {scores}; e.g. "
                                       f"{hypotheses[:3]}")

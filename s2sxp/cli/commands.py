@@ -2,12 +2,17 @@
 import argparse
 import sys
 
-from .. import __version__, backend, datasets, io
+from .. import __version__, backend, datasets, files, folder, io, run as runs
 from . import evaluate, plot, train
 from .flags import formatter
 
 USER_ERRORS = (backend.BackendError, datasets.DatasetError, io.CheckpointError, ValueError,
                OSError)
+#: What the command line adds to the library's word on some mistakes: how to mend them here.
+HINTS = {folder.NothingToResume: " (train without --resume to start a run there)",
+         runs.NoModel: " (train one with s2sxp train, or name it with --run)",
+         files.ForeignFolder: "; train into an empty or new folder, or pass --overwrite to "
+                              "replace what a run writes there"}
 
 
 def _parser():
@@ -54,5 +59,6 @@ def _one_line(error):
     text = str(error) or type(error).__name__
     if isinstance(error, OSError) and error.filename and error.strerror:
         text = f"{error.strerror}: {error.filename}"
+    text += next((hint for kind, hint in HINTS.items() if isinstance(error, kind)), "")
     return " ".join(text.split())
 

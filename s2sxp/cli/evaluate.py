@@ -5,17 +5,13 @@ import time
 import warnings
 
 from .. import viz
-from ..corpus import load_split
-from ..datasets import DATASETS
+from ..data import scored_split
 from ..files import atomic_write
-from ..metrics import evaluate_split, evaluate_translations, show_examples, show_translations
 from ..pairs import decode_lines
-from ..config import load_model_data
 from ..run import load_model
-from ..translation import answer_questions, answer_tokens, attention_map, translate_sentences
-from ..vocab import TokenVocab
-from .flags import (backend_flag, bleu_flag, command, corpus_flags, decoding_flags, percent,
-                    positive, run_flag, scores_text, use_backend)
+from ..translation import translator
+from .flags import (backend_flag, command, decode_options, decoding_flags, positive, run_flag,
+                    setting_flags, use_backend)
 
 
 def add_eval(sub):
@@ -35,15 +31,14 @@ def add_eval(sub):
                    help="dataset name or question_answer file, or for a model trained on a "
                    "parallel corpus a file of pairs, scored whole [default: the model's data, "
                    "its held-out split]")
-    corpus_flags(p)
     p.add_argument("--examples", type=positive, default=None, metavar="N",
                    help="lines to generate for date or addition [default: the model's]")
+    setting_flags(p, names=("source_column", "langs", "bleu_tokenize"), shown="the model's")
     p.add_argument("--split", default="test", choices=["test", "train"],
-                   help="[default: test]")
+                   help="[default: %(default)s]")
     p.add_argument("--count", type=int, default=10, metavar="N",
-                   help="questions to print [default: 10]")
+                   help="questions to print [default: %(default)s]")
     decoding_flags(p)
-    bleu_flag(p, None)
     backend_flag(p)
 
 
@@ -69,77 +64,34 @@ def add_translate(sub):
                    help="translate the lines of this UTF-8 file (-: standard input) instead")
     p.add_argument("--output", default=None, metavar="FILE",
                    help="write the translations into this file [default: standard output]")
-    p.add_argument("--n-best", type=positive, default=1, metavar="N",
-                   help="beam search: the N best translations of each sentence, each line "
-                   "SENTENCE-NUMBER<TAB>SCORE<TAB>TRANSLATION (score: the mean log-probability "
-                   "a token, see --length-penalty) [default: 1, the translation alone]")
+    decoding_flags(p, n_best=True)
     run_flag(p)
     p.add_argument("--heatmap", default=None, metavar="PNG",
                    help="draw the attention map of the question into this PNG")
-    decoding_flags(p)
     backend_flag(p)
 
 
-def _is_corpus_model(model):
-    return isinstance(model.vocab, TokenVocab)
-
-
-def _check_decoding(args, model, path):
-    if args.beam > 1 and not _is_corpus_model(model):
+def _decoding(args, model, path):
+    """The decoding options the flags ask for, and what translates with ``model``."""
+    options, reader = decode_options(args), translator(model, path)
+    if options.beam > 1 and not reader.beams:
         raise ValueError(f"--beam is for models trained on a parallel corpus; {path} answers "
                          "fixed-width questions, decoded greedily")
+    return options, reader
 
 
 def eval_(args):
     use_backend(args)
     model, path = load_model(args.run)
-    _check_decoding(args, model, path)
-    if _is_corpus_model(model):
-        return _eval_corpus(args, model, path)
-    data = load_model_data(model, args.data, args.examples, source=path)
-    data_name = args.data or model.meta.get("data")
-    scores, guesses = evaluate_split(model, data, args.split, progress=sys.stdout)
-    x, t = (data.x_test, data.t_test) if args.split == "test" else (data.x_train, data.t_train)
-    show_examples(x, t, guesses, model.vocab, count=args.count,
-                  reversed_input=data.reversed_input)
-    correct = int(round(scores["exact"] * len(x)))
-    print(f"{path} on {data_name} ({args.split}): accuracy {percent(scores['exact'])} "
-          f"({correct} of {len(x)})")
-    return 0
-
-
-def _eval_corpus(args, model, path):
-    """A corpus model on a whole file of pairs (--data), or on its run's held-out split."""
-    meta = model.meta
-    bleu = args.bleu_tokenize or meta.get("bleu_tokenize") or "13a"
-    decoding = "greedy" if args.beam == 1 else f"beam {args.beam}"
-    options = dict(beam=args.beam, length_penalty=args.length_penalty,
-                   early_stop=args.early_stop, bleu_tokenize=bleu,
-                   progress=sys.stdout)
-    if args.data is not None:
-        if args.data in DATASETS:
-            raise ValueError(f"{args.data} is a dataset of the book's questions, but {path} "
-                             "translates sentences: give a file of sentence pairs with --data")
-        langs = args.langs
-        files = tuple(f"{args.data}.{lang}" for lang in langs) if langs else args.data
-        split = load_split(files, model.vocab, model.source_vocab,
-                           args.source_column or meta.get("source_column") or 1)
-        x = split.x.reversed() if meta.get("reversed_input") else split.x
-        scores, hypotheses = evaluate_translations(
-            model, x, split.references, model.vocab,
-            meta.get("max_output_length") or 2 * int(split.t.max_length), **options)
-        show_translations(split.sources, split.references, hypotheses, args.count)
-        print(f"{path} on {args.data} (all {len(split.references)} sentences, {decoding}): "
-              f"{scores_text(scores)}")
-        return 0
-    data = load_model_data(model, source=path)
-    scores, hypotheses = evaluate_split(model, data, args.split,
-                                        max_length=meta.get("max_output_length"), **options)
-    sources, references = ((data.src_test, data.ref_test) if args.split == "test"
-                           else (data.src_train, data.ref_train))
-    show_translations(sources, references, hypotheses, args.count)
-    print(f"{path} on {meta.get('data')} ({args.split}, {len(references)} sentences, "
-          f"{decoding}): {scores_text(scores)}")
+    options, _ = _decoding(args, model, path)
+    split = scored_split(model, args.data, args.split, path, examples=args.examples,
+                         source_column=args.source_column, langs=args.langs)
+    bleu = args.bleu_tokenize or model.meta.get("bleu_tokenize") or "13a"
+    scores, guesses = split.evaluate(model, options, bleu, progress=sys.stdout)
+    split.show(guesses, args.count)
+    decoding = "greedy" if options.beam == 1 else f"beam {options.beam}"
+    print(f"{path} on {args.data or model.meta.get('data')} ({split.heading(decoding)}): "
+          f"{split.summary(scores)}")
     return 0
 
 
@@ -188,47 +140,27 @@ def translate(args):
     sentences = _input_lines(args)
     if args.heatmap and len(sentences) != 1:
         raise ValueError("--heatmap draws one question; give one")
-    if args.n_best > 1 and args.n_best > args.beam:
-        raise ValueError(f"--n-best {args.n_best} needs a beam of as many (--beam "
-                         f"{args.n_best} or more)")
-    _check_decoding(args, model, path)
+    options, reader = _decoding(args, model, path)
     start = time.perf_counter()
-    if _is_corpus_model(model):
-        out = translate_sentences(model, sentences, beam=args.beam,
-                                  length_penalty=args.length_penalty, n_best=args.n_best,
-                                  early_stop=args.early_stop,
-                                  skip_empty=args.input is not None)
-        if out.unknown:
-            print(f"s2sxp translate: note: not in the vocabulary of {path}, read as <unk>: "
-                  + ", ".join(map(repr, out.unknown[:20]))
-                  + (f" and {len(out.unknown) - 20} more" if len(out.unknown) > 20 else ""),
-                  file=sys.stderr)
-        if args.n_best > 1:
-            lines = [f"{n}\t{score:.4f}\t{text}"
-                     for n, (texts, scores) in enumerate(zip(out.texts, out.scores), start=1)
-                     for text, score in zip(texts, scores)]
-        else:
-            lines = out.texts
-        if args.heatmap:
-            ids = out.ids[0] if args.n_best == 1 else out.ids[0, 0]
-            source, answer = out.sources[0], answer_tokens(model.vocab, ids)
-            shown = lines[0] if args.n_best == 1 else out.texts[0][0]
-    else:
-        keep = [i for i, s in enumerate(sentences) if args.input is None or s.strip()]
-        answers = answer_questions(model, [sentences[i] for i in keep], path)
-        lines = [""] * len(sentences)
-        for i, answer in zip(keep, answers):
-            lines[i] = answer.rstrip()
-        if args.heatmap:
-            source, answer = sentences[0].ljust(model.meta["question_width"]), answers[0]
-            shown = answer.strip()
+    out = reader.translate(sentences, options, skip_empty=args.input is not None)
     seconds = time.perf_counter() - start
+    if out.unknown:
+        print(f"s2sxp translate: note: not in the vocabulary of {path}, read as <unk>: "
+              + ", ".join(map(repr, out.unknown[:20]))
+              + (f" and {len(out.unknown) - 20} more" if len(out.unknown) > 20 else ""),
+              file=sys.stderr)
+    if options.n_best > 1:
+        lines = [f"{n}\t{score:.4f}\t{text}"
+                 for n, (texts, scores) in enumerate(zip(out.texts, out.scores), start=1)
+                 for text, score in zip(texts, scores)]
+    else:
+        lines = out.texts
     _write_lines(args, lines)
     if args.input is not None:
         print(f"s2sxp translate: {len(sentences)} sentences in {seconds:.1f} s "
               f"({len(sentences) / max(seconds, 1e-9):.1f} sentences/s)", file=sys.stderr)
     if args.heatmap:                                 # one question: the weights are its own
-        weights = attention_map(model, source, answer, path)
+        weights, source, answer, shown = reader.attention(out)
         _plot_attention(weights, source, answer, args.heatmap,
                         title=f"{model.kind}: {sentences[0].strip()} \u2192 {shown}")
         print(f"wrote {args.heatmap}")

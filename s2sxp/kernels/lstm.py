@@ -135,13 +135,12 @@ def backward(dhs, dh_T, dc_T, cache):
     def steps(rows):
         n = rows.stop - rows.start
         dh, dc = dh0[rows], dc0[rows]
-        deriv = xp.empty((n, 4 * H), dtype=dtype)
-        tmp = xp.empty((n, H), dtype=dtype)
+        scratch = xp.empty((n, 4 * H), dtype=dtype), xp.empty((n, H), dtype=dtype)
         for t in range(T - 1, -1, -1):
             if dhs_tm is not None:
                 dh += dhs_tm[t, rows]
             step_backward(xp, gates[t, rows], cbuf[t, rows], tanh_c[t, rows], dh, dc, dA[t, rows],
-                          Wh_T, alpha, beta, deriv, tmp)
+                          Wh_T, (alpha, beta), scratch)
             xp.matmul(dA[t, rows], Wx_T, out=dxs[t, rows])
 
     K = hx.shape[2]
@@ -157,13 +156,14 @@ def backward(dhs, dh_T, dc_T, cache):
     return dxs.transpose(1, 0, 2), dh0, dc0, (dW[H:H + D], dW[:H], db)
 
 
-def step_backward(xp, g, c_prev, tanh_c, dh, dc, da, Wh_T, alpha, beta, deriv, tmp):
+def step_backward(xp, g, c_prev, tanh_c, dh, dc, da, Wh_T, slopes, scratch):
     """One step back: dh, dc (N, H) at the step's output -> da (N, 4H) written, dh and dc replaced
     by the gradients of h_prev and c_prev (dh left as it is where Wh_T is None: a cell restarted
-    from zeros at every step, whose h_prev gradient is not wanted). alpha, beta (4H,): see
-    ``backward``; deriv (N, 4H) and tmp (N, H) are scratch. The elementwise part is one CUDA
-    kernel on CuPy."""
+    from zeros at every step, whose h_prev gradient is not wanted). ``slopes``: alpha, beta (4H,)
+    (see ``backward``); ``scratch``: deriv (N, 4H) and tmp (N, H). The elementwise part is one
+    CUDA kernel on CuPy."""
     H = dh.shape[1]
+    (alpha, beta), (deriv, tmp) = slopes, scratch
     if xp is not numpy:
         cuda.lstm_backward(xp, g, c_prev, tanh_c, dh, dc, da)
     else:

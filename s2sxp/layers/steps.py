@@ -1,5 +1,5 @@
-"""What the fused recurrences over a decoder's steps share (layers/additive.py's attention before the
-cell, layers/feeding.py's attention after it): the parameters and gradients every recurrence
+"""What the fused recurrences over a decoder's steps share (layers/additive.py's attention before
+the cell, layers/feeding.py's attention after it): the parameters and gradients every recurrence
 keeps, the cell's part of a step, forward and back (:class:`LSTMPart`, :class:`GRUPart`: the step
 kernels of kernels/lstm.py and kernels/gru.py on rows of arrays allocated once per batch), and
 the embedding part of every step's cell input with one GEMM and the loop over the steps
@@ -65,10 +65,9 @@ class LSTMPart:
         return xp.empty((n, GH), dtype=dt), xp.empty((n, H), dtype=dt)
 
     def step_back(self, xp, t, rows, gates, h_prev, dh, dc, da, scratch):
-        deriv, tmp = scratch
         c_prev = self.zero[rows] if self.reset else self.c[t, rows]
         lstm.step_backward(xp, gates, c_prev, self.tanh_c[t, rows], dh, dc, da, self.Wh_T,
-                           self.alpha, self.beta, deriv, tmp)
+                           (self.alpha, self.beta), scratch)
 
     def weight_grad(self, xp, cols, dA2, hs2, dWh):
         xp.matmul(hs2.T, dA2[:, cols], out=dWh[:, cols])

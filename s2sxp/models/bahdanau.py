@@ -42,10 +42,12 @@ class BahdanauDecoder(StackedDecoder):
 
     affine_width = 1
 
-    def __init__(self, init, V, D, H, cell, impl, init_state, reset, noise=None, scores=True,
-                 tie=False, layers=1):
-        self.init_state, self.reset = init_state, reset
-        super().__init__(init, V, D, H, cell, impl, layers, noise, scores, tie)
+    def __init__(self, init, V, D, H, cell, impl, options, noise=None, scores=True):
+        """``options``: the model's, ``init_state``, ``reset_state_each_step``, ``tie_weights``
+        and ``decoder_layers`` (models/options.py)."""
+        self.init_state, self.reset = options["init_state"], options["reset_state_each_step"]
+        super().__init__(init, V, D, H, cell, impl, options["decoder_layers"], noise, scores,
+                         options["tie_weights"])
 
     def _attentive(self, init, D, H, cell, impl):
         recurrence = FusedRecurrence if is_fused(impl) else ReferenceRecurrence
@@ -167,19 +169,19 @@ class BahdanauSeq2seq(Seq2seqBase):
         super().__init__(vocab_size, wordvec_size, hidden_size, cell, impl, seed, pad_id,
                          source_vocab_size=source_vocab_size, label_smoothing=label_smoothing,
                          xp=xp, dtype=dtype)
-        init_state = options.checked("init_state", init_state)
-        reset = options.checked("reset_state_each_step", reset_state_each_step)
-        self.config.update(init_state=init_state, reset_state_each_step=reset)
-        o = self._options(encoder_layers=encoder_layers, decoder_layers=decoder_layers,
-                          bidirectional=bidirectional, dropout=dropout, tie_weights=tie_weights)
+        kept = {"init_state": options.checked("init_state", init_state),
+                "reset_state_each_step": options.checked("reset_state_each_step",
+                                                         reset_state_each_step)}
+        self.config.update(kept)              # recorded even where they are the defaults
+        o = dict(kept, **self._options(encoder_layers=encoder_layers,
+                                       decoder_layers=decoder_layers, bidirectional=bidirectional,
+                                       dropout=dropout, tie_weights=tie_weights))
         V, D, H = vocab_size, wordvec_size, hidden_size
         noise = self._noise(o["dropout"])
         fused = is_fused(impl)
         self.encoder = RecurrentEncoder(self.init, self.source_vocab_size, D, H, cell, impl,
                                         o["encoder_layers"], o["bidirectional"], noise)
-        self.decoder = BahdanauDecoder(self.init, V, D, H, cell, impl, init_state, reset, noise,
-                                       scores=not fused, tie=o["tie_weights"],
-                                       layers=o["decoder_layers"])
+        self.decoder = BahdanauDecoder(self.init, V, D, H, cell, impl, o, noise, scores=not fused)
         if fused:               # the output affine and the loss in blocks of rows, as one
             self.loss_layer = ChunkedOutputLoss(self.decoder.affine, self.loss_layer.ignore_label,
                                                 label_smoothing)

@@ -67,7 +67,91 @@ def flatten(layers):
     return params, grads, flat_params, flat_grads
 
 
-class Seq2seqBase:
+class Generation:
+    """What a model answers with: greedy decoding (:meth:`generate`) and beam search
+    (:meth:`beam_search`) of a whole batch at once (s2sxp.decoding), its rows split over threads
+    as :meth:`Seq2seqBase.forward` splits them, and the attention weights of the answers."""
+
+    def generate(self, xs, start_id, sample_size, end_id=None):
+        """Greedy decoding of every question in ``xs`` (N, T) at once -> ids (N, sample_size).
+        With ``end_id``, a row stops at it (and is filled with the padding id, or ``end_id``,
+        after it), and decoding stops once every row has."""
+        return self._decode(xs, functools.partial(self._greedy_share, start_id=start_id,
+                                                  steps=sample_size, end_id=end_id))
+
+    def beam_search(self, xs, start_id, end_id, max_length, beam=5, length_penalty=1.0,
+                    n_best=1, early_stop=False):
+        """Beam search over every question in ``xs`` (N, T) at once -> ids (N, max_length) of each
+        question's best hypothesis, which ends at ``end_id`` (filled with the padding id after it)
+        unless it ran out of steps; with ``n_best`` above 1, ids (N, n_best, max_length) of the
+        n_best best, best first. ``length_penalty`` and ``early_stop``: see
+        :mod:`s2sxp.decoding`.
+        ``attention_weights`` then holds the weights of each best hypothesis, and ``beam_scores``
+        the normalised log-probabilities of those returned, (N,) or (N, n_best)."""
+        if int(beam) < 1:
+            raise ValueError(f"beam width must be at least 1, got {beam}")
+        if not 1 <= int(n_best) <= int(beam):
+            raise ValueError(f"n_best must be from 1 to the beam width {beam}, got {n_best}")
+        self.beam_scores = None
+        options = decoding.DecodeOptions(int(beam), float(length_penalty), bool(early_stop),
+                                         int(n_best), int(max_length))
+        out = self._decode(xs, functools.partial(self._beam_share, start_id=start_id,
+                                                 end_id=end_id, options=options))
+        models = [self] if self._shares is None else [m for m, _ in self._shares]
+        scores = [m._scores for m in models]
+        self.beam_scores = scores[0] if len(scores) == 1 else self.xp.concatenate(scores)
+        return out
+
+    def _decode(self, xs, share):
+        if not hasattr(xs, "ndim"):
+            xs = numpy.asarray(xs)
+        if xs.ndim == 1:
+            xs = xs[None, :]                                   # one question, as in the book
+        xs, lengths = self._source(xs)
+        self._forward_kept = False
+        with parallel.decoding():
+            self._shares = shares = self._split(xs.shape[0])
+            if shares is None:
+                with self._region():
+                    return share(self, xs, lengths)
+            outs = parallel.run_parts([functools.partial(share, m, xs[rows], _rows(lengths, rows))
+                                       for m, rows in shares])
+        return self.xp.concatenate(outs, axis=0)
+
+    @staticmethod
+    def _greedy_share(model, xs, lengths, start_id, steps, end_id):
+        with backend.flush_denormals():
+            decoder = model.decoder
+            decoder.start(model.encoder.forward(xs, lengths), lengths, steps)
+            fill = model.pad_id if model.pad_id is not None else end_id
+            ids, decoder.attention_weights = decoding.greedy(
+                decoder, model.xp, xs.shape[0], start_id, steps, end_id, fill)
+            return ids
+
+    @staticmethod
+    def _beam_share(model, xs, lengths, start_id, end_id, options):
+        with backend.flush_denormals():
+            xp, beam = model.xp, options.beam
+            enc = xp.repeat(model.encoder.forward(xs, lengths), beam, axis=0)
+            lengths = None if lengths is None else xp.repeat(lengths, beam)
+            decoder = model.decoder
+            decoder.start(enc, lengths, options.max_length)
+            fill = model.pad_id if model.pad_id is not None else end_id
+            ids, decoder.attention_weights, model._scores = decoding.beam_search(
+                decoder, xp, xs.shape[0], start_id, end_id, fill, options)
+            return ids
+
+    @property
+    def attention_weights(self):
+        """Attention weights of the last forward/generate, (N, T_dec, T_enc), or None."""
+        models = [self] if self._shares is None else [m for m, _ in self._shares]
+        weights = [getattr(m.decoder, "attention_weights", None) for m in models]
+        if len(weights) == 1 or weights[0] is None:
+            return weights[0]
+        return self.xp.concatenate(weights, axis=0)
+
+
+class Seq2seqBase(Generation):
     """A model made of an ``encoder`` and a ``decoder``; subclasses build them in ``__init__`` and
     then call ``_finish()``. The encoder's ``forward(xs)`` returns what the decoder needs (its
     ``forward(xs, enc)`` / ``generate(enc, start_id, n)``); the decoder's ``backward`` returns the
@@ -349,87 +433,6 @@ class Seq2seqBase:
                 grads[part] += g[part]
 
         parallel.for_blocks(self.xp, grads.size, add, min_block=1 << 16)
-
-    def generate(self, xs, start_id, sample_size, end_id=None):
-        """Greedy decoding of every question in ``xs`` (N, T) at once -> ids (N, sample_size).
-        With ``end_id``, a row stops at it (and is filled with the padding id, or ``end_id``,
-        after it), and decoding stops once every row has."""
-        return self._decode(xs, functools.partial(self._greedy_share, start_id=start_id,
-                                                  steps=sample_size, end_id=end_id))
-
-    def beam_search(self, xs, start_id, end_id, max_length, beam=5, length_penalty=1.0,
-                    n_best=1, early_stop=False):
-        """Beam search over every question in ``xs`` (N, T) at once -> ids (N, max_length) of each
-        question's best hypothesis, which ends at ``end_id`` (filled with the padding id after it)
-        unless it ran out of steps; with ``n_best`` above 1, ids (N, n_best, max_length) of the
-        n_best best, best first. ``length_penalty`` and ``early_stop``: see
-        :mod:`s2sxp.decoding`.
-        ``attention_weights`` then holds the weights of each best hypothesis, and ``beam_scores``
-        the normalised log-probabilities of those returned, (N,) or (N, n_best)."""
-        if int(beam) < 1:
-            raise ValueError(f"beam width must be at least 1, got {beam}")
-        if not 1 <= int(n_best) <= int(beam):
-            raise ValueError(f"n_best must be from 1 to the beam width {beam}, got {n_best}")
-        self.beam_scores = None
-        out = self._decode(xs, functools.partial(self._beam_share, start_id=start_id,
-                                                 end_id=end_id, steps=max_length, beam=int(beam),
-                                                 length_penalty=float(length_penalty),
-                                                 n_best=int(n_best),
-                                                 early_stop=bool(early_stop)))
-        models = [self] if self._shares is None else [m for m, _ in self._shares]
-        scores = [m._scores for m in models]
-        self.beam_scores = scores[0] if len(scores) == 1 else self.xp.concatenate(scores)
-        return out
-
-    def _decode(self, xs, share):
-        if not hasattr(xs, "ndim"):
-            xs = numpy.asarray(xs)
-        if xs.ndim == 1:
-            xs = xs[None, :]                                   # one question, as in the book
-        xs, lengths = self._source(xs)
-        self._forward_kept = False
-        with parallel.decoding():
-            self._shares = shares = self._split(xs.shape[0])
-            if shares is None:
-                with self._region():
-                    return share(self, xs, lengths)
-            outs = parallel.run_parts([functools.partial(share, m, xs[rows], _rows(lengths, rows))
-                                       for m, rows in shares])
-        return self.xp.concatenate(outs, axis=0)
-
-    @staticmethod
-    def _greedy_share(model, xs, lengths, start_id, steps, end_id):
-        with backend.flush_denormals():
-            decoder = model.decoder
-            decoder.start(model.encoder.forward(xs, lengths), lengths, steps)
-            fill = model.pad_id if model.pad_id is not None else end_id
-            ids, decoder.attention_weights = decoding.greedy(
-                decoder, model.xp, xs.shape[0], start_id, steps, end_id, fill)
-            return ids
-
-    @staticmethod
-    def _beam_share(model, xs, lengths, start_id, end_id, steps, beam, length_penalty, n_best,
-                    early_stop):
-        with backend.flush_denormals():
-            xp = model.xp
-            enc = xp.repeat(model.encoder.forward(xs, lengths), beam, axis=0)
-            lengths = None if lengths is None else xp.repeat(lengths, beam)
-            decoder = model.decoder
-            decoder.start(enc, lengths, steps)
-            fill = model.pad_id if model.pad_id is not None else end_id
-            ids, decoder.attention_weights, model._scores = decoding.beam_search(
-                decoder, xp, xs.shape[0], beam, start_id, end_id, steps, fill, length_penalty,
-                n_best, early_stop)
-            return ids
-
-    @property
-    def attention_weights(self):
-        """Attention weights of the last forward/generate, (N, T_dec, T_enc), or None."""
-        models = [self] if self._shares is None else [m for m, _ in self._shares]
-        weights = [getattr(m.decoder, "attention_weights", None) for m in models]
-        if len(weights) == 1 or weights[0] is None:
-            return weights[0]
-        return self.xp.concatenate(weights, axis=0)
 
 
 def _rows(lengths, rows):
