@@ -11,7 +11,7 @@ mpiexec beside this Python, else on PATH) through s2sxp's own Trainer, on the fi
 pairs of the shared Tatoeba corpus, Japanese -> English, with the README's recipe (Bahdanau GRU,
 SentencePiece 4000 pieces a side, embedding and hidden 256, batch 128), or on generated pairs
 where the corpus is missing. Every count trains the same global batches from the same weights.
-Writes DATE-allreduce[-TAG].json and .md into --out.
+Writes DATE-allreduce[-TAG].json and .md into --out (default benchmarks/results/allreduce/).
 """
 import argparse
 import json
@@ -24,7 +24,8 @@ from collections import defaultdict
 
 import numpy
 
-from benchmarks.harness import machine_info, record_stem, say, source_info, write_record
+from benchmarks.harness import (machine_info, record_stem, results_folder, say, source_info,
+                                write_record)
 
 CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__)))), "shared", "corpora", "tatoeba-jpn-eng", "train.tsv")
@@ -191,7 +192,8 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lines", type=int, default=20000, help="pairs of the corpus to load")
     p.add_argument("--data", default=CORPUS, help="the corpus (default: the shared Tatoeba)")
-    p.add_argument("--out", default=os.path.join("benchmarks", "results"))
+    p.add_argument("--out", default=results_folder("allreduce"),
+                   help="folder for the record (default %(default)s)")
     p.add_argument("--tag", default="")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)

@@ -17,8 +17,8 @@ so that the load of other processes falls on all of them alike; with no pause be
 default, so that each variant runs after the other variants' BLAS work, as a model does in a
 user's process (``--settle`` pauses instead). Medians give the epoch cost
 (``len(train) // batch`` iterations) and the ratios; batched greedy evaluation of the test
-questions is timed the same way. Results go to stdout (Markdown) and to ``--out`` as
-DATE-DEVICE.json, .md and .png.
+questions is timed the same way. Results go to stdout (Markdown) and to ``--out`` (default
+benchmarks/results/epoch-cost/) as DATE-DEVICE.json, .md and .png.
 
 Every GEMM of a training iteration is listed from the sizes alone (:mod:`benchmarks.gemms`); each
 distinct shape is timed at the start and at the end of a device's run, and the best rate seen
@@ -60,6 +60,7 @@ class Settings(harness.Settings):
     eval_reference: bool = False
     settle: float = 0.0
     profile: bool = False
+    out: str = harness.results_folder("epoch-cost")
 
 
 #: ``--quick``: small models and few questions, for a smoke test of the whole script.
@@ -248,7 +249,8 @@ EXAMPLES = """examples:
   s2sxp bench padded                         # variable-length sentences, per token (--help)
 
 Writes DATE-DEVICE.json (every figure, the machine, versions), DATE-DEVICE.md (the table printed)
-and DATE-DEVICE.png (bar chart) into --out, one set per device; --quick runs end in -quick.
+and DATE-DEVICE.png (bar chart) into --out (default benchmarks/results/epoch-cost), one set per
+device; --quick runs end in -quick.
 """
 
 
@@ -292,7 +294,8 @@ def _parser():
     p.add_argument("--profile", action="store_true",
                    help="add cProfile's top 10 of one training iteration of each of our models")
     harness.common_flags(p, "tiny models, 3 iterations, few questions: checks the script, not "
-                         "speed", "appended to the file names: DATE-DEVICE-TAG.*")
+                         "speed", "appended to the file names: DATE-DEVICE-TAG.*",
+                         Settings.out)
     return p
 
 

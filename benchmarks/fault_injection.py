@@ -9,7 +9,8 @@ short epochs). Then the same run starts in another folder; each process is kille
 time, uniform between 0 and --max-delay seconds (start-up, training and the writing of an
 epoch's files alike), and the next one carries on with ``--resume`` (or starts afresh where no
 checkpoint was written yet), until the kills are spent and a process finishes. Every file of the two folders is compared: the arrays of every .npz bit for bit, the
-JSON files as data, the pictures as PNG. The record goes to --out as DATE-faults.json and .md.
+JSON files as data, the pictures as PNG. The record goes to --out (default
+benchmarks/results/faults/) as DATE-faults.json and .md.
 """
 import argparse
 import datetime
@@ -26,7 +27,7 @@ import numpy
 
 from s2sxp.files import atomic_write
 
-from .harness import source_info
+from .harness import results_folder, source_info
 
 SETTINGS = ["--examples", "1000", "--wordvec-size", "8", "--hidden-size", "16",
             "--batch-size", "32", "--epochs", "150", "--seed", "0"]
@@ -129,7 +130,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="of the kill moments (default 0)")
     p.add_argument("--max-delay", type=float, default=2.0,
                    help="the longest a process runs before its kill, in seconds (default 2)")
-    p.add_argument("--out", default=os.path.join("benchmarks", "results"),
+    p.add_argument("--out", default=results_folder("faults"),
                    help="folder for the record (default %(default)s)")
     args = p.parse_args(argv)
     work = tempfile.mkdtemp(prefix="s2sxp-faults-")

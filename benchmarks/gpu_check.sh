@@ -17,13 +17,14 @@
 # and dev BLEU, then beam-5 translation of the 1,000 test sentences in sentences a second; then
 # the all-reduce benchmark's NCCL path on one rank (benchmarks/allreduce.py). Everything it
 # prints goes to OUTDIR/DATE-gpu-check.log (OUTDIR: the argument, else $OUT, else
-# benchmarks/results); the benchmark writes its DATE-gpu.json/.md/.png beside it. Each part has
+# benchmarks/results/gpu); the benchmark writes its DATE-gpu.json/.md/.png and the all-reduce
+# benchmark its DATE-allreduce-gpu.json/.md beside it. Each part has
 # a time limit, so that the whole stays under 8 minutes. Exit status: that of the tests, else
 # that of the benchmark.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-out="${1:-${OUT:-benchmarks/results}}"
+out="${1:-${OUT:-benchmarks/results/gpu}}"
 mkdir -p "$out"
 log="$out/$(date +%F)-gpu-check.log"
 

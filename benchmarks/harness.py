@@ -18,11 +18,21 @@ from s2sxp.parallel import usable_cores
 
 EVAL_BATCH = 1000  # s2sxp.evaluate's default
 
+#: The benchmarks' records, one folder per benchmark (relative to the checkout's root, where the
+#: benchmarks run from); README.md there lists each benchmark's current record.
+RESULTS = os.path.join("benchmarks", "results")
+
+
+def results_folder(benchmark):
+    """benchmarks/results/BENCHMARK: the folder a benchmark writes its records into unless its
+    --out says otherwise."""
+    return os.path.join(RESULTS, benchmark)
+
 
 @dataclass
 class Settings:
     """What every benchmark's settings hold (the book's sizes and recipe, PyTorch, where the
-    report goes); each benchmark's own add what it measures."""
+    report goes); each benchmark's own add what it measures and name its own folder for ``out``."""
     iterations: int = 15
     warmup: int = 2
     batch_size: int = 128
@@ -33,18 +43,19 @@ class Settings:
     torch_threads: int = 0
     quick: bool = False
     seed: int = 0
-    out: str = os.path.join("benchmarks", "results")
+    out: str = RESULTS
     tag: str = ""
 
 
-def common_flags(p, quick_help, tag_help):
-    """The flags every benchmark takes: PyTorch, --quick, the seed, the output folder and tag."""
+def common_flags(p, quick_help, tag_help, out):
+    """The flags every benchmark takes: PyTorch, --quick, the seed, the output folder (by default
+    ``out``, the benchmark's own) and tag."""
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     p.add_argument("--torch-threads", type=int, default=0,
                    help="torch.set_num_threads (default: the number of cores)")
     p.add_argument("--quick", action="store_true", help=quick_help)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=Settings.out, help="output folder (default %(default)s)")
+    p.add_argument("--out", default=out, help="output folder (default %(default)s)")
     p.add_argument("--tag", default="", help=tag_help)
 
 
@@ -239,7 +250,8 @@ def gpu_info(torch):
 
 
 def record_stem(out, name, tag=""):
-    """OUT/DATE-NAME[-TAG], where a benchmark writes its record's files (OUT made if missing)."""
+    """OUT/DATE-NAME[-TAG], where a benchmark writes its record's files (OUT made if missing: the
+    benchmark's --out, by default its own folder, ``results_folder(NAME)``)."""
     os.makedirs(out, exist_ok=True)
     return os.path.join(out, "-".join(p for p in (time.strftime("%Y-%m-%d"), name, tag) if p))
 

@@ -13,7 +13,9 @@ Each system's clock starts with its command, so it covers what that command does
 the same models, trained beforehand from the training file by s2sxp's settings). At the time limit
 the command gets Ctrl-C: s2sxp writes its checkpoint, JoeyNMT ends its training loop; each keeps
 its best checkpoint by dev BLEU, which is then translated. The recipes are S2SXP_RECIPE and
-JOEYNMT_CONFIG below. Writes DATE-headline[-TAG].json, .md and .png into --out.
+JOEYNMT_CONFIG below. Writes DATE-headline[-TAG].json, .md and .png into --out (default
+benchmarks/results/headline/); the corpus files, runs and logs go to --work (default
+benchmarks/results/headline/.work/, which git ignores).
 """
 import argparse
 import os
@@ -24,7 +26,8 @@ import sys
 import threading
 import time
 
-from benchmarks.harness import machine_info, record_stem, say, source_info, write_record
+from benchmarks.harness import (machine_info, record_stem, results_folder, say, source_info,
+                                write_record)
 
 CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__)))), "shared", "corpora", "tatoeba-jpn-eng")
@@ -247,8 +250,10 @@ def main(argv=None):
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--joeynmt-python", help="the Python of a venv with JoeyNMT 2.3 (none: "
                    "s2sxp alone)")
-    p.add_argument("--work", default=os.path.join("benchmarks", "results", ".headline"))
-    p.add_argument("--out", default=os.path.join("benchmarks", "results"))
+    p.add_argument("--work", default=os.path.join(results_folder("headline"), ".work"),
+                   help="folder for the corpus files, runs and logs (default %(default)s)")
+    p.add_argument("--out", default=results_folder("headline"),
+                   help="folder for the record (default %(default)s)")
     p.add_argument("--tag", default="")
     args = p.parse_args(argv)
     seconds = args.minutes * 60

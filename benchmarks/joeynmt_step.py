@@ -11,7 +11,8 @@ embedding of 256, a bidirectional LSTM encoder of 256 a direction, a bridge to t
 first state, an LSTM decoder of 256 with additive (Bahdanau) attention, Adam, clipping at 5,
 no dropout; JoeyNMT's decoder also feeds its attention vector back (input feeding), so it does
 a little more per step. Each step: forward, backward of the mean loss per target token, clip,
-Adam. Writes DATE-joeynmt-step.json and .md into --out.
+Adam. Writes DATE-joeynmt-step.json and .md into --out (default
+benchmarks/results/joeynmt-step/).
 """
 import argparse
 import json
@@ -23,7 +24,8 @@ from types import SimpleNamespace
 
 import numpy
 
-from benchmarks.harness import machine_info, record_stem, say, source_info, write_record
+from benchmarks.harness import (machine_info, record_stem, results_folder, say, source_info,
+                                write_record)
 
 CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__)))), "shared", "corpora", "tatoeba-jpn-eng")
@@ -254,7 +256,8 @@ def main(argv=None):
                    help="steps of each training run whose peak memory is measured (0: none)")
     p.add_argument("--beam-train-steps", type=int, default=600,
                    help="steps of training before beam search is timed (0: no beam search)")
-    p.add_argument("--out", default=os.path.join("benchmarks", "results"))
+    p.add_argument("--out", default=results_folder("joeynmt-step"),
+                   help="folder for the record (default %(default)s)")
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     say("loading the corpus")

@@ -17,7 +17,8 @@ ignored) the PyTorch twin (:mod:`benchmarks.twins`) does the same with packed se
 
 Every (model, layout, variant) runs one iteration in turn, round-robin, the same batches for all
 variants of a layout, with no pause between them (other BLAS work interleaves, as in a user's
-process). An epoch's cost is the median cost per token times the epoch's real tokens.
+process). An epoch's cost is the median cost per token times the epoch's real tokens. Writes
+DATE-cpu-padded[-TAG].json and .md into --out (default benchmarks/results/padded-epoch/).
 """
 import argparse
 import datetime
@@ -56,6 +57,7 @@ class Settings(harness.Settings):
     pairs: int = 20000
     max_words: int = 12
     questions: int = 20000
+    out: str = harness.results_folder("padded-epoch")
 
 
 QUICK = dict(iterations=2, warmup=1, pairs=600, questions=600, batch_size=16, wordvec_size=8,
@@ -224,7 +226,8 @@ def _parser():
                             ("batch-size", "default 128"), ("hidden-size", "default 256"),
                             ("wordvec-size", "default 16")):
         p.add_argument(f"--{flag}", type=int, default=None, help=help_text)
-    harness.common_flags(p, "tiny sizes: checks the script", "appended to the file names")
+    harness.common_flags(p, "tiny sizes: checks the script", "appended to the file names",
+                         Settings.out)
     return p
 
 
