@@ -189,7 +189,7 @@ def flush_denormals():
     smallest normal one (1.2e-38 in float32, 2.2e-308 in float64) as zero and gives zero where a
     result would be one: the SSE control bits FTZ and DAZ, set through the C library's
     ``fesetmode`` and restored on leaving. Arithmetic on such subnormal numbers takes a slow path
-    in the CPU, a hundred times slower and more (benchmarks/results/design-notes.md). x86-64
+    in the CPU (how slow: benchmarks/results/design-notes.md). x86-64
     Linux with glibc 2.25 or later; elsewhere the body runs as it is. The GPU is not affected."""
     api = _fp_modes()
     if api is None:

@@ -19,9 +19,9 @@ beat one per layer.
 and training does not split: its GEMMs run on BLAS's own threads. A multi-threaded BLAS call leaves
 OpenBLAS's threads spinning for a while, and a split that starts while they spin shares its cores
 with them, which makes a split training iteration slower than an unsplit one wherever other BLAS
-work runs between iterations (benchmarks/results/README.md). Decoding, many small steps each with
-more Python and elementwise work than GEMM, gains from the split even so. Only NumPy arrays are
-split, and only batches of at least ``2 * MIN_ROWS`` rows. Where BLAS is not an OpenBLAS whose
+work runs between iterations (benchmarks/results/design-notes.md). Decoding, many small steps each
+with more Python and elementwise work than GEMM, gains from the split even so. Only NumPy arrays
+are split, and only batches of at least ``2 * MIN_ROWS`` rows. Where BLAS is not an OpenBLAS whose
 thread count can be set (a different BLAS, or a build without the symbol), the split is not made.
 """
 import contextlib

@@ -16,7 +16,7 @@ the stacked weight are scaled once per call by -1 (σ gates) and -2 (g), so that
 y = 1 / (1 + exp(scaled a)) is σ(a) for f, i, o and σ(2a) for g, and g = 2·σ(2a) - 1 = tanh(a).
 σ is taken through ``exp`` rather than as ½·tanh(a/2) + ½ (one pass fewer) because in float32
 the latter keeps small gate values only to an absolute precision, 1 / (1 + exp(-a)) to a relative
-one, and the models learn more slowly with it (benchmarks/results/design-notes.md). On a
+one (what that does to training: benchmarks/results/design-notes.md). On a
 multi-core CPU the recurrence runs over blocks of the batch in parallel (:mod:`s2sxp.parallel`).
 
 Both kernels take xs (N, T, D), h0 and c0 (N, H) and return hs (N, T, H), (h_T, c_T) and a cache;
@@ -129,7 +129,7 @@ def backward(dhs, dh_T, dc_T, cache):
     dh0 = xp.zeros((N, H), dtype=dtype) if dh_T is None else dh_T.copy()
     dc0 = xp.zeros((N, H), dtype=dtype) if dc_T is None else dc_T.copy()
     # the transposed weights copied into row-major order: the per-step products against them
-    # run faster than against a transposed view on some CPUs (OpenBLAS, AVX-512: 290 vs 375 µs)
+    # run faster than against a transposed view on some CPUs (benchmarks/results/design-notes.md)
     Wh_T, Wx_T = xp.ascontiguousarray(Wh.T), xp.ascontiguousarray(Wx.T)
 
     def steps(rows):

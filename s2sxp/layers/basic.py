@@ -20,9 +20,9 @@ class Embedding:
     """Rows of W picked by integer ids: (N,) -> (N, D).
 
     Backward sums the gradient rows of each id: on the CPU, the rows sorted by id and each run of
-    one id summed at once (``add.reduceat``), several times faster than ``add.at`` and than a
-    product with a one-hot matrix at every vocabulary size measured (59 to 15,000 ids); on the GPU
-    with ``add.at``, whose atomic adds are fast there.
+    one id summed at once (``add.reduceat``), which beats ``add.at`` and a product with a one-hot
+    matrix there (benchmarks/results/design-notes.md); on the GPU with ``add.at``, whose atomic
+    adds are fast there.
     """
 
     def __init__(self, W):

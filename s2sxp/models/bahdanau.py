@@ -148,8 +148,7 @@ class BahdanauSeq2seq(Seq2seqBase):
     splits_batch = True
     #: Adam from lr 1e-2, halved every 350 iterations (an epoch of the date data): at a constant
     #: rate, once the loss is near zero, Adam's steps stay about lr in size while the gradients
-    #: shrink, and the GRU model can diverge after it has learned (the runs of each recipe:
-    #: benchmarks/results/convergence.md).
+    #: shrink, and a model that has learned can diverge (benchmarks/results/convergence.md).
     recipe = {"lr": 1e-2, "lr_half_life": 350, "anneal_at": 0.99, "reverse": False,
               "max_grad": 5.0, "optimizer": "adam"}
 

@@ -188,8 +188,8 @@ class Seq2seqBase(Generation):
     #: The training settings this family is published with (the book's for its three models).
     #: ``lr_half_life``: the learning rate halves every that many iterations (0: constant);
     #: ``anneal_at``: once the validation accuracy has reached it, the rate halves after every
-    #: epoch (0: never), so that a model that has learned stays there (at a constant rate the
-    #: book's models can lose a little of what they reached: benchmarks/results/convergence.md).
+    #: epoch (0: never), so that a model that has learned stays there
+    #: (benchmarks/results/convergence.md).
     recipe = {"lr": 0.001, "lr_half_life": 0, "anneal_at": 0.99, "reverse": True,
               "max_grad": 5.0, "optimizer": "adam"}
 
