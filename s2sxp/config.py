@@ -55,7 +55,7 @@ class TrainConfig:
     data: str = _data("date", "dataset name (date, addition), a text file in the book's "
                       "question_answer format, or a parallel corpus: source<TAB>target per line "
                       "(.tsv, as Tatoeba/Anki export it)", metavar="NAME|FILE")
-    examples: int = _data(50000, "lines to generate for date or addition", data="book",
+    examples: int = _data(datasets.EXAMPLES, "lines to generate for date or addition", data="book",
                           form="count", metavar="N")
     epochs: int = _training(10, "epochs to train; with --resume, the new total", form="count",
                             metavar="N")

@@ -38,6 +38,8 @@ from .metrics import evaluate, percent, show_examples
 from .vocab import Vocab, strip_newline
 
 DATASETS = ("date", "addition")
+#: The lines generated for a dataset unless told.
+EXAMPLES = 50000
 
 DATE_FORMATS = (
     "{month} {d}, {yyyy}",
@@ -66,7 +68,7 @@ class DatasetError(ValueError):
     """A data file or list of lines is not in the ``question_answer`` format."""
 
 
-def date_lines(n=50000, seed=0):
+def date_lines(n=EXAMPLES, seed=0):
     """n lines ``question.ljust(29) + "_YYYY-MM-DD"``, dates uniform over 1970..2030."""
     _check_count(n)
     rng = np.random.default_rng(seed)
@@ -81,7 +83,7 @@ def date_lines(n=50000, seed=0):
     return lines
 
 
-def addition_lines(n=50000, seed=0):
+def addition_lines(n=EXAMPLES, seed=0):
     """n lines ``f"{a}+{b}".ljust(7) + ("_" + str(a + b)).ljust(5)``, a and b uniform in 0..999."""
     _check_count(n)
     rng = np.random.default_rng(seed)
@@ -119,7 +121,7 @@ def load_text(path, seed=1984):
     return from_lines(lines, seed=seed, source=os.fspath(path))
 
 
-def load(name, n=50000, seed=0, split_seed=1984):
+def load(name, n=EXAMPLES, seed=0, split_seed=1984):
     """A generated dataset ("date", "addition": n lines from seed) or a file path (load_text)."""
     if name == "date":
         return from_lines(date_lines(n, seed), seed=split_seed, source=name)
@@ -195,7 +197,7 @@ class Data:
     test_set = None
 
     @classmethod
-    def load(cls, name, examples=50000, reverse=False):
+    def load(cls, name, examples=EXAMPLES, reverse=False):
         (x_train, t_train), (x_test, t_test), vocab = load(name, n=examples)
         data = cls(x_train, t_train, x_test, t_test, vocab)
         return data.reversed() if reverse else data
