@@ -172,7 +172,8 @@ class TrainConfig:
         settings = {k: v for k, v in settings.items() if v is not None}
         check(settings, cls)
         if "batch_size" in settings and "batch_tokens" in settings:
-            raise SettingError("batch_size", "and --batch-tokens both size the batches; give one")
+            raise SettingError("batch_size", f"and {flag('batch_tokens')} both size the batches; "
+                               "give one")
         for field in settings_of(cls):
             for name in field.metadata.get("fans_out", ()):
                 if field.name in settings:

@@ -4,6 +4,21 @@ say which, :meth:`~s2sxp.config.TrainConfig.data_kind`): loaded (:func:`load_dat
 recorded by content and found again after a move (:func:`file_records`, :func:`located`), and
 for a saved model, the data its run trained on (:func:`model_data`) or the split ``s2sxp eval``
 scores (:func:`scored_split`).
+
+Both kinds answer what a run asks of its data, so that nothing else needs to know which it has::
+
+    vocab, source_vocab     the targets' and the sources' vocabularies
+    x_train, t_train        the training split's ids
+    split(name)             the held-out (test) or training split: evaluate(model, options, ...),
+                            show(guesses, count), heading(decoding), summary(scores)
+    test_set                the test file's split, scored once at the end (or None)
+    scores, selected(...)   what a validation scores; the score that picks the best model
+    describe()              the data in words
+    model_options()         what a model needs to read it (padding, the sources' vocabulary)
+    longest()               the longest source and target (the memory a batch takes)
+    saved_meta(), kind      what a saved model records of it; which settings are its own
+    recipe, wordvec_size    the settings it decides where none are given
+    from_settings, file_split   the data a run's settings name; a file a saved model is scored on
 """
 import dataclasses
 import hashlib
