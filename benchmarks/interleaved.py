@@ -1,6 +1,6 @@
-"""The same work timed under two checkouts of s2sxp in turns (before, after, before, after, ...),
-each run a fresh process that imports its own checkout, so that what a change costs shows against
-the machine's noise:
+"""The same work timed under two checkouts of s2sxp in turns (before, after, after, before, before,
+after, ...: each first in every other round), each run a fresh process that imports its own
+checkout, so that what a change costs shows against the machine's noise and its drift:
 
     train       one epoch of a Bahdanau GRU (bidirectional, 256) on the first pairs of the shared
                 Japanese-English corpus by characters, with the command line (``s2sxp train``:
@@ -77,9 +77,10 @@ def measure(before, after, rounds, pairs, work):
              "--source-column", "2", "--tokens", "char", "--model", "bahdanau", "--bidirectional",
              "--epochs", "1", "--batch-size", "64", "--seed", "0"]
     times = {}
-    model = os.path.join(work, "run-before-0", "best.npz")
+    model = os.path.join(work, "run-before-0", "best.npz")      # trained first
     for r in range(rounds):
-        for name, checkout in (("before", before), ("after", after)):
+        turns = (("before", before), ("after", after))
+        for name, checkout in turns if r % 2 == 0 else turns[::-1]:
             folder = os.path.join(work, f"run-{name}-{r}")
             say(f"round {r + 1}: {name}")
             times.setdefault("train", {}).setdefault(name, []).append(
@@ -123,7 +124,7 @@ def main(argv=None):
     shown = " ".join(argv if argv is not None else sys.argv[1:])
     text = (f"# Before and after, in turns, {time.strftime('%Y-%m-%d')}\n\n"
             f"`python -m benchmarks.interleaved {shown}`: before {commits['before']}, after "
-            f"{commits['after']} ({args.rounds} rounds, before then after in each; "
+            f"{commits['after']} ({args.rounds} rounds, each checkout first in every other one; "
             f"{args.pairs} training pairs).\n\n{table(times)}\n")
     record = {"tool": "benchmarks.interleaved", "date": time.strftime("%Y-%m-%d %H:%M:%S"),
               "command": shown, "commits": commits, "machine": machine_info(),
