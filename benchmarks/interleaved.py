@@ -9,11 +9,15 @@ checkout, so that what a change costs shows against the machine's noise and its 
                 trained (``s2sxp eval``), the same file for both
     epoch-cost  ``python -m benchmarks.epoch_cost`` of each checkout: a training iteration and a
                 batched evaluation of every model at the book's sizes
+    instructions  the instructions (valgrind's callgrind, one BLAS thread) that three training
+                steps and three greedy decodings of a batch of 64 take, of a Seq2seq LSTM and a
+                Bahdanau GRU (H = 128): a count that the machine's load does not move
 
     python -m benchmarks.interleaved --before PATH [--after .] [--rounds 2] [--pairs 8000]
+        [--items train,eval,epoch-cost,instructions]
 
-The record (``benchmarks/results/interleaved/``) gives every run's seconds and the ratio of the
-medians, after over before.
+The record (``benchmarks/results/interleaved/``) gives every run's seconds (or instructions) and
+the ratio of the medians, after over before.
 """
 import argparse
 import json
@@ -70,7 +74,42 @@ def _epoch_cost(checkout, work, name):
     return {row["model"]: {k: row[k]["ours"]["median"] for k in EPOCH_COST} for row in rows}
 
 
-def measure(before, after, rounds, pairs, work):
+#: The work whose instructions are counted: N training steps, then N greedy decodings.
+STEPS = """import sys, numpy, s2sxp
+kind, cell, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rng = numpy.random.default_rng(0)
+xs, ts = rng.integers(0, 59, (64, 29)), rng.integers(0, 59, (64, 11))
+model, adam = s2sxp.models.build(kind, 59, 16, 128, cell=cell, seed=0), s2sxp.Adam()
+for _ in range(n):
+    model.forward(xs, ts); model.backward(); s2sxp.clip_grads([model.flat_grads], 5.0)
+    adam.step(model)
+for _ in range(n):
+    model.generate(xs, 0, 10)
+"""
+#: The models whose steps are counted.
+COUNTED = (("seq2seq", "lstm"), ("bahdanau", "gru"))
+
+
+def _instructions(checkout, work, kind, cell):
+    """The instructions of three more training steps and decodings (four less one: the start-up
+    and the first step's allocations cancel out)."""
+    script = os.path.join(work, "steps.py")
+    with open(script, "w") as f:
+        f.write(STEPS)
+    counts = []
+    for n in (1, 4):
+        out = os.path.join(work, "callgrind.out")
+        env = dict(os.environ, PYTHONPATH=checkout, OPENBLAS_NUM_THREADS="1", S2S_THREADS="1")
+        done = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                               sys.executable, script, kind, cell, str(n)], cwd=work, env=env,
+                              capture_output=True, text=True)
+        line = next(x for x in done.stderr.splitlines() if "Collected" in x)
+        counts.append(int(line.split()[-1]))
+        os.remove(out)
+    return counts[1] - counts[0]
+
+
+def measure(before, after, rounds, pairs, work, items=("train", "eval", "epoch-cost")):
     """{item: {"before": [seconds...], "after": [...]}}, the two checkouts in turns."""
     _corpus(work, pairs)
     train = ["-m", "s2sxp", "train", "--data", "train.tsv", "--dev", "dev.tsv",
@@ -83,15 +122,22 @@ def measure(before, after, rounds, pairs, work):
         for name, checkout in turns if r % 2 == 0 else turns[::-1]:
             folder = os.path.join(work, f"run-{name}-{r}")
             say(f"round {r + 1}: {name}")
-            times.setdefault("train", {}).setdefault(name, []).append(
-                _run(checkout, [*train, "--out", folder], work))
-            times.setdefault("eval", {}).setdefault(name, []).append(_run(checkout, [
-                "-m", "s2sxp", "eval", "--run", model, "--data", "test.tsv", "--source-column",
-                "2", "--beam", "5", "--count", "0"], work))
-            for model_name, figures in _epoch_cost(checkout, work, f"{name}-{r}").items():
-                for key, value in figures.items():
-                    times.setdefault(f"epoch-cost {model_name} {key}", {}).setdefault(
-                        name, []).append(value)
+            if "train" in items or "eval" in items and not os.path.exists(model):
+                seconds = _run(checkout, [*train, "--out", folder], work)
+                if "train" in items:
+                    times.setdefault("train", {}).setdefault(name, []).append(seconds)
+            if "eval" in items:
+                times.setdefault("eval", {}).setdefault(name, []).append(_run(checkout, [
+                    "-m", "s2sxp", "eval", "--run", model, "--data", "test.tsv",
+                    "--source-column", "2", "--beam", "5", "--count", "0"], work))
+            if "epoch-cost" in items:
+                for model_name, figures in _epoch_cost(checkout, work, f"{name}-{r}").items():
+                    for key, value in figures.items():
+                        times.setdefault(f"epoch-cost {model_name} {key}", {}).setdefault(
+                            name, []).append(value)
+            for kind, cell in COUNTED if "instructions" in items else ():
+                times.setdefault(f"instructions {kind} {cell}", {}).setdefault(name, []).append(
+                    _instructions(checkout, work, kind, cell))
     return times
 
 
@@ -99,8 +145,10 @@ def table(times):
     lines = ["| item | before | after | after / before (medians) |", "|---|---:|---:|---:|"]
     for item, runs in times.items():
         b, a = statistics.median(runs["before"]), statistics.median(runs["after"])
-        unit = "ms" if item.endswith("train") and item.startswith("epoch-cost") else "s"
-        shown = [", ".join(f"{v:.3g}" for v in runs[k]) + f" {unit}" for k in ("before", "after")]
+        unit = ("ms" if item.endswith("train") and item.startswith("epoch-cost") else
+                "" if item.startswith("instructions") else "s")
+        shown = [", ".join(f"{v:.4g}" for v in runs[k]) + f" {unit}".rstrip()
+                 for k in ("before", "after")]
         lines.append(f"| {item} | {shown[0]} | {shown[1]} | {a / b:.3f} |")
     return "\n".join(lines)
 
@@ -112,12 +160,15 @@ def main(argv=None):
     p.add_argument("--after", default=ROOT, help="the checkout after it (default: this one)")
     p.add_argument("--rounds", type=int, default=2, help="turns of each (default 2)")
     p.add_argument("--pairs", type=int, default=8000, help="training pairs (default 8000)")
+    p.add_argument("--items", default="train,eval,epoch-cost",
+                   help="what to time, of train, eval, epoch-cost, instructions (default: the "
+                   "first three)")
     p.add_argument("--out", default=results_folder("interleaved"))
     p.add_argument("--tag", default="")
     args = p.parse_args(argv)
     before, after = (os.path.abspath(c) for c in (args.before, args.after))
     with tempfile.TemporaryDirectory() as work:
-        times = measure(before, after, args.rounds, args.pairs, work)
+        times = measure(before, after, args.rounds, args.pairs, work, args.items.split(","))
     commits = {name: subprocess.run(["git", "-C", path, "rev-parse", "--short", "HEAD"],
                                     capture_output=True, text=True).stdout.strip()
                for name, path in (("before", before), ("after", after))}

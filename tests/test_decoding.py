@@ -4,7 +4,7 @@ import itertools
 import numpy
 import pytest
 
-from s2sxp import backend, decoding, models
+from s2sxp import backend, models
 from test_padding import BOS, EOS, PAD, padded_batch
 
 V, D, H = 6, 3, 4
