@@ -46,7 +46,7 @@ class Comparison:
     def start(cls, folder, configs, overwrite=False):
         """New runs of ``configs`` in ``folder``, on data loaded once; a folder that holds other
         files is refused unless ``overwrite``."""
-        files.check_folder(folder, overwrite, (COMPARE_FILE,))
+        files.check_folder(folder, overwrite, (COMPARE_FILE,), "a comparison's")
         configs = [c.resolved() for c in configs]
         os.makedirs(folder, exist_ok=True)
 

@@ -131,16 +131,17 @@ class ForeignFolder(ValueError):
     """A folder of files that are not ours, which a run would replace."""
 
 
-def check_folder(folder, overwrite, marks):
+def check_folder(folder, overwrite, marks, what="a run's"):
     """ForeignFolder where ``folder`` holds files but none of those (``marks``) by which a folder of
-    ours is known, unless ``overwrite``: what is written there would replace them."""
+    ours (``what`` it holds, in words) is known, unless ``overwrite``: what is written there would
+    replace them."""
     if overwrite or not os.path.isdir(folder) or any(
             os.path.exists(os.path.join(folder, name)) for name in marks):
         return
     others = sorted(n for n in os.listdir(folder) if not n.startswith("."))
     if others:
         shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
-        raise ForeignFolder(f"{folder} holds files that are not a run's ({shown})")
+        raise ForeignFolder(f"{folder} holds files that are not {what} ({shown})")
 
 
 class FolderBusy(OSError):

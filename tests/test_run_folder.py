@@ -135,6 +135,20 @@ def test_a_folder_of_other_files_is_not_trained_into_without_overwrite(tmp_path,
     assert cli.main(["train", "--out", str(tmp_path), *TINY]) == 0      # a run folder now
 
 
+def test_a_run_and_a_comparison_do_not_write_into_each_others_folders(tmp_path, capsys):
+    one = [*TINY, "--epochs", "1"]
+    assert cli.main(["train", "--out", str(tmp_path / "run"), *one]) == 0
+    assert cli.main(["compare", "--models", "seq2seq", "--out", str(tmp_path / "cmp"), *one]) == 0
+    capsys.readouterr()
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert cli.main(["compare", "--models", "seq2seq", "--out", str(tmp_path / "run"), *one]) == 2
+    assert "run holds files that are not a comparison's" in capsys.readouterr().err
+    assert cli.main(["train", "--out", str(tmp_path / "cmp"), *one]) == 2
+    err = capsys.readouterr().err
+    assert "cmp holds files that are not a run's (" in err and "compare.json" in err
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
 def test_ctrl_c_after_the_loss_turned_nan_writes_no_nan_weights(tmp_path, capsys, monkeypatch):
     """NaN parameters from the 13th update on, Ctrl-C at the 15th (before any report)."""
     backward = models.AttentionSeq2seq.backward
