@@ -8,9 +8,10 @@ A reference run trains uninterrupted first (``s2sxp train`` on the date data, sm
 short epochs). Then the same run starts in another folder; each process is killed after a random
 time, uniform between 0 and --max-delay seconds (start-up, training and the writing of an
 epoch's files alike), and the next one carries on with ``--resume`` (or starts afresh where no
-checkpoint was written yet), until the kills are spent and a process finishes. Every file of the two folders is compared: the arrays of every .npz bit for bit, the
-JSON files as data, the pictures as PNG. The record goes to --out (default
-benchmarks/results/faults/) as DATE-faults.json and .md.
+checkpoint was written yet), until the kills are spent and a process finishes. Every file of the
+two folders is compared: the arrays of every .npz bit for bit, the JSON files as data, the
+pictures as PNG. The record goes to --out (default benchmarks/results/faults/) as
+DATE-faults.json and .md.
 """
 import argparse
 import datetime

@@ -2,7 +2,7 @@
 :class:`~s2sxp.datasets.Data`, or a parallel corpus, :class:`~s2sxp.corpus.Corpus`: the settings
 say which, :meth:`~s2sxp.config.TrainConfig.data_kind`): loaded (:func:`load_data`), its files
 recorded by content and found again after a move (:func:`file_records`, :func:`located`), and
-for a saved model, the data its run trained on (:func:`model_data`) or the split ``s2sxp eval``
+for a saved model, the settings of its run (:func:`model_settings`) and the split ``s2sxp eval``
 scores (:func:`scored_split`).
 
 Both kinds answer what a run asks of its data, so that nothing else needs to know which it has::
@@ -121,13 +121,6 @@ def model_settings(model, data=None, source="the model", **asked):
     if data is None:
         config = located(config, meta.get("files"), os.path.dirname(os.path.abspath(source)))
     return config
-
-
-def model_data(model, data=None, source="the model", **asked):
-    """The data a saved model was trained on (or ``data`` instead), split as in training, in the
-    model's vocabularies, its sources reversed as they were in training."""
-    config = model_settings(model, data, source, **asked)
-    return load_data(config, model.vocab, model.source_vocab)
 
 
 def scored_split(model, data=None, split="test", source="the model", **asked):

@@ -102,7 +102,3 @@ def above(low):
 def within(low, high, words):
     """The rule of a value from ``low`` to ``high``, said as ``words``."""
     return lambda value: None if low <= value <= high else f"must be {words}, got {value}"
-
-
-def at_most(high, words):
-    return lambda value: None if value <= high else words.format(value=value)
