@@ -1,7 +1,21 @@
 """A run's folder (:class:`RunFolder`): where it is, whether a run may be written there, the lock
 that keeps it to one writer while a run trains, and the writing of its files, each atomically and
 an epoch's as one unit (:mod:`s2sxp.files`), so that a crash, a kill or Ctrl-C never leaves a
-broken or mixed folder."""
+broken or mixed folder; and the model a folder (or a model file) names (:func:`load_model`).
+A run (:mod:`s2sxp.run`) writes there::
+
+    config.json     the settings (:class:`~s2sxp.config.TrainConfig`), written at the start
+    checkpoint.npz  parameters, optimizer state (Adam's m, v and step count), the trainer's
+                    shuffling state, epoch and history: at the start, after every epoch, and
+                    when Ctrl-C stops training
+    history.json    loss per report and the scores of every validation (on a parallel corpus
+                    also BLEU and chrF, and the test file's scores once training has finished)
+    model.npz       the model after the last finished epoch; best.npz: the best validation accuracy
+                    (on a parallel corpus: the best BLEU)
+    accuracy.png    validation accuracy per epoch; loss.png: the training loss; bleu.png: BLEU
+    source.model    subwords: the sources' SentencePiece model (target.model: the targets'), as
+                    SentencePiece's own tools read it; the checkpoint and models carry them too
+"""
 import contextlib
 import json
 import os
@@ -18,6 +32,10 @@ MARKS = ("config.json", "checkpoint.npz", files.JOURNAL)
 
 class NothingToResume(FileNotFoundError):
     """A folder without a checkpoint to carry on from."""
+
+
+class NoModel(FileNotFoundError):
+    """Neither a run folder with a model nor a model file."""
 
 
 class RunFolder(os.PathLike):
@@ -110,3 +128,20 @@ class RunFolder(os.PathLike):
 def json_writer(value):
     """What writes ``value`` as a JSON file."""
     return lambda f: f.write((json.dumps(value, indent=1) + "\n").encode())
+
+
+def load_model(run):
+    """(model, path) of a run folder's last model (model.npz) or of a model file; the model must
+    carry its vocabulary."""
+    path = run
+    if os.path.isdir(run):
+        path = os.path.join(run, "model.npz")
+        if not os.path.exists(path):
+            raise NoModel(f"{run} holds no model.npz (has a run there finished an epoch?)")
+    elif not os.path.exists(run):
+        raise NoModel(f"no run folder or model file at {run}")
+    model = io.load(path)
+    if model.vocab is None:
+        raise io.CheckpointError(f"{path} holds no vocabulary (save it with io.save(model, path, "
+                                 "vocab=vocab))")
+    return model, path

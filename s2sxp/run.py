@@ -1,16 +1,5 @@
-"""A training run kept in a folder, as ``s2sxp train`` and ``s2sxp compare`` keep it::
-
-    config.json     the settings (:class:`~s2sxp.config.TrainConfig`), written at the start
-    checkpoint.npz  parameters, optimizer state (Adam's m, v and step count), the trainer's
-                    shuffling state, epoch and history: at the start, after every epoch, and
-                    when Ctrl-C stops training
-    history.json    loss per report and the scores of every validation (on a parallel corpus
-                    also BLEU and chrF, and the test file's scores once training has finished)
-    model.npz       the model after the last finished epoch; best.npz: the best validation accuracy
-                    (on a parallel corpus: the best BLEU)
-    accuracy.png    validation accuracy per epoch; loss.png: the training loss; bleu.png: BLEU
-    source.model    subwords: the sources' SentencePiece model (target.model: the targets'), as
-                    SentencePiece's own tools read it; the checkpoint and models carry them too
+"""A training run in its folder (what it writes there: :mod:`s2sxp.folder`), as ``s2sxp train``
+and ``s2sxp compare`` keep it.
 
 A :class:`Run` holds its folder while it trains and writes an epoch's files as one unit
 (:class:`~s2sxp.folder.RunFolder`), so that a crash, a kill or Ctrl-C never leaves a broken or
@@ -21,7 +10,6 @@ for itself (:mod:`s2sxp.data`). :func:`train` is the one epoch loop, for one run
 by side. Over several ranks (:mod:`s2sxp.distributed`) rank 0 alone reads and writes the folder
 and hands the other ranks what they need.
 """
-import os
 import time
 
 from . import backend, io, viz
@@ -39,10 +27,6 @@ from .vocab import mismatch
 
 #: The beam width the test file is scored with.
 TEST_BEAM = 5
-
-
-class NoModel(FileNotFoundError):
-    """Neither a run folder with a model nor a model file."""
 
 
 class Run:
@@ -377,23 +361,6 @@ def train(runs, before_epoch=None, on_epoch=None, after_round=None):
         raise
     for run in runs:
         run.finish()
-
-
-def load_model(run):
-    """(model, path) of a run folder's last model (model.npz) or of a model file; the model must
-    carry its vocabulary."""
-    path = run
-    if os.path.isdir(run):
-        path = os.path.join(run, "model.npz")
-        if not os.path.exists(path):
-            raise NoModel(f"{run} holds no model.npz (has a run there finished an epoch?)")
-    elif not os.path.exists(run):
-        raise NoModel(f"no run folder or model file at {run}")
-    model = io.load(path)
-    if model.vocab is None:
-        raise io.CheckpointError(f"{path} holds no vocabulary (save it with io.save(model, path, "
-                                 "vocab=vocab))")
-    return model, path
 
 
 def _check_restorable(checkpoint, run):

@@ -2,7 +2,7 @@
 import argparse
 import sys
 
-from .. import __version__, backend, datasets, files, folder, io, run as runs
+from .. import __version__, backend, datasets, files, folder, io
 from . import evaluate, plot, train
 from .flags import formatter
 
@@ -10,7 +10,7 @@ USER_ERRORS = (backend.BackendError, datasets.DatasetError, io.CheckpointError, 
                OSError)
 #: What the command line adds to the library's word on some mistakes: how to mend them here.
 HINTS = {folder.NothingToResume: " (train without --resume to start a run there)",
-         runs.NoModel: " (train one with s2sxp train, or name it with --run)",
+         folder.NoModel: " (train one with s2sxp train, or name it with --run)",
          files.ForeignFolder: "; train into an empty or new folder, or pass --overwrite to "
                               "replace what a run writes there"}
 

@@ -8,7 +8,7 @@ from .. import viz
 from ..data import scored_split
 from ..files import atomic_write
 from ..pairs import decode_lines
-from ..run import load_model
+from ..folder import load_model
 from ..translation import translator
 from .flags import (backend_flag, command, decode_options, decoding_flags, positive, run_flag,
                     setting_flags, use_backend)
