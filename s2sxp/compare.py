@@ -30,11 +30,13 @@ class Comparison:
         self.folder, self.runs, self.lock = folder, runs, lock
 
     @classmethod
-    def _held(cls, folder, make_runs):
+    def _held(cls, folder, opening):
+        """The comparison in ``folder``, held, of the runs ``opening()`` yields one by one; where
+        one fails, those opened before it let their folders go, and the folder is let go."""
         lock = FolderLock(folder).acquire()
         runs = []
         try:
-            runs = make_runs()
+            runs.extend(opening())
         except BaseException:
             for run in runs:
                 run.close()
@@ -53,8 +55,9 @@ class Comparison:
         def runs():
             raw = load_data(dataclasses.replace(configs[0], reverse=False))
             write_compared_models(folder, [c.model for c in configs])
-            return [Run.start(os.path.join(folder, c.model), c,
-                              raw.reversed() if c.reverse else raw) for c in configs]
+            for c in configs:
+                yield Run.start(os.path.join(folder, c.model), c,
+                                raw.reversed() if c.reverse else raw)
 
         return cls._held(folder, runs)
 
@@ -66,9 +69,9 @@ class Comparison:
         if names is None:
             raise FileNotFoundError(f"{folder} holds no {COMPARE_FILE} (start the comparison "
                                     "without resuming it)")
-        return cls._held(folder, lambda: [Run.resume(os.path.join(folder, name),
+        return cls._held(folder, lambda: (Run.resume(os.path.join(folder, name),
                                                      dict(given or {}, model=name))
-                                          for name in names])
+                                          for name in names))
 
     def train(self, before_epoch=None, on_epoch=None, after_round=None):
         """Every run trained to its end by :func:`s2sxp.run.train`, their pictures drawn

@@ -128,6 +128,7 @@ def beam_search(decoder, xp, N, start_id, end_id, fill_id, options):
     parents, weights_at = [], []                    # per step: (N, k), (N, k, T_enc)
     ids = xp.full((N * k, 1), start_id, dtype=numpy.int32)
     rows = xp.arange(N)[:, None] * k
+    every = xp.arange(N * k)
     exp_buffer = None
     for t in range(steps):
         logp = decoder.step(ids, t)[:, 0, :]        # (N·k, V), overwritten below
@@ -139,7 +140,7 @@ def beam_search(decoder, xp, N, start_id, end_id, fill_id, options):
         beams = logp.reshape(N, k, -1)
         beams[finished] = -numpy.inf
         beams[finished, fill_id] = 0
-        best, best_logp = _best_tokens(xp, logp, k)
+        best, best_logp = _best_tokens(xp, logp, k, every)
         kk = best.shape[1]
         candidates = (scores[:, :, None] + best_logp.reshape(N, k, kk)).reshape(N, k * kk)
         order = xp.argsort(-candidates, axis=1, kind="stable")[:, :k]
@@ -167,11 +168,11 @@ def beam_search(decoder, xp, N, start_id, end_id, fill_id, options):
     return _best_of(xp, tokens, normalised, parents, weights_at, options.n_best)
 
 
-def _best_tokens(xp, logp, k):
+def _best_tokens(xp, logp, k, every):
     """(the ids, their log-probabilities) of each row's best ``k`` tokens of ``logp`` (rows, V),
-    best first, taken by ``k`` passes of argmax, each marking its pick off in ``logp``."""
+    best first, taken by ``k`` passes of argmax, each marking its pick off in ``logp``;
+    ``every``: the index of each row."""
     kk = min(k, logp.shape[1])
-    every = xp.arange(logp.shape[0])
     best = xp.empty((logp.shape[0], kk), dtype=numpy.int64)
     best_logp = xp.empty((logp.shape[0], kk), dtype=numpy.float64)
     for j in range(kk):

@@ -78,12 +78,16 @@ class Run:
         folder.check()
         run = cls.build(folder, config, data, log, world)
         folder.prepare()
-        run.files = file_records(config, folder.path)
-        folder.write_json("config.json", config.as_dict())
-        for name, vocab in (("source", run.data.source_vocab), ("target", run.data.vocab)):
-            if vocab.subword_model is not None:  # SentencePiece's own file, for other tools
-                folder.write(f"{name}.model", lambda f, m=vocab.subword_model: f.write(m))
-        run.save_checkpoint()
+        try:
+            run.files = file_records(config, folder.path)
+            folder.write_json("config.json", config.as_dict())
+            for name, vocab in (("source", run.data.source_vocab), ("target", run.data.vocab)):
+                if vocab.subword_model is not None:  # SentencePiece's own file, for other tools
+                    folder.write(f"{name}.model", lambda f, m=vocab.subword_model: f.write(m))
+            run.save_checkpoint()
+        except BaseException:
+            folder.release()
+            raise
         return _shared(run, world)
 
     @classmethod

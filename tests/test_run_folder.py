@@ -247,3 +247,24 @@ def test_a_batch_that_cannot_fit_is_refused_before_it_is_allocated(tmp_path, cap
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "not enough memory" in err
     assert "GiB, and 0.0 GiB are free" in err and not (tmp_path / "r").exists()
+
+
+def test_a_comparison_that_fails_to_open_lets_every_folder_go(tmp_path, monkeypatch):
+    from s2sxp import compare, run as runs
+    from s2sxp.config import TrainConfig
+    opened, start = [], runs.Run.start
+
+    def failing_second(*args, **kwargs):
+        if opened:
+            raise RuntimeError("the second run cannot start")
+        opened.append(start(*args, **kwargs, log=None))
+        return opened[0]
+
+    monkeypatch.setattr(compare.Run, "start", failing_second)
+    configs = [TrainConfig(model=m, examples=200, hidden_size=8, wordvec_size=4, batch_size=16)
+               for m in ("seq2seq", "attention")]
+    with pytest.raises(RuntimeError, match="cannot start"):
+        compare.Comparison.start(str(tmp_path / "cmp"), configs)
+    assert opened[0].folder.lock is None
+    assert not (tmp_path / "cmp" / ".owner.json").exists()
+    assert not (tmp_path / "cmp" / "seq2seq" / ".owner.json").exists()
