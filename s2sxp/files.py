@@ -10,8 +10,10 @@ after it, :func:`recover` finishes the renames. Errors name the file they concer
 :class:`FolderLock` keeps a folder to one writer, and :func:`check_folder` a folder of other files
 from being written into.
 """
+import glob
 import json
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -49,16 +51,42 @@ def _write_file(path, write):
         os.fsync(f.fileno())
 
 
-def atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``.
-    OSError names ``path``."""
+def _umask():
+    """The process's file mode creation mask (read without changing it where the system says)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _mode(path):
+    """The permissions a file written at ``path`` gets, as ``open()`` would give them: those of
+    the file it replaces, or what the umask leaves of read and write for all."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def atomic_write(path, write, prefix=TMP_PREFIX):
+    """Call ``write(file)`` on a temporary file beside ``path`` (its name starting ``prefix``),
+    then rename it to ``path``; the file gets the permissions ``open()`` would give it. OSError
+    names ``path``."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    mode = _mode(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=os.path.basename(path), dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=os.path.basename(path), dir=folder)
     except OSError as e:
         raise _named(e, path) from None
     try:
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -68,6 +96,55 @@ def atomic_write(path, write):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise _named(e, path) from None
+
+
+def write_output(path, write):
+    """Write a file the user named, ``path``, by ``write(file)``: a new path or a regular file
+    (a link to one: the file it names) atomically, as :func:`atomic_write` does; anything else (a
+    device such as /dev/null or /dev/stdout, a pipe) straight through, since a rename would
+    replace it. The temporary files of an earlier write to ``path`` whose process has died are
+    removed first."""
+    path = os.fspath(path)
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        regular = True
+    except OSError as e:
+        raise _named(e, path) from None
+    if not regular:
+        try:
+            with open(path, "wb") as f:
+                write(f)
+        except OSError as e:
+            raise _named(e, path) from None
+        return
+    path = os.path.realpath(path)
+    _remove_orphans(path)
+    atomic_write(path, write, prefix=f"{TMP_PREFIX}{os.getpid()}-")
+
+
+def _remove_orphans(path):
+    """Remove the temporary files :func:`write_output` left beside ``path`` in processes that
+    no longer run (killed while writing)."""
+    folder, name = os.path.split(path)
+    for tmp in glob.glob(os.path.join(glob.escape(folder), f"{TMP_PREFIX}*-*")):
+        pid, _, rest = os.path.basename(tmp)[len(TMP_PREFIX):].partition("-")
+        if not (pid.isdigit() and rest.endswith(name)) or _alive(int(pid)):
+            continue
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def commit(folder, writes):

@@ -13,7 +13,7 @@ import warnings
 import numpy
 from matplotlib.figure import Figure
 
-from .files import atomic_write
+from .files import atomic_write, write_output
 
 SPACE = "\u2423"  # ␣ stands for a space in tick labels
 #: Fonts with Chinese, Japanese and Korean glyphs that tick labels fall back to when installed.
@@ -37,8 +37,8 @@ def png_writer(fig):
 
 
 def save_png(fig, path):
-    """``fig`` into the PNG file ``path``, atomically (:func:`s2sxp.files.atomic_write`)."""
-    atomic_write(path, png_writer(fig))
+    """``fig`` into the PNG file ``path`` the user named (:func:`s2sxp.files.write_output`)."""
+    write_output(path, png_writer(fig))
 
 
 def plot_accuracy(curves, path, title="validation accuracy", ylabel="accuracy (%)", scale=100):
@@ -166,5 +166,5 @@ def plot_histories(histories, folder):
     """The pictures of :func:`history_figures` written into ``folder``, each atomically;
     returns the paths of accuracy.png and loss.png."""
     for name, fig in history_figures(histories).items():
-        save_png(fig, os.path.join(folder, name))
+        atomic_write(os.path.join(folder, name), png_writer(fig))
     return os.path.join(folder, "accuracy.png"), os.path.join(folder, "loss.png")

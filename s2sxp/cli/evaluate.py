@@ -1,12 +1,13 @@
 """``s2sxp eval`` and ``s2sxp translate``: a saved model scored on its data, or asked to answer
 and translate what is typed, with the attention map of one answer."""
+import os
 import sys
 import time
 import warnings
 
 from .. import viz
 from ..data import scored_split
-from ..files import atomic_write
+from ..files import write_output
 from ..pairs import decode_lines
 from ..folder import load_model
 from ..translation import translator
@@ -42,6 +43,11 @@ def add_eval(sub):
     backend_flag(p)
 
 
+#: The longest sentence translate reads, in characters: far longer than a sentence a model is
+#: trained on, far shorter than one that would take minutes and gigabytes to decode.
+MAX_INPUT_LENGTH = 2000
+
+
 def add_translate(sub):
     p = command(sub, "translate", translate,
                 "answer questions or translate sentences with a saved model",
@@ -68,6 +74,9 @@ def add_translate(sub):
     run_flag(p)
     p.add_argument("--heatmap", default=None, metavar="PNG",
                    help="draw the attention map of the question into this PNG")
+    p.add_argument("--max-input-length", type=positive, default=MAX_INPUT_LENGTH, metavar="N",
+                   help="refuse a sentence of more than N characters (its decoding would take "
+                   "time and memory without bound) [default: %(default)s]")
     backend_flag(p)
 
 
@@ -125,13 +134,39 @@ def _input_lines(args):
     return out
 
 
+def _check_lengths(sentences, args):
+    """ValueError naming the first sentence longer than --max-input-length."""
+    for number, sentence in enumerate(sentences, start=1):
+        if len(sentence) > args.max_input_length:
+            where = (f"{'standard input' if args.input == '-' else args.input}, line {number}"
+                     if args.input is not None else f"sentence {number}")
+            raise ValueError(f"{where}: {len(sentence)} characters, more than --max-input-length "
+                             f"{args.max_input_length} (raise it to translate longer lines)")
+
+
+def _check_writable(*paths):
+    """OSError where a file the command would write cannot be written (its folder missing, not a
+    folder or read-only, or the path a folder), before anything is written."""
+    for path in paths:
+        if path is None or path == "-":
+            continue
+        if os.path.isdir(path):
+            raise IsADirectoryError(21, "is a folder, not a file", path)
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(2, "no such folder to write into", path)
+        if os.path.exists(path) and not os.access(path, os.W_OK) or not os.access(folder,
+                                                                                   os.W_OK):
+            raise PermissionError(13, "cannot be written (permission denied)", path)
+
+
 def _write_lines(args, lines):
     text = "".join(line + "\n" for line in lines)
     if args.output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        atomic_write(args.output, lambda f: f.write(text.encode("utf-8")))
+        write_output(args.output, lambda f: f.write(text.encode("utf-8")))
 
 
 def translate(args):
@@ -140,6 +175,8 @@ def translate(args):
     sentences = _input_lines(args)
     if args.heatmap and len(sentences) != 1:
         raise ValueError("--heatmap draws one question; give one")
+    _check_lengths(sentences, args)
+    _check_writable(args.output, args.heatmap)
     options, reader = _decoding(args, model, path)
     start = time.perf_counter()
     out = reader.translate(sentences, options, skip_empty=args.input is not None)
