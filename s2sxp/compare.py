@@ -6,15 +6,13 @@ import dataclasses
 import json
 import os
 
-from . import files, viz
+from . import viz
 from .config import data_name
 from .data import load_data
 from .files import FolderLock, atomic_write
+from .folder import COMPARE_FILE, COMPARE_FORMAT, check_kind, compared_names
 from .run import Run, train
 from .trainer import TrainingInterrupted
-
-#: What a comparison keeps in its folder: the models it trains there, in order.
-COMPARE_FILE = "compare.json"
 
 
 def compare_folder(data):
@@ -46,9 +44,10 @@ class Comparison:
 
     @classmethod
     def start(cls, folder, configs, overwrite=False):
-        """New runs of ``configs`` in ``folder``, on data loaded once; a folder that holds other
-        files is refused unless ``overwrite``."""
-        files.check_folder(folder, overwrite, (COMPARE_FILE,), "a comparison's")
+        """New runs of ``configs`` in ``folder``, on data loaded once. A folder that holds a run
+        is refused, and one that holds a comparison or other files unless ``overwrite``
+        (:func:`~s2sxp.folder.check_kind`)."""
+        check_kind(folder, "comparison", overwrite)
         configs = [c.resolved() for c in configs]
         os.makedirs(folder, exist_ok=True)
 
@@ -57,7 +56,7 @@ class Comparison:
             write_compared_models(folder, [c.model for c in configs])
             for c in configs:
                 yield Run.start(os.path.join(folder, c.model), c,
-                                raw.reversed() if c.reverse else raw)
+                                raw.reversed() if c.reverse else raw, overwrite=overwrite)
 
         return cls._held(folder, runs)
 
@@ -75,7 +74,8 @@ class Comparison:
 
     def train(self, before_epoch=None, on_epoch=None, after_round=None):
         """Every run trained to its end by :func:`s2sxp.run.train`, their pictures drawn
-        together after each round and when training is stopped."""
+        together after each round, when training is stopped and at the end (a comparison
+        resumed after a kill that came before its last pictures draws them)."""
         def round_drawn(runs):
             self.draw()
             if after_round is not None:
@@ -86,6 +86,7 @@ class Comparison:
         except TrainingInterrupted:
             self.draw()
             raise
+        self.draw()
 
     def draw(self):
         """accuracy.png and loss.png of every run, in the comparison's folder."""
@@ -99,16 +100,17 @@ class Comparison:
 
 def write_compared_models(folder, names):
     """Record, in ``folder``, which models ``compare`` trains there and in what order."""
+    record = {"format": COMPARE_FORMAT, "models": list(names)}
     atomic_write(os.path.join(folder, COMPARE_FILE),
-                 lambda f: f.write((json.dumps({"models": list(names)}) + "\n").encode()))
+                 lambda f: f.write((json.dumps(record) + "\n").encode()))
 
 
 def compared_models(folder):
     """The models ``compare`` trains in ``folder``, in order; None where it has not recorded any."""
     try:
         with open(os.path.join(folder, COMPARE_FILE), encoding="utf-8") as f:
-            return [str(name) for name in json.load(f)["models"]]
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return compared_names(json.load(f)) or None
+    except (OSError, ValueError):
         return None
 
 

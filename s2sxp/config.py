@@ -297,14 +297,16 @@ class TrainConfig:
     def folder_for(cls, given):
         """The default folder (:meth:`default_folder`) of a run of the settings ``given``, by
         those of them that name it."""
-        naming = {"model", "cell", "data", "tokens", "langs"} | {
+        naming = {"model", "cell", "data", "tokens", "langs", "source_column"} | {
             f.name for f in settings_of(cls) if f.metadata.get("family")}
         return cls(**{k: v for k, v in cls.asked(given).items()
                       if k in naming}).resolved().default_folder()
 
     def default_folder(self):
         """runs/MODEL-DATA, with the cell and the model's options where they are not the
-        defaults, and ``word`` for a corpus read by words (of a resolved config)."""
+        defaults, ``word`` or ``spm`` for a corpus read by words or subwords, and its direction
+        where the sources are not the first column (``src2``) or name their languages
+        (``ja-en``) (of a resolved config)."""
         default = TrainConfig(model=self.model).resolved()
         parts = [self.model]
         if self.cell != default.cell:
@@ -323,6 +325,10 @@ class TrainConfig:
             parts.append(f"dec{self.decoder_layers}")
         if self.tokens in ("word", "spm"):
             parts.append(self.tokens)
+        if self.langs:                              # the direction: runs/...-ja-en-train
+            parts.append("-".join(self.langs))
+        elif self.source_column == 2:
+            parts.append("src2")
         return os.path.join("runs", "-".join(parts + [data_name(self.data)]))
 
 

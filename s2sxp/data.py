@@ -72,34 +72,33 @@ def file_records(config, folder):
 
 
 def located(config, records, folder, given=None):
-    """``config`` with its files of data found again: where they were named (from the current
-    folder) or at their absolute path, as they are there; else beside the run ``folder`` where
-    they lay, if their content is the one recorded; or, for a setting in ``given``, there, if
-    its content is the recorded one. SettingError where none is, or for a given file of another
-    content."""
-    changes = {}
+    """{setting: path} of ``config``'s files of data, each found where its content is the one
+    ``records`` (:func:`file_records`) keeps: at its recorded absolute path, else where the
+    setting names it (from the current folder), else beside the run ``folder`` where it lay; for
+    a setting in ``given``, there alone. SettingError where none is, naming any file found there
+    with another content; the content is checked whichever path finds the file."""
+    found = {}
     for name, record in (records or {}).items():
         asked = (given or {}).get(name)
-        if asked is not None:
-            if not _exist(config, asked):
-                raise SettingError(name, f"{asked}: no such file")
-            if _digest(_paths(config, asked)) != record["sha256"]:
-                raise SettingError(name, f"{asked} is not what the run was trained on (its "
-                                   "content differs); start a new run to train on it")
-            changes[name] = asked
+        places = [asked] if asked is not None else list(dict.fromkeys(
+            (record["path"], getattr(config, name),
+             os.path.join(folder, record["from_run"]))))
+        present = [p for p in places if p is not None and _exist(config, p)]
+        found[name] = next((p for p in present
+                            if _digest(_paths(config, p)) == record["sha256"]), None)
+        if found[name] is not None:
             continue
-        beside = os.path.join(folder, record["from_run"])
-        found = next((p for p in (getattr(config, name), record["path"]) if _exist(config, p)),
-                     None)
-        if found is None and _exist(config, beside) and _digest(
-                _paths(config, beside)) == record["sha256"]:
-            found = beside
-        if found is None:
-            raise SettingError(name, f"{getattr(config, name)} of the run is neither at "
-                               f"{record['path']} nor beside the run, at {beside} (moved? give "
-                               "it with {flag} FILE)")
-        changes[name] = found
-    return dataclasses.replace(config, **changes)
+        if present:
+            raise SettingError(name, f"{present[0]} is not what the run was trained on (its "
+                               "content differs); "
+                               + ("start a new run to train on it" if asked is not None else
+                                  "give the file it was trained on with {flag} FILE"))
+        if asked is not None:
+            raise SettingError(name, f"{asked}: no such file")
+        raise SettingError(name, f"{getattr(config, name)} of the run is neither at "
+                           f"{record['path']} nor beside the run, at {places[-1]} (moved? give "
+                           "it with {flag} FILE)")
+    return found
 
 
 def model_settings(model, data=None, source="the model", **asked):
@@ -119,7 +118,8 @@ def model_settings(model, data=None, source="the model", **asked):
     recorded.update({k: v for k, v in asked.items() if v is not None})
     config = TrainConfig(data=name, reverse=bool(meta.get("reversed_input")), **recorded)
     if data is None:
-        config = located(config, meta.get("files"), os.path.dirname(os.path.abspath(source)))
+        config = dataclasses.replace(config, **located(
+            config, meta.get("files"), os.path.dirname(os.path.abspath(source))))
     return config
 
 

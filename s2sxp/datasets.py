@@ -116,8 +116,8 @@ def load_text(path, seed=1984):
         try:
             lines.append(raw.decode("utf-8"))
         except UnicodeDecodeError as e:
-            raise DatasetError(f"{os.fspath(path)}, line {number}: not UTF-8 ({e.reason}): "
-                               f"{show_line(raw)}") from None
+            raise DatasetError(f"{os.fspath(path)}, line {number}: not UTF-8 "
+                               f"({e.reason})") from None
     return from_lines(lines, seed=seed, source=os.fspath(path))
 
 
@@ -303,21 +303,18 @@ def _parse(lines, source):
             continue
         cut = line.find("_")
         if cut < 0:
-            raise DatasetError(f"{where}: no '_' marks where the answer starts: "
-                               f"{show_line(line)}")
+            raise DatasetError(f"{where}: no '_' marks where the answer starts")
         question, answer = line[:cut], line[cut:]
         if first is None:
             first = (number, len(question), len(answer))
         elif len(question) != first[1]:
             raise DatasetError(
                 f"{where}: question is {len(question)} characters wide but line {first[0]}'s is "
-                f"{first[1]} (pad questions with trailing spaces to one width): "
-                f"{show_line(line)}")
+                f"{first[1]} (pad questions with trailing spaces to one width)")
         elif len(answer) != first[2]:
             raise DatasetError(
                 f"{where}: answer is {len(answer)} characters wide but line {first[0]}'s is "
-                f"{first[2]} (pad answers with trailing spaces to one width): "
-                f"{show_line(line)}")
+                f"{first[2]} (pad answers with trailing spaces to one width)")
         questions.append(question)
         answers.append(answer)
         kept.append(line)

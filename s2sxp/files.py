@@ -8,7 +8,7 @@ atomically (the commit point), then each staged file is renamed over its target 
 removed. After a kill before the journal, the old files stand and the staged ones are debris;
 after it, :func:`recover` finishes the renames. Errors name the file they concern.
 :class:`FolderLock` keeps a folder to one writer, and :func:`check_folder` a folder of other files
-from being written into.
+from being written into; :func:`write_output` writes a file the user named, whatever it is.
 """
 import glob
 import json
@@ -178,10 +178,11 @@ def _finish(folder, names):
     _sync_folder(folder)
 
 
-def recover(folder):
+def recover(folder, names=None):
     """Finish the commit a killed process left in ``folder`` (its journal written), and remove
-    the temporary files of writes that never reached their commit. Returns the names of the
-    files a commit was finished for (empty if none)."""
+    the temporary files of writes that never reached their commit: those of the files ``names``
+    (None: of any file). Returns the names of the files a commit was finished for (empty if
+    none)."""
     folder = os.fspath(folder)
     journal = os.path.join(folder, JOURNAL)
     finished = []
@@ -198,8 +199,9 @@ def recover(folder):
             _finish(folder, names)
             finished = names
     if os.path.isdir(folder):
+        ours = None if names is None else tuple(names) + (JOURNAL,)
         for name in os.listdir(folder):
-            if name.startswith(TMP_PREFIX):
+            if name.startswith(TMP_PREFIX) and (ours is None or name.endswith(ours)):
                 os.remove(os.path.join(folder, name))
     return finished
 
@@ -208,12 +210,10 @@ class ForeignFolder(ValueError):
     """A folder of files that are not ours, which a run would replace."""
 
 
-def check_folder(folder, overwrite, marks, what="a run's"):
-    """ForeignFolder where ``folder`` holds files but none of those (``marks``) by which a folder of
-    ours (``what`` it holds, in words) is known, unless ``overwrite``: what is written there would
-    replace them."""
-    if overwrite or not os.path.isdir(folder) or any(
-            os.path.exists(os.path.join(folder, name)) for name in marks):
+def check_folder(folder, what="a run's"):
+    """ForeignFolder where ``folder`` holds files (other than hidden ones), which are not ``what``
+    is to be written there (in words): what is written there would replace them."""
+    if not os.path.isdir(folder):
         return
     others = sorted(n for n in os.listdir(folder) if not n.startswith("."))
     if others:

@@ -4,7 +4,8 @@ an epoch's as one unit (:mod:`s2sxp.files`), so that a crash, a kill or Ctrl-C n
 broken or mixed folder; and the model a folder (or a model file) names (:func:`load_model`).
 A run (:mod:`s2sxp.run`) writes there::
 
-    config.json     the settings (:class:`~s2sxp.config.TrainConfig`), written at the start
+    config.json     the settings (:class:`~s2sxp.config.TrainConfig`), written at the start,
+                    ``format`` first (:data:`RUN_FORMAT`): what marks the folder as a run's
     checkpoint.npz  parameters, optimizer state (Adam's m, v and step count), the trainer's
                     shuffling state, epoch and history: at the start, after every epoch, and
                     when Ctrl-C stops training
@@ -26,8 +27,68 @@ from .files import FolderLock, atomic_write
 #: What a run writes in its folder.
 FILES = ("config.json", "checkpoint.npz", "history.json", "model.npz", "best.npz",
          "accuracy.png", "loss.png", "bleu.png", "source.model", "target.model")
-#: The files by which a folder is known to hold a run.
-MARKS = ("config.json", "checkpoint.npz", files.JOURNAL)
+#: The mark a run's config.json carries as its ``format``: the folder holds a run of ours.
+RUN_FORMAT = "s2sxp-run/1"
+#: Where ``s2sxp compare`` records its models (their run folders are inside), and its mark.
+COMPARE_FILE, COMPARE_FORMAT = "compare.json", "s2sxp-compare/1"
+
+
+def folder_kind(path):
+    """What the folder at ``path`` holds, known by content: ``run`` (its config.json carries
+    :data:`RUN_FORMAT`, or, written before the mark, its checkpoint.npz is ours), ``comparison``
+    (its compare.json carries :data:`COMPARE_FORMAT`, or names models whose run folders are
+    there), ``other`` (files of another kind) or None (no folder, or nothing but hidden files)."""
+    if not os.path.isdir(path):
+        return None
+    config = _json(os.path.join(path, "config.json"))
+    if (isinstance(config, dict) and config.get("format") == RUN_FORMAT
+            or io.saved_format(os.path.join(path, "checkpoint.npz")) == io.CHECKPOINT_FORMAT):
+        return "run"
+    compared = _json(os.path.join(path, COMPARE_FILE))
+    if isinstance(compared, dict) and (compared.get("format") == COMPARE_FORMAT or any(
+            folder_kind(os.path.join(path, name)) == "run" for name in compared_names(compared))):
+        return "comparison"
+    return "other" if any(not n.startswith(".") for n in os.listdir(path)) else None
+
+
+def _json(path):
+    """The JSON value in the file at ``path`` (None where there is none, or no JSON)."""
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read(1 << 20))
+    except (OSError, ValueError):
+        return None
+
+
+def compared_names(value):
+    """The models a compare.json's ``value`` names, in order (none where it names none)."""
+    names = value.get("models") if isinstance(value, dict) else None
+    if not isinstance(names, list):
+        return []
+    return [n for n in names if isinstance(n, str) and n and os.sep not in n and n[0] != "."]
+
+
+class FolderTaken(ValueError):
+    """A folder of ours that holds what this command must not write into: a run where a new
+    run (without ``overwrite``) or a comparison is to start, or a comparison where a run is."""
+
+
+def check_kind(path, wanted, overwrite, unstarted=False):
+    """The kind (:func:`folder_kind`) of the folder at ``path``, where ``wanted`` (``run`` or
+    ``comparison``) may start there: FolderTaken where it holds the other kind of ours, or one of
+    its own kind and neither ``overwrite`` nor ``unstarted`` (one that never wrote what a resume
+    needs: nothing is lost); ForeignFolder where it holds other files and not ``overwrite``."""
+    kind = folder_kind(path)
+    commands = {"run": "s2sxp train", "comparison": "s2sxp compare"}
+    if kind in commands and kind != wanted:
+        raise FolderTaken(f"{path} holds a {kind} ({commands[kind]}), not a {wanted}: give "
+                          f"{commands[wanted]} another folder")
+    if kind == wanted and not (overwrite or unstarted):
+        raise FolderTaken(f"{path} holds a {kind} already: carry it on with --resume, or "
+                          "replace it with --overwrite")
+    if kind == "other" and not overwrite:
+        files.check_folder(path, f"a {wanted}'s")
+    return kind
 
 
 class NothingToResume(FileNotFoundError):
@@ -46,6 +107,7 @@ class RunFolder(os.PathLike):
     def __init__(self, path, overwrite=False):
         self.path, self.overwrite = os.fspath(path), overwrite
         self.lock = None
+        self.kind = None            # what the folder held before a new run (check)
 
     @classmethod
     def of(cls, folder, overwrite=False):
@@ -79,18 +141,24 @@ class RunFolder(os.PathLike):
         return f"after epoch {epoch}" if epoch else "the initial weights"
 
     def check(self):
-        """ForeignFolder where the folder holds files but no run's, unless ``overwrite``."""
-        files.check_folder(self.path, self.overwrite, MARKS)
+        """Whether a new run may start here (:func:`check_kind`): FolderTaken where the folder
+        holds a run and not ``overwrite``, or a comparison; ForeignFolder where it holds other
+        files and not ``overwrite``."""
+        unstarted = not (self.holds_run() or os.path.exists(self.join(files.JOURNAL)))
+        self.kind = check_kind(self.path, "run", self.overwrite, unstarted)
 
     def prepare(self):
-        """The folder made ready for a new run: made where missing, held, the files a kill left
-        half written there finished or removed, and those of an earlier run removed."""
+        """The folder made ready for a new run: made where missing, held; where it held a run,
+        the files a kill left half written there finished or removed, and the run's files
+        removed. Files that are not a run's are never removed (those a run writes are
+        replaced)."""
         os.makedirs(self.path, exist_ok=True)
         self._hold()
-        files.recover(self.path)
-        for name in FILES:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(self.join(name))
+        if self.kind == "run":
+            files.recover(self.path, FILES)
+            for name in FILES:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self.join(name))
 
     def open(self):
         """The folder of a run to carry on, held, an epoch's files a kill left half renamed
@@ -99,7 +167,7 @@ class RunFolder(os.PathLike):
             raise NothingToResume(f"no checkpoint to resume in {self.path}")
         self._hold()
         try:
-            files.recover(self.path)
+            files.recover(self.path, FILES)
         except BaseException:
             self.release()
             raise

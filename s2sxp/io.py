@@ -13,12 +13,14 @@ import os
 import pickle
 import zipfile
 
+import jsonschema
 import numpy
 
 from . import backend, vocab as vocabs
 from .backend import get_array_module
 from .files import atomic_write
 from .models import MODELS
+from .models.shapes import param_shapes
 from .optim import OPTIMIZERS
 
 FORMAT = "s2sxp-model/1"
@@ -50,8 +52,9 @@ class NonFiniteParameters(CheckpointError, FloatingPointError):
 
 
 def _params_arrays(model, path):
-    """{param_i: host array} of the model; NonFiniteParameters where one is not finite."""
-    arrays = {f"param_{i}": backend.asnumpy(p) for i, p in enumerate(model.params)}
+    """{param_i: a host copy of each parameter} of the model (a writer made now writes the
+    model as it is now); NonFiniteParameters where one is not finite."""
+    arrays = {f"param_{i}": numpy.array(backend.asnumpy(p)) for i, p in enumerate(model.params)}
     _check_finite(arrays.values(), f"{os.fspath(path)} was not written: the {model.kind} model")
     return arrays
 
@@ -81,57 +84,102 @@ def model_writer(model, path, vocab=None, source_vocab=None, **extra):
     return lambda f: numpy.savez(f, **arrays)
 
 
-def _read_npz(path, what="s2sxp model file"):
-    """(meta dict, {name: host array}) of an ``.npz`` file written by this module."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no saved model at {path}")
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if head[:2] != b"PK":
-        raise CheckpointError(f"{path} is not a readable {what}: "
-                              + ("the file is empty" if not head else "it is not an .npz archive"))
-    if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path} is not a readable {what} (truncated or corrupt?): it "
-                              "does not end as a zip archive does")
-    _check_sizes(path, what)
-    try:
-        f = numpy.load(path, allow_pickle=False)
-        if not isinstance(f, numpy.lib.npyio.NpzFile):
-            raise ValueError("not an .npz archive")
-        with f:
-            meta = json.loads(str(f["meta"]))
-            arrays = {k: f[k] for k in f.files if k != "meta"}
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError) as e:
-        raise CheckpointError(f"{path} is not a readable {what} (truncated or corrupt?): "
-                              f"{e}") from None
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{path} is not a readable {what} (corrupt metadata)")
-    if meta.get("format") not in (FORMAT, CHECKPOINT_FORMAT):
-        raise CheckpointError(f"{path} has format {meta.get('format')!r}, expected {FORMAT!r} "
-                              f"or {CHECKPOINT_FORMAT!r}")
-    return meta, arrays
+class _Npz:
+    """An ``.npz`` file of ours, open for reading: every member's header is read and checked
+    (what it claims against what it holds) before any values are, and a member's values are read
+    only when asked for, so that a crafted file cannot make NumPy allocate what it claims."""
 
+    def __init__(self, path, what):
+        self.path, self.what = os.fspath(path), what
+        if not os.path.exists(self.path):
+            raise FileNotFoundError(f"no saved model at {self.path}")
+        with open(self.path, "rb") as f:
+            head = f.read(4)
+        if head[:2] != b"PK":
+            raise self.error("the file is empty" if not head else "it is not an .npz archive")
+        if not zipfile.is_zipfile(self.path):
+            raise self.error("it does not end as a zip archive does (truncated or corrupt?)")
+        try:
+            self.archive = zipfile.ZipFile(self.path)
+            self.headers = {}
+            for info in self.archive.infolist():
+                self.headers[info.filename.removesuffix(".npy")] = self._header(info)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, TypeError) as e:
+            self.close()
+            raise self.error(f"{e} (truncated or corrupt?)") from None
 
-def _check_sizes(path, what):
-    """CheckpointError where an array's header claims more values than its member of the archive
-    holds (a crafted or damaged file would have NumPy allocate what the header claims)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                with archive.open(info) as member:
-                    header = HEADERS.get(numpy.lib.format.read_magic(member))
-                    if header is None:
-                        continue
-                    shape, _, dtype = header(member)
-                    claimed = int(numpy.prod(shape, dtype=object)) * dtype.itemsize
-                    if claimed > info.file_size:
-                        raise CheckpointError(
-                            f"{path} is not a readable {what}: {info.filename} claims "
-                            f"{claimed} bytes of values in {info.file_size}")
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, TypeError) as e:
-        raise CheckpointError(f"{path} is not a readable {what} (truncated or corrupt?): "
-                              f"{e}") from None
+    def error(self, problem):
+        return CheckpointError(f"{self.path} is not a readable {self.what}: {problem}")
+
+    def _header(self, info):
+        """(shape, dtype) of a member; CheckpointError where its values claim more bytes than
+        it holds."""
+        with self.archive.open(info) as member:
+            header = HEADERS.get(numpy.lib.format.read_magic(member))
+            if header is None:
+                raise ValueError(f"{info.filename} is not an array of a known .npy version")
+            shape, _, dtype = header(member)
+        claimed = int(numpy.prod(shape, dtype=object)) * dtype.itemsize
+        if claimed > info.file_size:
+            raise ValueError(f"{info.filename} claims {claimed} bytes of values in "
+                             f"{info.file_size}")
+        return shape, dtype
+
+    def array(self, name):
+        """The values of the member ``name``."""
+        try:
+            with self.archive.open(f"{name}.npy") as member:
+                return numpy.lib.format.read_array(member, allow_pickle=False)
+        except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+            raise self.error(f"{name}: {e} (truncated or corrupt?)") from None
+
+    def meta(self):
+        """The metadata (a dict, of one of our formats), read within :data:`MAX_META_BYTES`."""
+        if "meta" not in self.headers:
+            raise self.error("it holds no metadata")
+        shape, dtype = self.headers["meta"]
+        if shape != () or dtype.kind not in "US" or dtype.itemsize > MAX_META_BYTES:
+            raise self.error("its metadata is not one string of at most "
+                             f"{MAX_META_BYTES >> 20} MiB")
+        try:
+            meta = json.loads(str(self.array("meta")))
+        except ValueError:
+            raise self.error("corrupt metadata") from None
+        if not isinstance(meta, dict):
+            raise self.error("corrupt metadata")
+        if meta.get("format") not in (FORMAT, CHECKPOINT_FORMAT):
+            raise CheckpointError(f"{self.path} has format {meta.get('format')!r}, expected "
+                                  f"{FORMAT!r} or {CHECKPOINT_FORMAT!r}")
+        return meta
+
+    def params(self, shapes):
+        """The parameter arrays, checked against ``shapes`` (the model's own) before they are
+        read."""
+        count = sum(1 for k in self.headers if k.startswith("param_"))
+        if count != len(shapes):
+            raise CheckpointError(f"{self.path} holds {count} parameter arrays, its model has "
+                                  f"{len(shapes)}")
+        for i, expected in enumerate(shapes):
+            shape, dtype = self.headers.get(f"param_{i}", (None, None))
+            if shape is None:
+                raise CheckpointError(f"{self.path} is missing parameter array 'param_{i}'")
+            if dtype.kind != "f":
+                raise CheckpointError(f"{self.path}: parameter {i} holds {dtype}, not floating "
+                                      "point numbers")
+            if tuple(shape) != tuple(expected):
+                raise CheckpointError(f"{self.path}: parameter {i} has shape {tuple(shape)}, its "
+                                      f"model has {tuple(expected)}")
+        return [self.array(f"param_{i}") for i in range(count)]
+
+    def close(self):
+        if getattr(self, "archive", None) is not None:
+            self.archive.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 #: The readers of the .npy headers numpy.savez writes, by format version.
@@ -139,14 +187,20 @@ HEADERS = {(1, 0): numpy.lib.format.read_array_header_1_0,
            (2, 0): numpy.lib.format.read_array_header_2_0}
 #: The largest size a saved model may name: its vocabulary, embedding or hidden size.
 MAX_SIZE = 1 << 22
+#: The most layers a saved model may name (each stack's).
+MAX_LAYERS = 64
+#: The most a saved file's metadata (settings and vocabularies, as JSON text) may take.
+MAX_META_BYTES = 1 << 28
 
 
-def _check_config(config, arrays, path):
-    """CheckpointError where a saved model's sizes are not whole numbers its own arrays have as
-    dimensions: building a model from crafted sizes could allocate without bound."""
+def _shapes(meta, path):
+    """The shapes of the parameters of the model ``meta`` describes, from its kind and sizes,
+    checked before anything of that size is allocated."""
+    kind, config = meta.get("kind"), meta.get("config")
+    if kind not in MODELS:
+        raise CheckpointError(f"{path} holds a model of unknown kind {kind!r}")
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: the model's config is not a dict")
-    dimensions = {d for a in arrays for d in a.shape}
     for name in ("vocab_size", "source_vocab_size", "wordvec_size", "hidden_size"):
         value = config.get(name)
         if value is None and name == "source_vocab_size":
@@ -154,25 +208,37 @@ def _check_config(config, arrays, path):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SIZE:
             raise CheckpointError(f"{path}: the model's {name} is {value!r}, not a size from 1 "
                                   f"to {MAX_SIZE}")
-        if value not in dimensions:
-            raise CheckpointError(f"{path}: the model's {name} {value} is no size of the "
-                                  "arrays it holds")
-
-
-def _params(arrays, path):
-    count = sum(1 for k in arrays if k.startswith("param_"))
+    for name in ("encoder_layers", "decoder_layers"):
+        value = config.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_LAYERS:
+            raise CheckpointError(f"{path}: the model's {name} is {value!r}, not a number from 1 "
+                                  f"to {MAX_LAYERS}")
     try:
-        return [arrays[f"param_{i}"] for i in range(count)]
-    except KeyError as e:
-        raise CheckpointError(f"{path} is missing parameter array {e}") from None
+        return param_shapes(MODELS[kind], config)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: cannot rebuild the {kind} model from its config: "
+                              f"{e}") from None
+
+
+def saved_format(path):
+    """The format a file of ours at ``path`` says it is in (:data:`FORMAT`,
+    :data:`CHECKPOINT_FORMAT`), or None where it is no such file."""
+    try:
+        with _Npz(path, "s2sxp model file") as npz:
+            return npz.meta()["format"]
+    except (CheckpointError, OSError):
+        return None
 
 
 def read(path):
     """(meta dict, list of host parameter arrays) from a file written by :func:`save` or
-    :func:`save_checkpoint`."""
-    meta, arrays = _read_npz(path)
-    params = _params(arrays, os.fspath(path))
-    _check_finite(params, os.fspath(path))
+    :func:`save_checkpoint`; only the metadata and the parameters are read, each checked against
+    the model's own shapes before its values are."""
+    path = os.fspath(path)
+    with _Npz(path, "s2sxp model file") as npz:
+        meta = npz.meta()
+        params = npz.params(_shapes(meta, path))
+    _check_finite(params, path)
     return meta, params
 
 
@@ -193,10 +259,7 @@ def load(path, **options):
     """The model saved at ``path``, on the active backend; ``model.vocab`` and ``model.meta`` hold
     the saved vocabulary (or None) and metadata. ``options`` go to the model's constructor."""
     meta, params = read(path)
-    kind = meta.get("kind")
-    if kind not in MODELS:
-        raise CheckpointError(f"{path} holds a model of unknown kind {kind!r}")
-    _check_config(meta.get("config"), params, path)
+    kind = meta["kind"]
     try:
         model = MODELS[kind](**meta["config"], **options)
     except (KeyError, TypeError, ValueError) as e:
@@ -281,27 +344,115 @@ class Checkpoint:
         return int(self.trainer_state["epoch"])
 
 
+_COUNT = {"type": "integer", "minimum": 0}
+_NUMBER = {"type": "number"}
+_NUMBERS = {"type": "array", "items": _NUMBER}
+_ARRAY = {"type": "object", "required": ["__array__"], "additionalProperties": False,
+          "properties": {"__array__": {"type": "string"}}}
+_TEXT = {"type": "string"}
+#: What a checkpoint's metadata holds beside a model's (JSON Schema): the optimizer's and the
+#: trainer's state (arrays stand as {"__array__": member}), and what a run records.
+CHECKPOINT_SCHEMA = {
+    "type": "object", "required": ["optimizer", "trainer"],
+    "properties": {
+        "optimizer": {"type": "object", "required": ["name", "state"], "properties": {
+            "name": {"enum": list(OPTIMIZERS)},
+            "state": {"type": "object", "required": ["lr"], "properties": {
+                "lr": _NUMBER, "beta1": _NUMBER, "beta2": _NUMBER, "iter": _COUNT,
+                "m": {"type": "array", "items": _ARRAY},
+                "v": {"type": "array", "items": _ARRAY}}}}},
+        "trainer": {"type": "object", "required": ["epoch", "rng", "loss_list", "loss_epochs"],
+                    "properties": {"epoch": _COUNT, "rng": {"type": "object"},
+                                   "loss_list": _NUMBERS, "loss_epochs": _NUMBERS,
+                                   "order": _ARRAY, "bounds": _ARRAY, "next": _COUNT,
+                                   "count": _COUNT, "total": _ARRAY}},
+        "epoch": _COUNT,
+        "run": {"type": "object"},
+        "history": {"type": "object", "properties": {
+            "val_at": {"type": "array", "items": _COUNT}},
+            "additionalProperties": _NUMBERS},
+        "files": {"type": "object", "additionalProperties": {
+            "type": "object", "required": ["path", "sha256", "from_run"],
+            "properties": {"path": _TEXT, "sha256": _TEXT, "from_run": _TEXT}}},
+        "test_scores": {"type": ["object", "null"]},
+    },
+}
+
+
+def check_fields(value, schema, source):
+    """CheckpointError naming ``source`` and the first field of ``value`` (read from a file)
+    that breaks ``schema`` (JSON Schema), in one line, without the field's content."""
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(value))
+    if error is not None:
+        field = ".".join(str(k) for k in error.absolute_path) or "the whole"
+        expected = error.validator_value if error.validator in ("type", "enum", "minimum",
+                                                                  "required") else None
+        problem = {"type": f"is not of type {expected}", "enum": "is none of "
+                   f"{', '.join(map(str, expected or ()))}", "minimum": f"is below {expected}",
+                   "required": f"lacks {error.message.split(chr(39))[1:2] or ['a field']}"}.get(error.validator,
+                                                                         "is malformed")
+        raise CheckpointError(f"{source}: {field} {problem}")
+
+
 def read_checkpoint(path):
-    """The :class:`Checkpoint` at ``path``; CheckpointError when it is unreadable or incomplete."""
+    """The :class:`Checkpoint` at ``path``; CheckpointError when it is unreadable or incomplete:
+    its metadata is held to :data:`CHECKPOINT_SCHEMA`, and only the arrays it names are read."""
     path = os.fspath(path)
-    meta, arrays = _read_npz(path, "s2sxp checkpoint")
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is a saved model, not a training checkpoint (it holds no "
-                              "optimizer or trainer state)")
-    try:
-        optimizer = meta["optimizer"]["name"]
-        optimizer_state = _unpack(meta["optimizer"]["state"], arrays)
-        trainer_state = _unpack(meta["trainer"], arrays)
-        int(trainer_state["epoch"])
-        vocab = vocabs.from_meta(meta["vocab"]) if "vocab" in meta else None
-        source_vocab = (vocabs.from_meta(meta["source_vocab"]) if "source_vocab" in meta
-                        else None)
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path} is an incomplete or corrupt checkpoint: {e!r}") from None
-    params = _params(arrays, path)
+    with _Npz(path, "s2sxp checkpoint") as npz:
+        meta = npz.meta()
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{path} is a saved model, not a training checkpoint (it holds "
+                                  "no optimizer or trainer state)")
+        check_fields(meta, CHECKPOINT_SCHEMA, path)
+        shapes = _shapes(meta, path)
+        params = npz.params(shapes)
+        size = sum(int(numpy.prod(s)) for s in shapes)
+        arrays = {}
+        for key in ("m", "v"):
+            for name in _named_arrays(meta["optimizer"]["state"].get(key, [])):
+                _check_header(npz, name, (size,), "f")
+        for name in ("order", "bounds"):
+            if name in meta["trainer"]:
+                _check_header(npz, meta["trainer"][name]["__array__"], None, "iu")
+        for name in _named_arrays(meta):
+            arrays[name] = npz.array(name)
+        try:
+            optimizer = meta["optimizer"]["name"]
+            optimizer_state = _unpack(meta["optimizer"]["state"], arrays)
+            trainer_state = _unpack(meta["trainer"], arrays)
+            vocab = vocabs.from_meta(meta["vocab"]) if "vocab" in meta else None
+            source_vocab = (vocabs.from_meta(meta["source_vocab"]) if "source_vocab" in meta
+                            else None)
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path} is an incomplete or corrupt checkpoint: "
+                                  f"{type(e).__name__} {e}") from None
     _check_finite(params, path)
     return Checkpoint(path, meta, params, optimizer, optimizer_state,
                       trainer_state, vocab, source_vocab)
+
+
+def _named_arrays(state):
+    """The members a nested state names as its arrays ({"__array__": member})."""
+    if isinstance(state, dict):
+        if set(state) == {"__array__"}:
+            return [state["__array__"]]
+        return [n for v in state.values() for n in _named_arrays(v)]
+    if isinstance(state, list):
+        return [n for v in state for n in _named_arrays(v)]
+    return []
+
+
+def _check_header(npz, name, shape, kinds):
+    """CheckpointError where the member ``name`` is missing, or not of ``shape`` (None: one
+    dimension) with values of one of the dtype ``kinds``."""
+    if name not in npz.headers:
+        raise CheckpointError(f"{npz.path} is missing the array {name!r}")
+    got, dtype = npz.headers[name]
+    if dtype.kind not in kinds or (tuple(got) != shape if shape else len(got) != 1):
+        raise CheckpointError(f"{npz.path}: {name} is a {dtype} array of shape {tuple(got)}, "
+                              f"not {'one' if shape is None else shape} of "
+                              f"{'floats' if kinds == 'f' else 'integers'}")
 
 
 def restore(checkpoint, model, optimizer, trainer):

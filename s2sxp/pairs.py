@@ -30,13 +30,13 @@ class CorpusError(DatasetError):
 
 @dataclass
 class Line:
-    """One pair as read: its line number, both sides (text, or tokens once tokenized), the line
-    as an error message shows it, and what is wrong with it (None: nothing)."""
+    """One pair as read: its line number, both sides (text, or tokens once tokenized), and what
+    is wrong with it (None: nothing). An error names the line, never its content: the file may
+    be one a crafted checkpoint named."""
 
     number: int
     source: object
     target: object
-    shown: str
     problem: str = None
 
 
@@ -58,21 +58,20 @@ def read_lines(lines, name="<lines>", first_line=1, source_column=1):
     out = []
     for number, line in enumerate(lines, start=first_line):
         if isinstance(line, Exception):
-            out.append(Line(number, None, None, f"({line})", "not UTF-8"))
+            out.append(Line(number, None, None, "not UTF-8"))
             continue
         line = line.rstrip("\r\n")
-        shown = show_line(line)
         if number == first_line:
             line = line.lstrip("\ufeff")
         if not line.strip():
-            out.append(Line(number, None, None, shown, "empty"))
+            out.append(Line(number, None, None, "empty"))
         elif "\t" not in line:
-            out.append(Line(number, None, None, shown, "without a tab"))
+            out.append(Line(number, None, None, "without a tab"))
         else:
             first, second = line.split("\t")[:2]
             source, target = (first, second) if source_column == 1 else (second, first)
             empty = not source.strip() or not target.strip()
-            out.append(Line(number, source, target, shown, "with an empty side" if empty else None))
+            out.append(Line(number, source, target, "with an empty side" if empty else None))
     return Read(name, out)
 
 
@@ -113,16 +112,15 @@ def read_aligned(source_path, target_path):
     for number, (source, target) in enumerate(zip(sources, targets), start=1):
         for side in (source, target):
             if isinstance(side, Exception):
-                out.append(Line(number, None, None, f"({side})", "not UTF-8"))
+                out.append(Line(number, None, None, "not UTF-8"))
                 break
         else:
             source, target = (s.rstrip("\r\n") for s in (source, target))
             if number == 1:
                 source, target = source.lstrip("\ufeff"), target.lstrip("\ufeff")
-            shown = f"{show_line(source)} / {show_line(target)}"
             problem = ("empty" if not source.strip() and not target.strip() else
                        "with an empty side" if not source.strip() or not target.strip() else None)
-            out.append(Line(number, source, target, shown, problem))
+            out.append(Line(number, source, target, problem))
     return Read(name, out, ALIGNED_LINE)
 
 
@@ -171,7 +169,7 @@ def settle(read, skip_bad=False, notice=None):
     if bad and not skip_bad:
         line = bad[0]
         raise CorpusError(f"{read.name}, line {line.number}: {line.problem} (expected "
-                          f"{read.expected}): {line.shown}")
+                          f"{read.expected})")
     if bad:
         skipped = {}
         for line in bad:

@@ -10,6 +10,7 @@ for itself (:mod:`s2sxp.data`). :func:`train` is the one epoch loop, for one run
 by side. Over several ranks (:mod:`s2sxp.distributed`) rank 0 alone reads and writes the folder
 and hands the other ranks what they need.
 """
+import dataclasses
 import time
 
 from . import backend, io, viz
@@ -18,7 +19,7 @@ from .config import TrainConfig
 from .data import file_records, load_data, located
 from .decoding import DecodeOptions
 from .distributed import SINGLE
-from .folder import RunFolder, json_writer
+from .folder import RUN_FORMAT, RunFolder, json_writer
 from .history import ValidationHistory
 from .optim import OPTIMIZERS
 from .progress import STDOUT
@@ -41,6 +42,7 @@ class Run:
         self.world = trainer.world    # the processes training together (s2sxp.distributed)
         self.files = {}               # where its files of data are (s2sxp.data.file_records)
         self.test_scores = None       # the test file's, when training has finished
+        self._best = None             # best.npz's writer, from a validation inside an epoch
         #: Called as on_validation(run, scores, guesses) after a validation inside an epoch.
         self.on_validation = None
 
@@ -67,8 +69,9 @@ class Run:
     @classmethod
     def start(cls, folder, config, data=None, log=STDOUT, overwrite=False, world=SINGLE):
         """A new run in ``folder`` (a path, or a :class:`~s2sxp.folder.RunFolder`), which is made
-        if missing and held (:meth:`close` lets it go); the files of an earlier run there are
-        removed. A folder that holds other files is refused unless ``overwrite``. ``data``, when
+        if missing and held (:meth:`close` lets it go). A folder that holds a run, or other
+        files, is refused unless ``overwrite`` (an earlier run's files are then removed, other
+        files kept but where a run's file replaces them); one that holds a comparison always. ``data``, when
         given, must already be reversed if ``config.reverse``. Over several ranks, rank 0 does
         all of this and the others take its data, model and state: they never touch the
         folder."""
@@ -80,7 +83,7 @@ class Run:
         folder.prepare()
         try:
             run.files = file_records(config, folder.path)
-            folder.write_json("config.json", config.as_dict())
+            folder.write_json("config.json", {"format": RUN_FORMAT, **config.as_dict()})
             for name, vocab in (("source", run.data.source_vocab), ("target", run.data.vocab)):
                 if vocab.subword_model is not None:  # SentencePiece's own file, for other tools
                     folder.write(f"{name}.model", lambda f, m=vocab.subword_model: f.write(m))
@@ -115,17 +118,24 @@ class Run:
         checkpoint = io.read_checkpoint(path)
         config = TrainConfig.saved(checkpoint.meta.get("run"), path)
         records = checkpoint.meta.get("files") or {}
-        config = located(config, records, folder.path,
-                         {k: v for k, v in given.items() if k in records})
-        config = config.carried_on({k: v for k, v in given.items() if k not in records}, path)
-        saved = checkpoint.vocab
-        if data is None and saved is not None and saved.subword_model is not None:
+        asked = {k: v for k, v in given.items() if k in records}
+        found = located(config, records, folder.path, asked) if data is None else {}
+        # the run keeps its settings as recorded (wherever it is resumed from), but for the
+        # files asked for now; its data is read where it was found
+        config = dataclasses.replace(config, **asked).carried_on(
+            {k: v for k, v in given.items() if k not in records}, path)
+        if data is None:
+            saved = checkpoint.vocab
+            vocabs = ((saved, checkpoint.source_vocab) if saved is not None
+                      and saved.subword_model is not None else ())
             # the run's own subword models, not new ones trained again on the data
-            data = load_data(config, saved, checkpoint.source_vocab)
+            data = load_data(dataclasses.replace(config, **found), *vocabs)
         run = cls.build(folder, config, data, log, world, checkpoint.meta.get("history"))
         _check_restorable(checkpoint, run)
         io.restore(checkpoint, run.model, run.optimizer, run.trainer)
-        run.files = file_records(config, folder.path)
+        run.files = dict(records, **{name: record for name, record in file_records(
+            dataclasses.replace(config, **found), folder.path).items() if name in asked})
+        run.test_scores = checkpoint.meta.get("test_scores")
         return run
 
     def close(self):
@@ -157,9 +167,17 @@ class Run:
         return self.epoch * self.iterations_per_epoch + self.trainer.iteration
 
     @property
+    def scored(self):
+        """Whether what follows the last epoch is done: the test file scored, where there is
+        one."""
+        return self.test_scores is not None or self.data.test_set is None
+
+    @property
     def position(self):
         """Where training stands, in words: ``after epoch N`` or ``in epoch N after iteration
-        I``."""
+        I`` (or, after the last, before the test file is scored)."""
+        if self.finished and not self.scored:
+            return f"after epoch {self.epoch}, before the test file was scored"
         if self.trainer.iteration:
             return f"in epoch {self.epoch + 1} after iteration {self.trainer.iteration}"
         return f"after epoch {self.epoch}"
@@ -229,25 +247,29 @@ class Run:
         """:func:`train` of this run alone."""
         train([self], on_epoch=on_epoch)
 
-    def finish(self, score_test=True):
-        """What follows the last epoch: the test file scored where the data has one and
-        ``score_test`` asks (:meth:`score_test`)."""
-        if score_test and self.data.test_set is not None:
+    def finish(self):
+        """What follows the last epoch, where it is not done yet (:attr:`scored`): the test
+        file scored (:meth:`score_test`)."""
+        if not self.scored:
             self.score_test()
 
     def score_test(self, beam=TEST_BEAM):
         """BLEU, chrF and exact match of best.npz on the test file, by beam search, kept as
-        :attr:`test_scores` and in history.json as ``test`` (with the epoch of best.npz);
-        returns them and the translations. Over several ranks, each translates its share."""
+        :attr:`test_scores`, in history.json as ``test`` (with the epoch of best.npz) and in the
+        checkpoint, written as one unit; returns them and the translations. A stop (Ctrl-C,
+        SIGTERM) interrupts the scoring at once, and a resume scores again. Over several ranks,
+        each translates its share."""
         best = self._best_model()
         split = self.data.test_set
-        scores, translations = split.evaluate(best, DecodeOptions(beam=beam),
-                                              self.config.bleu_tokenize, self.trainer.out,
-                                              self.world)
+        with self.trainer.at_once():
+            scores, translations = split.evaluate(best, DecodeOptions(beam=beam),
+                                                  self.config.bleu_tokenize, self.trainer.out,
+                                                  self.world)
         self.test_scores = dict(scores, beam=beam, epoch=best.meta.get("epoch"),
                                 sentences=len(split.references))
         if self.writes:
-            self.folder.write_json("history.json", self.history_dict())
+            self.folder.commit({"history.json": json_writer(self.history_dict()),
+                                "checkpoint.npz": self._checkpoint_writer()})
         return scores, translations
 
     def _best_model(self):
@@ -281,11 +303,19 @@ class Run:
     def _checkpoint_writer(self):
         return io.checkpoint_writer(self.path("checkpoint.npz"), self.model, self.optimizer,
                                     self.trainer, run=self.config.as_dict(),
-                                    history=self.history, **self._vocabs(), **self.model_meta())
+                                    history=self.history, test_scores=self.test_scores,
+                                    **self._vocabs(), **self.model_meta())
 
     def save_checkpoint(self):
-        if self.writes:
+        """The checkpoint (where training stands now) and, as one unit with it, best.npz where a
+        validation inside the epoch has found a better model since the last commit."""
+        if not self.writes:
+            return
+        if self._best is None:
             self.folder.write("checkpoint.npz", self._checkpoint_writer())
+            return
+        self.folder.commit({"checkpoint.npz": self._checkpoint_writer(), "best.npz": self._best})
+        self._best = None
 
     def _saved_meta(self):
         """What this run's saved models record: :meth:`model_meta` and the last validation."""
@@ -306,16 +336,23 @@ class Run:
         if self.history.is_best():
             writes["best.npz"] = io.model_writer(self.model, self.path("best.npz"),
                                                  **self._vocabs(), **meta)
+        elif self._best is not None:
+            writes["best.npz"] = self._best
         history = self.history_dict()
         writes["history.json"] = json_writer(history)
         for name, fig in viz.history_figures({self.config.model: history}).items():
             writes[name] = viz.png_writer(fig)
         self.folder.commit(writes)
+        self._best = None
 
     def _save_best(self):
-        """best.npz, where the last validation is the best so far."""
+        """Where the last validation (inside an epoch) is the best so far, the model as it is
+        now, to be written as best.npz with the epoch's other files (:meth:`save`), or with the
+        checkpoint where training is stopped first: a kill never leaves a best.npz that the
+        checkpoint and the history do not know."""
         if self.writes and self.history.is_best():
-            io.save(self.model, self.path("best.npz"), **self._vocabs(), **self._saved_meta())
+            self._best = io.model_writer(self.model, self.path("best.npz"), **self._vocabs(),
+                                         **self._saved_meta())
 
     def history_dict(self):
         """What history.json holds: the settings, the losses, the validations and, once

@@ -62,6 +62,7 @@ class Trainer:
         self._next = 0  # the next iteration of that epoch
         self._total, self._count = 0.0, 0  # loss sum and iterations since the last report
         self._stop = False
+        self._at_once = False
 
     @property
     def out(self):
@@ -78,8 +79,21 @@ class Trainer:
         return self._stop
 
     def stop(self):
-        """Ask ``fit`` to stop after the iteration in progress."""
+        """Ask ``fit`` to stop after the iteration in progress; inside :meth:`at_once`, stop
+        what runs now (TrainingInterrupted)."""
         self._stop = True
+        if self._at_once:
+            raise TrainingInterrupted
+
+    @contextlib.contextmanager
+    def at_once(self):
+        """While inside, :meth:`stop` interrupts at once: for work that writes nothing until it
+        ends (scoring the test file), where waiting would only delay the stop."""
+        self._at_once = True
+        try:
+            yield
+        finally:
+            self._at_once = False
 
     def fit(self, x, t, max_epoch=10, batch_size=32, max_grad=None, eval_interval=20,
             on_iteration=None, batch_tokens=None):

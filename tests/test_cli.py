@@ -214,7 +214,8 @@ def test_resume_refuses_a_checkpoint_of_another_model_kind(capsys, trained):
     assert_one_line_error(code, err, "holds a model of kind 'attention', not 'peeky'")
 
 
-def test_resume_refuses_a_checkpoint_of_another_vocabulary(capsys, tmp_path):
+def test_resume_refuses_data_changed_since_and_a_checkpoint_of_another_vocabulary(
+        capsys, tmp_path):
     data = tmp_path / "pairs.txt"
     data.write_text("".join(f"{a}+{b}".ljust(5) + f"_{a + b}".ljust(4) + "\n"
                             for a in range(12) for b in range(12)))
@@ -222,8 +223,10 @@ def test_resume_refuses_a_checkpoint_of_another_vocabulary(capsys, tmp_path):
                *TINY)[0] == 0
     data.write_text(data.read_text().replace("+", "-"))
     code, _, err = run(capsys, "train", "--resume", "--epochs", "2", "--out", tmp_path / "r")
-    assert_one_line_error(code, err, "trained with another vocabulary",
-                          "only in the checkpoint: '+'")
+    assert_one_line_error(code, err, "pairs.txt is not what the run was trained on")
+    other = s2sxp.datasets.Data.load(str(data), None, True)
+    with pytest.raises(io.CheckpointError, match="only in the checkpoint: '\\+'"):
+        Run.resume(tmp_path / "r", data=other).close()
 
 
 def test_resume_refuses_changed_settings(capsys, trained):
@@ -804,7 +807,7 @@ def test_crafted_metadata_is_refused_before_a_model_is_built(capsys, tmp_path, t
     with numpy.load(trained / "model.npz") as f:
         arrays = {k: f[k] for k in f.files}
     meta = json.loads(str(arrays["meta"]))
-    for change, message in (({"hidden_size": 200000}, "hidden_size 200000 is no size"),
+    for change, message in (({"hidden_size": 200000}, "has shape (4, 32), its model has (4, 800000)"),
                             ({"vocab_size": "x"}, "vocab_size is 'x', not a size")):
         crafted = dict(meta, config=dict(meta["config"], **change))
         numpy.savez(tmp_path / "m.npz", **dict(arrays, meta=numpy.array(json.dumps(crafted))))

@@ -222,19 +222,19 @@ def test_load_reads_a_path_that_is_not_a_dataset_name(tmp_path):
     ("1+2_3 \n1+3_4\n", 2, "answer is 2 characters wide but line 1's is 3"),
     ("\n1+2_3\n1+3_4\n1+9_10\n", 4, "answer"),
 ])
-def test_bad_line_names_the_file_and_the_line(tmp_path, text, line, problem):
+def test_bad_line_names_the_file_and_the_line_never_its_content(tmp_path, text, line, problem):
     path = _write(tmp_path, text, name="bad.txt")
     with pytest.raises(DatasetError) as info:
         load_text(path)
     message = str(info.value)
     assert str(path) in message and f"line {line}:" in message and problem in message
-    assert repr(text.split("\n")[line - 1]) in message
+    assert repr(text.split("\n")[line - 1]) not in message
 
 
-def test_bad_line_message_truncates_long_lines():
+def test_bad_line_message_never_shows_the_line():
     with pytest.raises(DatasetError) as info:
-        from_lines(["x" * 500])
-    assert "<lines>, line 1" in str(info.value) and "x" * 61 not in str(info.value)
+        from_lines(["secret" * 50])
+    assert "<lines>, line 1" in str(info.value) and "secret" not in str(info.value)
 
 
 def test_empty_file_is_an_error_naming_the_file(tmp_path):

@@ -132,7 +132,12 @@ def test_a_folder_of_other_files_is_not_trained_into_without_overwrite(tmp_path,
     assert (tmp_path / "history.json").read_text() == "{}"
     assert cli.main(["train", "--out", str(tmp_path), "--overwrite", *TINY]) == 0
     assert (tmp_path / "notes.txt").read_text() == "mine"
-    assert cli.main(["train", "--out", str(tmp_path), *TINY]) == 0      # a run folder now
+    capsys.readouterr()
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert cli.main(["train", "--out", str(tmp_path), *TINY]) == 2      # a run folder now
+    assert "holds a run already: carry it on with --resume, or replace it with --overwrite" in (
+        capsys.readouterr().err)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
 def test_a_run_and_a_comparison_do_not_write_into_each_others_folders(tmp_path, capsys):
@@ -141,11 +146,12 @@ def test_a_run_and_a_comparison_do_not_write_into_each_others_folders(tmp_path, 
     assert cli.main(["compare", "--models", "seq2seq", "--out", str(tmp_path / "cmp"), *one]) == 0
     capsys.readouterr()
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
-    assert cli.main(["compare", "--models", "seq2seq", "--out", str(tmp_path / "run"), *one]) == 2
-    assert "run holds files that are not a comparison's" in capsys.readouterr().err
-    assert cli.main(["train", "--out", str(tmp_path / "cmp"), *one]) == 2
-    err = capsys.readouterr().err
-    assert "cmp holds files that are not a run's (" in err and "compare.json" in err
+    for overwrite in ([], ["--overwrite"]):
+        assert cli.main(["compare", "--models", "seq2seq", "--out", str(tmp_path / "run"), *one,
+                         *overwrite]) == 2
+        assert "run holds a run (s2sxp train), not a comparison" in capsys.readouterr().err
+        assert cli.main(["train", "--out", str(tmp_path / "cmp"), *one, *overwrite]) == 2
+        assert "cmp holds a comparison (s2sxp compare), not a run" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 

@@ -49,7 +49,7 @@ def add_train(sub):
     p.add_argument("--out", default=None, metavar="DIR",
                    help="run folder [default: runs/MODEL-DATA; a cell or a bahdanau option "
                    "other than the default is added to the name, as in runs/bahdanau-lstm-last-"
-                   "date]")
+                   "date, and a corpus's tokens and direction, as in runs/bahdanau-spm-src2-jpn]")
     run_flags(p)
 
 
@@ -78,8 +78,9 @@ def run_flags(p):
     p.add_argument("--resume", action="store_true",
                    help="carry on from the checkpoint in the output folder")
     p.add_argument("--overwrite", action="store_true",
-                   help="train into a folder that holds files but no run, replacing those of "
-                   "them a run writes [default: refuse such a folder]")
+                   help="replace the run (or comparison) in the output folder, or write into a "
+                   "folder of other files, replacing those named as ours and keeping the rest "
+                   "[default: refuse a folder that holds anything]")
     backend_flag(p)
 
 
@@ -151,10 +152,9 @@ def train(args):
     else:
         config = settings.resolved()
         folder = RunFolder(args.out or config.default_folder(), args.overwrite)
-        replacing = folder.holds_run()
         run = Run.start(folder, config, world=distributed.world())
-        if replacing:
-            print(f"s2sxp train: replacing the run in {folder} (--resume would carry it on)")
+        if folder.kind == "run":
+            print(f"s2sxp train: replacing the run in {folder} (--overwrite)")
         print("s2sxp train: starting")
     try:
         return _train(run)
@@ -164,7 +164,7 @@ def train(args):
 
 def _train(run):
     _describe(run)
-    if run.finished:
+    if run.finished and run.scored:
         print(f"the run has finished its {run.config.epochs} epochs; pass --epochs to train "
               "further")
         return 0
