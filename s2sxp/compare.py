@@ -10,6 +10,7 @@ from . import viz
 from .config import data_name
 from .data import load_data
 from .files import FolderLock, atomic_write
+from .io import check_fields
 from .folder import COMPARE_FILE, COMPARE_FORMAT, check_kind, compared_names
 from .run import Run, train
 from .trainer import TrainingInterrupted
@@ -114,6 +115,13 @@ def compared_models(folder):
         return None
 
 
+_NUMBERS = {"type": "array", "items": {"type": "number"}}
+#: What a history.json holds that a picture is drawn from (JSON Schema).
+HISTORY_SCHEMA = {"type": "object", "required": ["val_acc", "loss"],
+                  "properties": {name: _NUMBERS for name in (
+                      "val_acc", "val_bleu", "val_chrf", "val_epochs", "loss", "loss_epochs")}}
+
+
 def read_history(folder):
     """The history.json of a run folder."""
     path = os.path.join(folder, "history.json")
@@ -123,9 +131,13 @@ def read_history(folder):
     try:
         with open(path, encoding="utf-8") as f:
             history = json.load(f)
-        history["val_acc"], history["loss"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{path} is not a run history ({e!r})") from None
+    except ValueError:
+        raise ValueError(f"{path} is not a run history (not JSON)") from None
+    check_fields(history, HISTORY_SCHEMA, path)
+    for times, values in (("val_epochs", "val_acc"), ("loss_epochs", "loss")):
+        if times in history and len(history[times]) != len(history[values]):
+            raise ValueError(f"{path}: {times} has {len(history[times])} entries, {values} "
+                             f"{len(history[values])}")
     return history
 
 

@@ -6,10 +6,13 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
+import numpy
+
 from . import corpus, datasets, models
 from .io import CheckpointError
 from .metrics import BLEU_TOKENIZERS
 from .models import options as model_options
+from .models.shapes import param_shapes
 from .optim import OPTIMIZERS
 from .pairs import is_pairs_file
 from .settings import SettingError, at_least, above, check, flag, setting, settings_of, within
@@ -248,12 +251,26 @@ class TrainConfig:
 
     def new_model(self, data):
         """A model of these (resolved) settings for ``data``, in its first weights."""
+        return models.build(self.model, **self._model_config(data), seed=self.seed)
+
+    def _model_config(self, data):
         options = {k: getattr(self, k) for k in model_options.defaults(models.MODELS[self.model])
                    if k != "cell" and getattr(self, k, None) is not None}
         if not self.label_smoothing:
             options.pop("label_smoothing", None)
-        return models.build(self.model, len(data.vocab), self.wordvec_size, self.hidden_size,
-                            cell=self.cell, seed=self.seed, **options, **data.model_options())
+        return dict(vocab_size=len(data.vocab), wordvec_size=self.wordvec_size,
+                    hidden_size=self.hidden_size, cell=self.cell, **options,
+                    **data.model_options())
+
+    def memory(self, data):
+        """About how many bytes training takes at its peak: the model's weights with their
+        gradients and Adam's two moments (:func:`~s2sxp.models.shapes.param_shapes`, known
+        before the model is built), the float64 draw of its largest weight at initialisation,
+        and the largest training batch (:meth:`batch_memory`)."""
+        family = models.MODELS[self.model]
+        shapes = param_shapes(family, self._model_config(data))
+        sizes = [int(numpy.prod(s, dtype=numpy.int64)) for s in shapes]
+        return 4 * 4 * sum(sizes) + 8 * max(sizes) + self.batch_memory(data)
 
     def batch_memory(self, data):
         """About how many bytes the model takes for the largest training batch of ``data``

@@ -385,12 +385,12 @@ def check_fields(value, schema, source):
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(schema).iter_errors(value))
     if error is not None:
-        field = ".".join(str(k) for k in error.absolute_path) or "the whole"
+        field = ".".join(str(k) for k in error.absolute_path) or "it"
         expected = error.validator_value if error.validator in ("type", "enum", "minimum",
                                                                   "required") else None
         problem = {"type": f"is not of type {expected}", "enum": "is none of "
                    f"{', '.join(map(str, expected or ()))}", "minimum": f"is below {expected}",
-                   "required": f"lacks {error.message.split(chr(39))[1:2] or ['a field']}"}.get(error.validator,
+                   "required": "lacks " + (error.message.split("'")[1:2] or ["a field"])[0]}.get(error.validator,
                                                                          "is malformed")
         raise CheckpointError(f"{source}: {field} {problem}")
 

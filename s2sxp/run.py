@@ -13,6 +13,8 @@ and hands the other ranks what they need.
 import dataclasses
 import time
 
+import numpy
+
 from . import backend, io, viz
 from .backend import asnumpy
 from .config import TrainConfig
@@ -30,7 +32,89 @@ from .vocab import mismatch
 TEST_BEAM = 5
 
 
-class Run:
+class RunFiles:
+    """What a :class:`Run` writes in its folder, and what its saved models record: the checkpoint,
+    an epoch's files as one unit, best.npz and history.json. Run has these methods from here;
+    they use its folder, settings, data, model, optimizer, trainer and history."""
+
+    def model_meta(self):
+        """What a saved model of this run records besides its parameters and vocabulary."""
+        c, d = self.config, self.data
+        return {"data": c.data, "reversed_input": c.reverse, "epoch": self.epoch,
+                "files": self.files, **c.data_settings(d.kind), **d.saved_meta()}
+
+    def _vocabs(self):
+        """The vocabularies a saved model of this run records: the target's, and the source's
+        where it has one of its own."""
+        d = self.data
+        return {"vocab": d.vocab, "source_vocab": None if d.source_vocab is d.vocab
+                else d.source_vocab}
+
+    def _checkpoint_writer(self):
+        return io.checkpoint_writer(self.path("checkpoint.npz"), self.model, self.optimizer,
+                                    self.trainer, run=self.config.as_dict(),
+                                    history=self.history, test_scores=self.test_scores,
+                                    **self._vocabs(), **self.model_meta())
+
+    def save_checkpoint(self):
+        """The checkpoint (where training stands now) and, as one unit with it, best.npz where a
+        validation inside the epoch has found a better model since the last commit."""
+        if not self.writes:
+            return
+        if self._best is None:
+            self.folder.write("checkpoint.npz", self._checkpoint_writer())
+            return
+        self.folder.commit({"checkpoint.npz": self._checkpoint_writer(), "best.npz": self._best})
+        self._best = None
+
+    def _saved_meta(self):
+        """What this run's saved models record: :meth:`model_meta` and the last validation."""
+        return dict(self.model_meta(), **{k: v[-1] if v else None
+                                          for k, v in self.history.items()})
+
+    def save(self):
+        """Every file of a finished epoch, as one unit (:meth:`RunFolder.commit`): the
+        checkpoint (what resume reads), the last model, the best one where this epoch's
+        validation is the best, the history and the pictures. Over several ranks, rank 0's
+        alone."""
+        if not self.writes:
+            return
+        meta = self._saved_meta()
+        writes = {"checkpoint.npz": self._checkpoint_writer(),
+                  "model.npz": io.model_writer(self.model, self.path("model.npz"),
+                                               **self._vocabs(), **meta)}
+        if self.history.is_best():
+            writes["best.npz"] = io.model_writer(self.model, self.path("best.npz"),
+                                                 **self._vocabs(), **meta)
+        elif self._best is not None:
+            writes["best.npz"] = self._best
+        history = self.history_dict()
+        writes["history.json"] = json_writer(history)
+        for name, fig in viz.history_figures({self.config.model: history}).items():
+            writes[name] = viz.png_writer(fig)
+        self.folder.commit(writes)
+        self._best = None
+
+    def _save_best(self):
+        """Where the last validation (inside an epoch) is the best so far, the model as it is
+        now, to be written as best.npz with the epoch's other files (:meth:`save`), or with the
+        checkpoint where training is stopped first: a kill never leaves a best.npz that the
+        checkpoint and the history do not know."""
+        if self.writes and self.history.is_best():
+            self._best = io.model_writer(self.model, self.path("best.npz"), **self._vocabs(),
+                                         **self._saved_meta())
+
+    def history_dict(self):
+        """What history.json holds: the settings, the losses, the validations and, once
+        scored, the test file's scores."""
+        history = {"config": self.config.as_dict(), "loss": self.trainer.loss_list,
+                   "loss_epochs": self.trainer.loss_epochs, **self.history.summary()}
+        if self.test_scores is not None:
+            history["test"] = self.test_scores
+        return history
+
+
+class Run(RunFiles):
     """One model's training in ``folder``: made by :meth:`start` or :meth:`resume`, trained by
     :func:`train` (or :meth:`run_epoch` until :attr:`finished`, then :meth:`finish`)."""
 
@@ -52,10 +136,11 @@ class Run:
         first weights, its history carried on from ``saved``, that has not touched its folder;
         MemoryError where its largest batch cannot fit."""
         data = load_data(config) if data is None else data
-        need, free = config.batch_memory(data), backend.available_memory()
+        need, free = config.memory(data), backend.available_memory()
         if free is not None and need > free:
-            raise MemoryError(f"a batch of the longest sentences would take about "
-                              f"{need / 2**30:.1f} GiB, and {free / 2**30:.1f} GiB are free")
+            raise MemoryError(f"the model's weights and a batch of the longest sentences would "
+                              f"take about {need / 2**30:.1f} GiB, and {free / 2**30:.1f} GiB "
+                              "are free")
         model = config.new_model(data)
         optimizer = OPTIMIZERS[config.optimizer](lr=config.lr)
         trainer = Trainer(model, optimizer, seed=config.seed, log=log, world=world)
@@ -132,6 +217,7 @@ class Run:
             data = load_data(dataclasses.replace(config, **found), *vocabs)
         run = cls.build(folder, config, data, log, world, checkpoint.meta.get("history"))
         _check_restorable(checkpoint, run)
+        _check_order(checkpoint, len(run.data.x_train))
         io.restore(checkpoint, run.model, run.optimizer, run.trainer)
         run.files = dict(records, **{name: record for name, record in file_records(
             dataclasses.replace(config, **found), folder.path).items() if name in asked})
@@ -285,84 +371,6 @@ class Run:
             best.meta = meta
         return best
 
-    # -- saving --------------------------------------------------------------------------------
-
-    def model_meta(self):
-        """What a saved model of this run records besides its parameters and vocabulary."""
-        c, d = self.config, self.data
-        return {"data": c.data, "reversed_input": c.reverse, "epoch": self.epoch,
-                "files": self.files, **c.data_settings(d.kind), **d.saved_meta()}
-
-    def _vocabs(self):
-        """The vocabularies a saved model of this run records: the target's, and the source's
-        where it has one of its own."""
-        d = self.data
-        return {"vocab": d.vocab, "source_vocab": None if d.source_vocab is d.vocab
-                else d.source_vocab}
-
-    def _checkpoint_writer(self):
-        return io.checkpoint_writer(self.path("checkpoint.npz"), self.model, self.optimizer,
-                                    self.trainer, run=self.config.as_dict(),
-                                    history=self.history, test_scores=self.test_scores,
-                                    **self._vocabs(), **self.model_meta())
-
-    def save_checkpoint(self):
-        """The checkpoint (where training stands now) and, as one unit with it, best.npz where a
-        validation inside the epoch has found a better model since the last commit."""
-        if not self.writes:
-            return
-        if self._best is None:
-            self.folder.write("checkpoint.npz", self._checkpoint_writer())
-            return
-        self.folder.commit({"checkpoint.npz": self._checkpoint_writer(), "best.npz": self._best})
-        self._best = None
-
-    def _saved_meta(self):
-        """What this run's saved models record: :meth:`model_meta` and the last validation."""
-        return dict(self.model_meta(), **{k: v[-1] if v else None
-                                          for k, v in self.history.items()})
-
-    def save(self):
-        """Every file of a finished epoch, as one unit (:meth:`RunFolder.commit`): the
-        checkpoint (what resume reads), the last model, the best one where this epoch's
-        validation is the best, the history and the pictures. Over several ranks, rank 0's
-        alone."""
-        if not self.writes:
-            return
-        meta = self._saved_meta()
-        writes = {"checkpoint.npz": self._checkpoint_writer(),
-                  "model.npz": io.model_writer(self.model, self.path("model.npz"),
-                                               **self._vocabs(), **meta)}
-        if self.history.is_best():
-            writes["best.npz"] = io.model_writer(self.model, self.path("best.npz"),
-                                                 **self._vocabs(), **meta)
-        elif self._best is not None:
-            writes["best.npz"] = self._best
-        history = self.history_dict()
-        writes["history.json"] = json_writer(history)
-        for name, fig in viz.history_figures({self.config.model: history}).items():
-            writes[name] = viz.png_writer(fig)
-        self.folder.commit(writes)
-        self._best = None
-
-    def _save_best(self):
-        """Where the last validation (inside an epoch) is the best so far, the model as it is
-        now, to be written as best.npz with the epoch's other files (:meth:`save`), or with the
-        checkpoint where training is stopped first: a kill never leaves a best.npz that the
-        checkpoint and the history do not know."""
-        if self.writes and self.history.is_best():
-            self._best = io.model_writer(self.model, self.path("best.npz"), **self._vocabs(),
-                                         **self._saved_meta())
-
-    def history_dict(self):
-        """What history.json holds: the settings, the losses, the validations and, once
-        scored, the test file's scores."""
-        history = {"config": self.config.as_dict(), "loss": self.trainer.loss_list,
-                   "loss_epochs": self.trainer.loss_epochs, **self.history.summary()}
-        if self.test_scores is not None:
-            history["test"] = self.test_scores
-        return history
-
 
 class _StoppedEarly(Exception):
     """Patience ran out at a validation inside an epoch; ``result`` is its (scores, guesses)."""
@@ -416,6 +424,20 @@ def _check_restorable(checkpoint, run):
     if saved != now:
         raise io.CheckpointError(f"{path} was trained in {saved}, not {now}: resume it in "
                                  f"{saved} (S2S_DTYPE={saved}), or start a new run")
+
+
+def _check_order(checkpoint, examples):
+    """CheckpointError where the epoch a checkpoint stopped inside is not an order of the
+    ``examples`` training examples cut into batches."""
+    state = checkpoint.trainer_state
+    if state.get("order") is None:
+        return
+    order, bounds = state["order"], state["bounds"]
+    if (len(order) > examples or (len(order) and not 0 <= order.min() <= order.max() < examples)
+            or len(bounds) < 2 or bounds[0] != 0 or bounds[-1] > len(order)
+            or (numpy.diff(bounds) <= 0).any() or state["next"] > len(bounds) - 1):
+        raise io.CheckpointError(f"{checkpoint.path}: trainer.order and trainer.bounds are not "
+                                 f"batches of the {examples} training examples")
 
 
 def _shared(run, world):

@@ -144,7 +144,8 @@ def history_figures(histories):
     of {label: history} as a run keeps it (``val_acc`` per validation, at ``val_epochs``,
     ``loss`` per report and where each was taken, ``loss_epochs``)."""
     def curve(h, name):
-        return (h["val_epochs"], h[name]) if len(h.get("val_epochs") or ()) == len(h[name]) \
+        epochs = h.get("val_epochs")
+        return (epochs, h[name]) if epochs is not None and len(epochs) == len(h[name]) \
             else h[name]
 
     figures = {"accuracy.png": accuracy_figure(

@@ -47,7 +47,8 @@ def run(argv):
         return 2
     except MemoryError as e:
         print(f"s2sxp {args.command}: error: not enough memory{f' ({e})' if str(e) else ''}; "
-              "try shorter sentences (--max-length), smaller batches or a narrower beam",
+              "try smaller sizes (--hidden-size, --wordvec-size), shorter sentences "
+              "(--max-length), smaller batches or a narrower beam",
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:
