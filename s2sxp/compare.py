@@ -47,8 +47,13 @@ class Comparison:
     def start(cls, folder, configs, overwrite=False):
         """New runs of ``configs`` in ``folder``, on data loaded once. A folder that holds a run
         is refused, and one that holds a comparison or other files unless ``overwrite``
-        (:func:`~s2sxp.folder.check_kind`)."""
-        check_kind(folder, "comparison", overwrite)
+        (:func:`~s2sxp.folder.check_kind`); a comparison stopped before each of its runs had
+        begun is replaced."""
+        recorded = compared_models(folder) or []
+        unstarted = not all(os.path.exists(os.path.join(folder, name, "checkpoint.npz"))
+                            for name in recorded)       # killed before each run had begun
+        check_kind(folder, "comparison", overwrite, unstarted)
+        overwrite = overwrite or unstarted
         configs = [c.resolved() for c in configs]
         os.makedirs(folder, exist_ok=True)
 
