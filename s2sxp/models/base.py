@@ -1,6 +1,7 @@
 """What every model shares: parameter initialisation, flat parameter/gradient buffers, the book's
-training API (``forward(xs, ts) -> loss``, ``backward()``, ``params``, ``grads``), batched greedy
-decoding and beam search, and the split of a batch over threads.
+API (``forward(xs, ts) -> loss``, ``backward()``, ``params``, ``grads``, ``save_params`` /
+``load_params``), batched greedy decoding and beam search, and the split of a batch over
+threads.
 
 A model's arrays live where it was built: on the active backend's array module in its float type
 (``backend.use``), or where ``xp`` and ``dtype`` say. From then on the model follows its own
@@ -10,7 +11,7 @@ import functools
 
 import numpy
 
-from .. import backend, decoding, parallel
+from .. import backend, decoding, parallel, pickles
 from . import options
 from ..layers import CELLS, TimeEmbedding, TimeSoftmaxWithLoss
 from ..layers.dropout import Noise, row_seeds
@@ -151,10 +152,29 @@ class Generation:
         return self.xp.concatenate(weights, axis=0)
 
 
-class Seq2seqBase(Generation):
+class BookParams:
+    """The book's parameter file (s2sxp.pickles): ``save_params`` and ``load_params`` as its
+    ``BaseModel`` has them, both naming the file after the class by default."""
+
+    def save_params(self, file_name=None):
+        """Write the parameters as the book does: float16, a pickled list in ``params`` order,
+        to ``file_name`` (default: the class's name + ``.pkl``); BookFileError, nothing written,
+        where one is not finite in float16."""
+        pickles.write(pickles.book_file_name(self, file_name), self)
+
+    def load_params(self, file_name=None):
+        """Read the parameters from a file the book's save_params (or :meth:`save_params`) wrote
+        (default: the class's name + ``.pkl``), through the restricted reader of s2sxp.pickles:
+        BookFileError where it holds anything but finite float arrays of this model's shapes."""
+        params = pickles.read(pickles.book_file_name(self, file_name), self)
+        for p, new in zip(self.params, params):
+            p[...] = self.xp.asarray(new, dtype=p.dtype)
+
+
+class Seq2seqBase(Generation, BookParams):
     """A model made of an ``encoder`` and a ``decoder``; subclasses build them in ``__init__`` and
     then call ``_finish()``. The encoder's ``forward(xs)`` returns what the decoder needs (its
-    ``forward(xs, enc)`` / ``generate(enc, start_id, n)``); the decoder's ``backward`` returns the
+    ``forward(xs, enc)`` / ``start`` and ``step``); the decoder's ``backward`` returns the
     gradient of that for the encoder's ``backward``.
 
     A model built with ``pad_id`` reads batches of sequences of different lengths, padded on the
@@ -174,7 +194,7 @@ class Seq2seqBase(Generation):
     mean loss over the whole batch, backward sums the replicas' gradients into this model's, and
     generate joins their outputs: the results are those of one unsplit run, up to rounding.
 
-    Every model (fused or reference) runs its forward, backward and generate with numbers below
+    Every model (fused or reference) runs its forward, backward and decoding with numbers below
     the smallest normal float flushed to zero (:func:`s2sxp.backend.flush_denormals`): such
     numbers appear as gates and attention weights saturate, and the CPU's arithmetic on them is
     many times slower.
