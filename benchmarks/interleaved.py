@@ -83,8 +83,9 @@ model, adam = s2sxp.models.build(kind, 59, 16, 128, cell=cell, seed=0), s2sxp.Ad
 for _ in range(n):
     model.forward(xs, ts); model.backward(); s2sxp.clip_grads([model.flat_grads], 5.0)
     adam.step(model)
+decode = getattr(model, "generate_batch", model.generate)    # a checkout before the rename
 for _ in range(n):
-    model.generate(xs, 0, 10)
+    decode(xs, 0, 10)
 """
 #: The models whose steps are counted.
 COUNTED = (("seq2seq", "lstm"), ("bahdanau", "gru"))

@@ -87,7 +87,7 @@ def modules(torch):
             score, _ = self.decode(ts[:, :-1], hs_enc, h, mask, state)
             return loss(score, ts, self.pad_id)
 
-        def generate(self, xs, start_id, sample_size):
+        def generate_batch(self, xs, start_id, sample_size):
             with torch.no_grad():
                 hs_enc, h, mask, state = self.encode(xs)
                 ids = torch.full((xs.shape[0], 1), start_id, dtype=torch.long, device=xs.device)
@@ -138,7 +138,7 @@ def modules(torch):
                 outs.append(self.output(state))
             return loss(self.affine(torch.stack(outs, dim=1)), ts, self.pad_id)
 
-        def generate(self, xs, start_id, sample_size):
+        def generate_batch(self, xs, start_id, sample_size):
             with torch.no_grad():
                 hs_enc, K, mask, state = self.encode(xs)
                 ids = torch.full((xs.shape[0],), start_id, dtype=torch.long, device=xs.device)
@@ -186,6 +186,7 @@ class Torch:
     def evaluate(self, x, t):
         start_id, size = int(t[0, 0]), t.shape[1] - 1
         guesses = numpy.concatenate([
-            self.model.generate(self._ids(x[i:i + EVAL_BATCH]), start_id, size).cpu().numpy()
+            self.model.generate_batch(self._ids(x[i:i + EVAL_BATCH]), start_id,
+                                      size).cpu().numpy()
             for i in range(0, len(x), EVAL_BATCH)])
         return float((guesses == t[:, 1:]).all(axis=1).mean())

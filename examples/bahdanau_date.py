@@ -53,7 +53,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     io.save(model, os.path.join(args.out, "model.npz"), vocab=vocab, reversed_input=False)
     start_id, answer_size = int(t_test[0, 0]), t_test.shape[1] - 1
-    guess = backend.asnumpy(model.generate(x_test[:1], start_id, answer_size))[0]
+    guess = model.generate(x_test[:1], start_id, answer_size)             # one question
     weights = backend.asnumpy(model.attention_weights)[0]
     question, answer = vocab.decode(x_test[0]), vocab.decode(guess)
     path = os.path.join(args.out, "attention.png")

@@ -41,7 +41,7 @@ def main():
     xs = model.vocab.encode(question)[None, :]
     if reverse:
         xs = xs[:, ::-1]
-    ids = backend.asnumpy(model.generate(xs, model.vocab.char_to_id["_"], len(truth)))[0]
+    ids = model.generate(xs, model.vocab.char_to_id["_"], len(truth))        # one question
     answer = model.vocab.decode(ids)
     weights = backend.asnumpy(model.attention_weights)[0]  # (T_out, T_in) as the encoder read it
     if reverse:

@@ -237,7 +237,7 @@ def decode(model, x, start_id, end_id=None, options=DecodeOptions(), progress=No
     for i in range(0, len(order), batch_size):
         rows = order[i:i + batch_size]
         if beam == 1:
-            ids = model.generate(x[rows], start_id, steps, end_id=end_id)
+            ids = model.generate_batch(x[rows], start_id, steps, end_id=end_id)
         else:
             ids = model.beam_search(x[rows], start_id, end_id, steps, beam=beam,
                                     length_penalty=options.length_penalty, n_best=n_best,

@@ -10,13 +10,12 @@ stopped; :func:`load` reads a checkpoint as a model too. Files are written atomi
 """
 import json
 import os
-import pickle
 import zipfile
 
 import jsonschema
 import numpy
 
-from . import backend, vocab as vocabs
+from . import backend, pickles, vocab as vocabs
 from .backend import get_array_module
 from .files import atomic_write
 from .models import MODELS
@@ -476,36 +475,14 @@ def restore(checkpoint, model, optimizer, trainer):
         raise CheckpointError(f"{path} holds unusable optimizer or trainer state: {e!r}") from None
 
 
-class _ArraysOnly(pickle.Unpickler):
-    """Unpickles lists of NumPy arrays and nothing else."""
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    }
-
-    def find_class(self, module, name):
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise CheckpointError(f"refusing to load {module}.{name}: a book parameter file holds "
-                              "only a list of NumPy arrays")
-
-
 def import_book_params(model, path):
-    """Load a parameter pickle written by the book's ``BaseModel.save_params`` (a list of float16
-    arrays, in the book's parameter order) into ``model``; nothing but arrays is unpickled."""
-    path = os.fspath(path)
+    """Load a parameter file written by the book's ``BaseModel.save_params`` (a list of float16
+    arrays, in the book's parameter order) into ``model``, as ``model.load_params(path)`` does:
+    read by :func:`s2sxp.pickles.read`, which unpickles nothing but plain float arrays of the
+    model's own sizes and refuses non-finite values; CheckpointError where it refuses."""
     try:
-        with open(path, "rb") as f:
-            params = _ArraysOnly(f).load()
-    except CheckpointError as e:
-        raise CheckpointError(f"{path}: {e}") from None
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError,
-            TypeError, ValueError) as e:
-        raise CheckpointError(f"{path} is not a readable parameter pickle: {e}") from None
-    if not isinstance(params, (list, tuple)) or not all(isinstance(p, numpy.ndarray)
-                                                         for p in params):
-        raise CheckpointError(f"{path} does not hold a list of NumPy arrays")
-    set_params(model, [numpy.asarray(p, dtype=numpy.float64) for p in params], path)
+        params = pickles.read(path, model)
+    except pickles.BookFileError as e:
+        raise CheckpointError(str(e)) from None
+    set_params(model, params, os.fspath(path))
     return model

@@ -166,7 +166,7 @@ def answer_questions(model, questions, source="the model"):
     encoded = [encode_question(text, vocab, width, bool(meta.get("reversed_input")), source)
                for text in questions]
     start_id = vocab.char_to_id["_"]
-    return [vocab.decode(asnumpy(model.generate(xs, start_id, answer_width - 1))[0])
+    return [vocab.decode(asnumpy(model.generate_batch(xs, start_id, answer_width - 1))[0])
             for xs in encoded]
 
 

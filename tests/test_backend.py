@@ -117,7 +117,7 @@ def test_models_compute_with_denormals_flushed(monkeypatch, xp32, impl, rows):
     xs = numpy.zeros((rows, 4), dtype=numpy.int32)
     model.forward(xs, xs)
     model.backward()
-    model.generate(xs, 0, 3)
+    model.generate_batch(xs, 0, 3)
     assert seen and seen == [0.0] * len(seen)
     assert len(seen) == 3 * (len(model._shares) if model._shares else 1)
     assert float(numpy.float32(1e-39) * numpy.float32(1)) != 0
@@ -159,7 +159,7 @@ def test_a_model_and_its_training_keep_their_arrays_when_the_backend_changes(
     carried.fit(x, t, max_epoch=1, batch_size=16)
     assert on_model_arrays(model.params + optimizer.m + optimizer.v)
 
-    out = model.generate(x, 1, 4)                                    # split over two threads
+    out = model.generate_batch(x, 1, 4)                              # split over two threads
     assert out.shape == (64, 4)
     assert all(on_model_arrays([r.flat_params, r.flat_grads]) for r in model._replicas)
 

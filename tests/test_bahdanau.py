@@ -107,8 +107,8 @@ def test_fused_model_equals_reference_model(xp, rng, cell, init_state, reset):
     fused.backward()
     ref.backward()
     _close(fused.grads, ref.grads, "gradients")
-    numpy.testing.assert_array_equal(backend.asnumpy(fused.generate(xs, 0, 6)),
-                                     backend.asnumpy(ref.generate(xs, 0, 6)))
+    numpy.testing.assert_array_equal(backend.asnumpy(fused.generate_batch(xs, 0, 6)),
+                                     backend.asnumpy(ref.generate_batch(xs, 0, 6)))
     _close((fused.attention_weights,), (ref.attention_weights,), "attention weights of generate")
 
 
@@ -117,11 +117,11 @@ def test_fused_model_equals_reference_model(xp, rng, cell, init_state, reset):
 def test_batched_generate_equals_one_at_a_time(xp, rng, cell, impl):
     model = _model(cell, "sum", False, impl=impl, seed=3, scale=1.0)
     xs = rng.integers(0, V, (6, 5))
-    batched = backend.asnumpy(model.generate(xs, start_id=0, sample_size=4))
+    batched = backend.asnumpy(model.generate_batch(xs, start_id=0, sample_size=4))
     weights = backend.asnumpy(model.attention_weights)
     assert batched.shape == (6, 4) and batched.dtype == numpy.int32
     for n in range(6):
-        one = backend.asnumpy(model.generate(xs[n:n + 1], start_id=0, sample_size=4))
+        one = backend.asnumpy(model.generate_batch(xs[n:n + 1], start_id=0, sample_size=4))
         numpy.testing.assert_array_equal(one[0], batched[n])
         numpy.testing.assert_allclose(backend.asnumpy(model.attention_weights)[0], weights[n],
                                       atol=1e-12)
@@ -133,7 +133,7 @@ def test_attention_weights_of_forward_and_generate(xp, rng):
     model.forward(xs, ts)
     assert model.attention_weights.shape == (2, 4, 6)
     numpy.testing.assert_allclose(backend.asnumpy(model.attention_weights).sum(axis=2), 1.0)
-    model.generate(xs, 0, 7)
+    model.generate_batch(xs, 0, 7)
     assert model.attention_weights.shape == (2, 7, 6)
     numpy.testing.assert_allclose(backend.asnumpy(model.attention_weights).sum(axis=2), 1.0)
 
@@ -149,8 +149,8 @@ def test_save_load_round_trip_keeps_the_options(xp, rng, tmp_path, cell, init_st
                                                                                    reset)
     xs, ts = _data(rng)
     assert float(loaded.forward(xs, ts)) == float(model.forward(xs, ts))
-    numpy.testing.assert_array_equal(backend.asnumpy(model.generate(xs, 0, 3)),
-                                     backend.asnumpy(loaded.generate(xs, 0, 3)))
+    numpy.testing.assert_array_equal(backend.asnumpy(model.generate_batch(xs, 0, 3)),
+                                     backend.asnumpy(loaded.generate_batch(xs, 0, 3)))
 
 
 def test_reset_state_each_step_leaves_wh_without_gradient(xp, rng):
@@ -193,7 +193,7 @@ def test_threaded_batch_split_equals_one_thread(xp, rng, monkeypatch, cell, rese
         loss = float(model.forward(xs, ts))
         model.backward()
         results.append((loss, [backend.asnumpy(g).copy() for g in model.grads],
-                        backend.asnumpy(model.generate(xs, 0, 4)),
+                        backend.asnumpy(model.generate_batch(xs, 0, 4)),
                         backend.asnumpy(model.attention_weights)))
     (loss1, grads1, ids1, w1), (loss2, grads2, ids2, w2) = results
     assert loss2 == pytest.approx(loss1, rel=1e-12)

@@ -289,7 +289,7 @@ def test_translate_heatmap_is_drawn_in_reading_order(capsys, trained, tmp_path, 
     assert code == 0
     model = io.load(trained / "model.npz")
     xs = model.vocab.encode("9/27/94".ljust(29))[None, ::-1]
-    model.generate(xs, model.vocab.char_to_id["_"], 10)
+    model.generate_batch(xs, model.vocab.char_to_id["_"], 10)
     weights = backend.asnumpy(model.attention_weights)[0]
     numpy.testing.assert_allclose(drawn["w"], weights[:, ::-1])
     assert drawn["q"] == "9/27/94".ljust(29) and drawn["a"].rstrip() == out.splitlines()[0]

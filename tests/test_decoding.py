@@ -83,7 +83,7 @@ def test_beam_of_one_is_greedy(xp, rng, kind, options):
     model = _build(kind, options)
     xs, _ = padded_batch(rng, [4, 2, 3, 1], [3] * 4)
     xs[xs >= V] = 4
-    greedy = backend.asnumpy(model.generate(xs, BOS, 7, end_id=EOS))
+    greedy = backend.asnumpy(model.generate_batch(xs, BOS, 7, end_id=EOS))
     greedy_weights = model.attention_weights
     beam = backend.asnumpy(model.beam_search(xs, BOS, EOS, 7, beam=1))
     numpy.testing.assert_array_equal(beam, greedy)
@@ -100,7 +100,7 @@ def test_padded_batch_decodes_as_its_rows_alone(xp, rng, kind, options):
     xs[xs >= V] = 5
     batched = backend.asnumpy(model.beam_search(xs, BOS, EOS, 6, beam=3))
     weights = model.attention_weights
-    greedy = backend.asnumpy(model.generate(xs, BOS, 6, end_id=EOS))
+    greedy = backend.asnumpy(model.generate_batch(xs, BOS, 6, end_id=EOS))
     for n, length in enumerate(lengths):
         one = backend.asnumpy(model.beam_search(xs[n:n + 1, :length], BOS, EOS, 6, beam=3))
         numpy.testing.assert_array_equal(one[0], batched[n])
@@ -108,7 +108,7 @@ def test_padded_batch_decodes_as_its_rows_alone(xp, rng, kind, options):
             w = backend.asnumpy(model.attention_weights)[0]
             numpy.testing.assert_allclose(backend.asnumpy(weights)[n, :w.shape[0], :length], w,
                                           atol=1e-12)
-        one = backend.asnumpy(model.generate(xs[n:n + 1, :length], BOS, 6, end_id=EOS))
+        one = backend.asnumpy(model.generate_batch(xs[n:n + 1, :length], BOS, 6, end_id=EOS))
         numpy.testing.assert_array_equal(one[0], greedy[n])
 
 
@@ -117,9 +117,9 @@ def test_greedy_stops_each_row_at_the_end_symbol(xp, rng):
     model = _build("attention", {}, seed=0)
     xs, _ = padded_batch(rng, [4, 2], [3, 3])
     xs[xs >= V] = 3
-    free = backend.asnumpy(model.generate(xs, BOS, 12))            # no end symbol: all steps
+    free = backend.asnumpy(model.generate_batch(xs, BOS, 12))      # no end symbol: all steps
     assert free.shape == (2, 12)
-    stopped = backend.asnumpy(model.generate(xs, BOS, 12, end_id=EOS))
+    stopped = backend.asnumpy(model.generate_batch(xs, BOS, 12, end_id=EOS))
     assert stopped.shape == (2, 12)
     for row, full in zip(stopped, free):
         ends = numpy.flatnonzero(full == EOS)

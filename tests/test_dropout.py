@@ -67,7 +67,8 @@ def test_a_model_drops_while_training_and_never_while_decoding(xp, rng):
     assert first != second                                 # new keys, new masks
     keyed = [float(dropped.forward(xs, ts, keys=numpy.arange(5))) for _ in range(2)]
     assert keyed[0] == keyed[1] != float(plain.forward(xs, ts))
-    for a, b in ((dropped.generate(xs, 1, 7, end_id=2), plain.generate(xs, 1, 7, end_id=2)),
+    for a, b in ((dropped.generate_batch(xs, 1, 7, end_id=2),
+                  plain.generate_batch(xs, 1, 7, end_id=2)),
                  (dropped.beam_search(xs, 1, 2, 7, beam=3), plain.beam_search(xs, 1, 2, 7,
                                                                               beam=3))):
         numpy.testing.assert_array_equal(backend.asnumpy(a), backend.asnumpy(b))

@@ -21,8 +21,8 @@ def test_save_load_round_trip(xp, rng, tmp_path, kind):
     for p, q in zip(model.params, loaded.params):
         numpy.testing.assert_array_equal(backend.asnumpy(p), backend.asnumpy(q))
     xs = rng.integers(0, V, (2, 5))
-    numpy.testing.assert_array_equal(backend.asnumpy(model.generate(xs, 0, 3)),
-                                     backend.asnumpy(loaded.generate(xs, 0, 3)))
+    numpy.testing.assert_array_equal(backend.asnumpy(model.generate_batch(xs, 0, 3)),
+                                     backend.asnumpy(loaded.generate_batch(xs, 0, 3)))
 
 
 def test_save_leaves_no_temporary_files(xp, tmp_path):

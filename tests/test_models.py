@@ -38,7 +38,7 @@ def test_backward_needs_its_own_forward(xp, rng, kind, impl):
     with pytest.raises(RuntimeError, match=r"backward\(\) needs its own forward"):
         model.backward()
     model.forward(xs, ts)
-    model.generate(xs, 0, 3)
+    model.generate_batch(xs, 0, 3)
     with pytest.raises(RuntimeError, match=r"backward\(\) needs its own forward"):
         model.backward()
     model.forward(xs, ts)
@@ -87,11 +87,11 @@ def test_params_live_in_one_flat_buffer(xp):
 def test_batched_generate_equals_one_at_a_time(xp, rng, kind):
     model = models.build(kind, V, D, H, seed=3)
     xs = rng.integers(0, V, (6, 5))
-    batched = backend.asnumpy(model.generate(xs, start_id=0, sample_size=4))
+    batched = backend.asnumpy(model.generate_batch(xs, start_id=0, sample_size=4))
     weights = backend.asnumpy(model.attention_weights) if kind == "attention" else None
     assert batched.shape == (6, 4)
     for n in range(6):
-        one = backend.asnumpy(model.generate(xs[n:n + 1], start_id=0, sample_size=4))
+        one = backend.asnumpy(model.generate_batch(xs[n:n + 1], start_id=0, sample_size=4))
         numpy.testing.assert_array_equal(one[0], batched[n])
         if weights is not None:
             numpy.testing.assert_allclose(backend.asnumpy(model.attention_weights)[0], weights[n],
@@ -103,7 +103,7 @@ def test_attention_weights_of_forward_and_generate(xp, rng):
     xs, ts = _data(rng, N=2, T_in=6, T_out=5)
     model.forward(xs, ts)
     assert model.attention_weights.shape == (2, 4, 6)
-    model.generate(xs, 0, 7)
+    model.generate_batch(xs, 0, 7)
     assert model.attention_weights.shape == (2, 7, 6)
     numpy.testing.assert_allclose(backend.asnumpy(model.attention_weights).sum(axis=2), 1.0)
 
@@ -136,7 +136,7 @@ def test_bad_batches_are_refused_with_a_clear_error(xp, xs, ts, message):
         model.forward(xs, ts)
     if message.startswith("xs") and xs.ndim == 2:       # generate takes one 1-D question too
         with pytest.raises(ValueError, match=message):
-            model.generate(xs, 0, 3)
+            model.generate_batch(xs, 0, 3)
 
 
 def test_ignored_targets_and_lists_of_ids_are_accepted(xp):
@@ -144,7 +144,7 @@ def test_ignored_targets_and_lists_of_ids_are_accepted(xp):
     ts = numpy.zeros((2, 4), int)
     ts[:, 2:] = -1                                       # the loss layer's ignore_label
     assert numpy.isfinite(float(model.forward([[1, 2, 3], [4, 5, 6]], ts)))
-    assert model.generate([1, 2, 3], 0, 2).shape == (1, 2)
+    assert model.generate_batch([1, 2, 3], 0, 2).shape == (1, 2)
 
 
 @pytest.mark.parametrize("impl", ["fused", "reference"])
@@ -159,7 +159,7 @@ def test_a_source_vocabulary_of_its_own_sizes_the_encoder_and_keeps_the_gradient
     xs[0, 0] = 10
     assert model.decoder.affine.params[0].shape[1] == V
     check_model(model, xs, ts, f"{kind}/{impl}")
-    assert model.generate(xs, 1, 3).shape == (3, 3)
+    assert model.generate_batch(xs, 1, 3).shape == (3, 3)
     with pytest.raises(ValueError, match="ts holds id 7, outside the vocabulary of 7"):
         model.forward(xs, numpy.full((3, 4), 7))
     with pytest.raises(ValueError, match="xs holds id 11, outside the vocabulary of 11"):
@@ -194,8 +194,8 @@ def test_input_feeding_fused_equals_reference_and_feeds_the_context(xp, rng, cel
     ref.backward()
     for g, g_ref in zip(fused.grads, ref.grads):
         numpy.testing.assert_allclose(backend.asnumpy(g), backend.asnumpy(g_ref), atol=1e-12)
-    numpy.testing.assert_allclose(backend.asnumpy(fused.generate(xs, 1, 4)),
-                                  backend.asnumpy(ref.generate(xs, 1, 4)))
+    numpy.testing.assert_allclose(backend.asnumpy(fused.generate_batch(xs, 1, 4)),
+                                  backend.asnumpy(ref.generate_batch(xs, 1, 4)))
 
     plain = models.build("attention", V, D, H, cell=cell, seed=2)
     for p, q in zip(plain.params, fused.params):

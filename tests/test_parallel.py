@@ -131,7 +131,7 @@ def test_threaded_model_step_equals_single_threaded(monkeypatch, xp, rng, kind, 
         model = models.build(kind, 9, 3, 5, seed=3, cell=cell, **options)
         loss = model.forward(xs, ts)
         model.backward()
-        return loss, model.flat_grads, model.generate(xs, 1, 4)
+        return loss, model.flat_grads, model.generate_batch(xs, 1, 4)
 
     (loss1, grads1, gen1), (loss2, grads2, gen2) = run(1), run(2)
     assert float(loss2) == pytest.approx(float(loss1), rel=1e-12)
@@ -203,7 +203,7 @@ def test_a_split_batch_keeps_the_attention_weights_of_every_row(monkeypatch, xp,
     model, *_, w2 = _model_run(monkeypatch, 2, kind, xs, ts, cell)
     assert w2.shape == (70, 4, 6)
     numpy.testing.assert_allclose(w2, w1, rtol=1e-12)
-    model.generate(xs, 1, 3)
+    model.generate_batch(xs, 1, 3)
     assert model.attention_weights.shape == (70, 3, 6)
 
 
@@ -275,7 +275,7 @@ def test_by_default_decoding_splits_over_the_cores_and_training_does_not(xp32, m
     model.forward(xs, ts)
     assert model._shares is None
     model.backward()
-    model.generate(xs, 0, 3)
+    model.generate_batch(xs, 0, 3)
     assert model._shares is not None and len(model._shares) == min(parallel.usable_cores(), 4)
     monkeypatch.setenv("S2S_THREADS", "2")
     model.forward(xs, ts)

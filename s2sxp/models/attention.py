@@ -3,9 +3,11 @@ LSTM; the context and the decoder state, concatenated, go to the output affine. 
 feeding (Luong et al. 2015), each step's context is also fed into the decoder cell's next step
 (layers/feeding.py); a deeper encoder (models/encoder.py), more decoder layers and dropout make it
 a translator's model, as they do the Bahdanau one."""
+import weakref
+
 import numpy
 
-from ..backend import get_array_module
+from ..backend import asnumpy, get_array_module
 from ..layers import CELLS, TimeAttention, is_fused
 from ..layers.feeding import FusedFeedingRecurrence, ReferenceFeedingRecurrence
 from ..layers.output import ChunkedOutputLoss
@@ -51,13 +53,13 @@ class AttentionDecoder(_Stacked):
 
     def _attentive(self, init, D, H, cell, impl):
         self.rnn = init.rnn(cell, D, H, stateful=True, impl=impl)
-        self.attention = TimeAttention(impl=impl)
+        self.attention_layer = TimeAttention(impl=impl)
         self.hs_enc = self.mask = None
         return self.rnn
 
     def _step(self, xs, decoding=False):
         hs_dec = self.rnn.forward(self._embed(xs))
-        cs = self.attention.forward(self.hs_enc, hs_dec, self.mask)
+        cs = self.attention_layer.forward(self.hs_enc, hs_dec, self.mask)
         return self._scores(cs, self._top(hs_dec), decoding)
 
     def start(self, hs_enc, lengths, steps=None):
@@ -69,19 +71,19 @@ class AttentionDecoder(_Stacked):
     def forward(self, xs, hs_enc, lengths=None):
         self.start(hs_enc, lengths)
         score = self._step(xs)
-        self.attention_weights = self.attention.attention_weights
+        self.attention_weights = self.attention_layer.attention_weights
         return score
 
     def backward(self, dscore):
         dcs, dhs_dec = self._back_scores(dscore)
-        dhs_enc, dhs_dec_att = self.attention.backward(dcs)
+        dhs_enc, dhs_dec_att = self.attention_layer.backward(dcs)
         self._back_embed(self.rnn.backward(dhs_dec + dhs_dec_att))
         add_to_last_states(dhs_enc, self.rnn.dh, self.lengths)
         return dhs_enc
 
     def step(self, ids, t):
         score = self._step(ids, decoding=True)
-        self.step_weights = self.attention.attention_weights[:, 0, :]
+        self.step_weights = self.attention_layer.attention_weights[:, 0, :]
         return score
 
     def reorder(self, index):
@@ -137,6 +139,24 @@ class FeedingAttentionDecoder(_Stacked):
         self._reorder_stack(index)
 
 
+class BookAttention:
+    """``model.decoder.attention`` as the book's scripts read it (its ch08/visualize_attention.py,
+    after ``model.forward(x, t)``): ``attention_weights``, a list with one (N, T_enc) host array
+    per decoder step of the model's last forward or decoding (None before any), every row of the
+    batch, however the model split it over threads."""
+
+    def __init__(self, model):
+        self.model = weakref.ref(model)
+
+    @property
+    def attention_weights(self):
+        weights = self.model().attention_weights
+        if weights is None:
+            return None
+        weights = asnumpy(weights)                                   # (N, T_dec, T_enc)
+        return [weights[:, t] for t in range(weights.shape[1])]
+
+
 class AttentionSeq2seq(Seq2seqBase):
     """Encoder states -> LSTM decoder -> dot attention -> affine over [context | state].
 
@@ -148,7 +168,8 @@ class AttentionSeq2seq(Seq2seqBase):
     to the affine beside the contexts; ``dropout`` drops that part of the embeddings, of the
     inputs of the layers above the first and of [context | state] before the affine while
     training. params: the book's, in its order (Wx of the decoder cell with the context rows
-    where it is fed), then those of the decoder's extra layers."""
+    where it is fed), then those of the decoder's extra layers. ``decoder.attention`` gives the
+    weights in the book's layout (:class:`BookAttention`)."""
 
     kind = "attention"
     splits_batch = True
@@ -177,4 +198,5 @@ class AttentionSeq2seq(Seq2seqBase):
         if fused:               # the output affine and the loss in blocks of rows, as one
             self.loss_layer = ChunkedOutputLoss(self.decoder.affine, self.loss_layer.ignore_label,
                                                 label_smoothing)
+        self.decoder.attention = BookAttention(self)
         self._finish(self.encoder.layers + self.decoder.layers)

@@ -1,6 +1,7 @@
 """What every model shares: parameter initialisation, flat parameter/gradient buffers, the book's
-training API (``forward(xs, ts) -> loss``, ``backward()``, ``params``, ``grads``), batched greedy
-decoding and beam search, and the split of a batch over threads.
+API (``forward(xs, ts) -> loss``, ``backward()``, ``params``, ``grads``, ``generate`` of one
+question, ``save_params`` / ``load_params``), batched greedy decoding and beam search, and the
+split of a batch over threads.
 
 A model's arrays live where it was built: on the active backend's array module in its float type
 (``backend.use``), or where ``xp`` and ``dtype`` say. From then on the model follows its own
@@ -10,7 +11,7 @@ import functools
 
 import numpy
 
-from .. import backend, decoding, parallel
+from .. import backend, decoding, parallel, pickles
 from . import options
 from ..layers import CELLS, TimeEmbedding, TimeSoftmaxWithLoss
 from ..layers.dropout import Noise, row_seeds
@@ -68,16 +69,28 @@ def flatten(layers):
 
 
 class Generation:
-    """What a model answers with: greedy decoding (:meth:`generate`) and beam search
+    """What a model answers with: greedy decoding (:meth:`generate_batch`) and beam search
     (:meth:`beam_search`) of a whole batch at once (s2sxp.decoding), its rows split over threads
-    as :meth:`Seq2seqBase.forward` splits them, and the attention weights of the answers."""
+    as :meth:`Seq2seqBase.forward` splits them, and the attention weights of the answers; and the
+    book's :meth:`generate` of one question."""
 
-    def generate(self, xs, start_id, sample_size, end_id=None):
+    def generate_batch(self, xs, start_id, sample_size, end_id=None):
         """Greedy decoding of every question in ``xs`` (N, T) at once -> ids (N, sample_size).
         With ``end_id``, a row stops at it (and is filled with the padding id, or ``end_id``,
         after it), and decoding stops once every row has."""
         return self._decode(xs, functools.partial(self._greedy_share, start_id=start_id,
                                                   steps=sample_size, end_id=end_id))
+
+    def generate(self, xs, start_id, sample_size):
+        """The book's generate: the greedy answer to one question ``xs`` (1, T) as a list of
+        ``sample_size`` ids (ints), as its ``eval_seq2seq`` reads it; :meth:`generate_batch`
+        answers a batch at once."""
+        shape = tuple(xs.shape) if hasattr(xs, "shape") else numpy.shape(xs)
+        if len(shape) not in (1, 2) or len(shape) == 2 and shape[0] != 1:
+            raise ValueError(f"{type(self).__name__}: generate answers one question, shape "
+                             f"(1, T), as the book's does; got shape {shape} (a batch: "
+                             "generate_batch(xs, start_id, sample_size))")
+        return backend.asnumpy(self.generate_batch(xs, start_id, sample_size))[0].tolist()
 
     def beam_search(self, xs, start_id, end_id, max_length, beam=5, length_penalty=1.0,
                     n_best=1, early_stop=False):
@@ -151,10 +164,29 @@ class Generation:
         return self.xp.concatenate(weights, axis=0)
 
 
-class Seq2seqBase(Generation):
+class BookParams:
+    """The book's parameter file (s2sxp.pickles): ``save_params`` and ``load_params`` as its
+    ``BaseModel`` has them, both naming the file after the class by default."""
+
+    def save_params(self, file_name=None):
+        """Write the parameters as the book does: float16, a pickled list in ``params`` order,
+        to ``file_name`` (default: the class's name + ``.pkl``); BookFileError, nothing written,
+        where one is not finite in float16."""
+        pickles.write(pickles.book_file_name(self, file_name), self)
+
+    def load_params(self, file_name=None):
+        """Read the parameters from a file the book's save_params (or :meth:`save_params`) wrote
+        (default: the class's name + ``.pkl``), through the restricted reader of s2sxp.pickles:
+        BookFileError where it holds anything but finite float arrays of this model's shapes."""
+        params = pickles.read(pickles.book_file_name(self, file_name), self)
+        for p, new in zip(self.params, params):
+            p[...] = self.xp.asarray(new, dtype=p.dtype)
+
+
+class Seq2seqBase(Generation, BookParams):
     """A model made of an ``encoder`` and a ``decoder``; subclasses build them in ``__init__`` and
     then call ``_finish()``. The encoder's ``forward(xs)`` returns what the decoder needs (its
-    ``forward(xs, enc)`` / ``generate(enc, start_id, n)``); the decoder's ``backward`` returns the
+    ``forward(xs, enc)`` / ``start`` and ``step``); the decoder's ``backward`` returns the
     gradient of that for the encoder's ``backward``.
 
     A model built with ``pad_id`` reads batches of sequences of different lengths, padded on the
@@ -172,9 +204,9 @@ class Seq2seqBase(Generation):
     model runs the first share and replicas of it the others, each replica the same model sharing
     this one's parameter arrays, with activations and gradients of its own. forward returns the
     mean loss over the whole batch, backward sums the replicas' gradients into this model's, and
-    generate joins their outputs: the results are those of one unsplit run, up to rounding.
+    generate_batch joins their outputs: the results are those of one unsplit run, up to rounding.
 
-    Every model (fused or reference) runs its forward, backward and generate with numbers below
+    Every model (fused or reference) runs its forward, backward and decoding with numbers below
     the smallest normal float flushed to zero (:func:`s2sxp.backend.flush_denormals`): such
     numbers appear as gates and attention weights saturate, and the CPU's arithmetic on them is
     many times slower.
