@@ -1,9 +1,5 @@
 """What the tests of the translation service share: a tiny Japanese-to-made-up-language model
-trained by ``s2sxp train`` (its sources Japanese characters), and the service run by uvicorn on a
-free port of this machine, in a thread."""
-import contextlib
-import threading
-
+trained by ``s2sxp train`` (its sources Japanese characters)."""
 import pytest
 
 from s2sxp import cli, corpus
@@ -32,22 +28,3 @@ def japanese_model(tmp_path_factory):
     assert cli.main(["train", "--data", str(folder / "pairs.tsv"), "--out", str(folder / "run"),
                      *TINY]) == 0
     return folder / "run" / "model.npz"
-
-
-@contextlib.contextmanager
-def running(app):
-    """The URL of ``app`` served by uvicorn on a free port in a thread, until the block ends."""
-    import uvicorn
-
-    from s2sxp.serve.server import listening, url_of
-
-    sock = listening("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, access_log=False, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield url_of(sock)
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
