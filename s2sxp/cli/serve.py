@@ -1,5 +1,6 @@
 """``s2sxp serve``: a saved model behind an HTTP API and a page that shows its attention (the
 ``serve`` extra: pip install "s2sxp[serve]")."""
+import argparse
 import sys
 
 from ..folder import load_model
@@ -8,8 +9,7 @@ from .flags import backend_flag, command, limit_flags, limits_of, run_flag, use_
 
 
 def add_serve(sub):
-    p = command(sub, "serve", serve, "translate over HTTP: a JSON API and a page that shows "
-                "the attention",
+    p = command(sub, "serve", serve, "serve a saved model over HTTP: a JSON API and a page",
                 "Load a saved model once and serve it over HTTP until Ctrl-C or SIGTERM (which "
                 "answers the requests in flight, then exits 0): POST /translate takes "
                 "{\"text\": ...} or {\"texts\": [...]} with the options of s2sxp translate "
@@ -26,10 +26,16 @@ def add_serve(sub):
     p.add_argument("--host", default="127.0.0.1",
                    help="the address to listen on (0.0.0.0: every interface) [default: "
                    "%(default)s]")
-    p.add_argument("--port", type=int, default=8000,
+    p.add_argument("--port", type=port_number, default=8000,
                    help="the port to listen on (0: any free one) [default: %(default)s]")
     limit_flags(p, Limits, "limits")
     backend_flag(p)
+
+
+def port_number(text):
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
+    return int(text)
 
 
 def serve(args):

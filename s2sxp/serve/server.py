@@ -1,6 +1,7 @@
-"""Running the translation service under uvicorn: its socket bound before the model's first
-request (a port in use is an error before anything starts), the access log on standard error,
-and SIGTERM answered as a service manager expects: the requests in flight answered, then exit 0.
+"""Running the translation service under uvicorn: its socket bound and listening before uvicorn
+starts (a port in use is a one-line error, and clients that come early wait in its backlog),
+the access log on standard error, and SIGTERM answered as a service manager expects: the
+requests in flight answered, then exit 0.
 """
 import logging
 import signal
@@ -15,15 +16,18 @@ from .app import ACCESS
 def listening(host, port):
     """A socket bound to ``host`` and ``port`` (0: a free one) and listening, so that clients
     wait in its backlog until the server accepts them; OSError where it cannot be had."""
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
+    sock = None
     try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port,
+                                                             type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
+    except OSError as e:
+        if sock is not None:
+            sock.close()
+        raise OSError(f"cannot listen on {host} port {port}: {e.strerror or e}") from None
     return sock
 
 
