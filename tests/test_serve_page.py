@@ -44,5 +44,6 @@ def test_the_page_translates_and_draws_the_attention(browser, japanese_model, xp
         assert weight == pytest.approx(attention["weights"][r][c], abs=1e-12)
         gray = round(255 * weight)
         assert fill == f"rgb({gray},{gray},{gray})"
+    assert not draws_glyphs(browser, "\ue000\ue001", "\ue002\ue003")   # no font has these
     assert draws_glyphs(browser, "猫が", "犬の"), (
         "no installed font draws Japanese (Debian: apt-get install fonts-ipafont-gothic)")
