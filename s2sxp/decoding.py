@@ -207,7 +207,7 @@ def _best_of(xp, tokens, normalised, parents, weights_at, n_best):
 class Decoded:
     """What :func:`decode` gives, on the host: ``ids`` (N, max_length) of each question's answer,
     or (N, n_best, max_length) of its n_best best, best first; ``scores`` (N, n_best), their
-    normalised log-probabilities, where beam search gave more than one."""
+    normalised log-probabilities, where beam search gave them (greedy decoding ranks nothing)."""
 
     ids: numpy.ndarray
     scores: numpy.ndarray = None
@@ -231,7 +231,7 @@ def decode(model, x, start_id, end_id=None, options=DecodeOptions(), progress=No
     order = numpy.arange(N) if lengths is None else numpy.argsort(lengths, kind="stable")
     order = order[world.rank::world.size]
     out = numpy.empty((N, n_best, steps) if n_best > 1 else (N, steps), dtype=numpy.int32)
-    scores = numpy.empty((N, n_best)) if n_best > 1 else None
+    scores = numpy.empty((N, n_best)) if options.beam > 1 else None
     beam = options.beam
     bar = progress_bar(len(order), "eval" if beam == 1 else f"beam {beam}", progress)
     for i in range(0, len(order), batch_size):
@@ -243,7 +243,7 @@ def decode(model, x, start_id, end_id=None, options=DecodeOptions(), progress=No
                                     length_penalty=options.length_penalty, n_best=n_best,
                                     early_stop=options.early_stop)
             if scores is not None:
-                scores[rows] = asnumpy(model.beam_scores)
+                scores[rows] = asnumpy(model.beam_scores).reshape(len(rows), n_best)
         out[rows] = asnumpy(ids)
         if bar is not None:
             bar.update(min(i + batch_size, len(order)))

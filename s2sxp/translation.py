@@ -21,7 +21,8 @@ from .vocab import TokenVocab
 @dataclass
 class Translations:
     """What a translator gives: ``texts`` the translations (with ``n_best``, a list of the n best
-    of each, best first, and ``scores`` their normalised log-probabilities), ``sources`` each
+    of each, best first), ``scores`` after beam search the normalised log-probabilities of each
+    one's ``n_best`` best (None after greedy decoding), ``sources`` each
     sentence's tokens (a question's characters, padded to its width), ``ids`` the output ids
     ((N, max_length), or (N, n_best, max_length)) and ``unknown`` the source tokens the
     vocabulary lacks (read as ``<unk>``)."""
@@ -87,7 +88,7 @@ class SentenceTranslator:
         shape = (len(sources), n_best, options.max_length) if n_best > 1 else (
             len(sources), options.max_length)
         out = numpy.full(shape, vocab.pad_id, dtype=numpy.int32)
-        scores = numpy.zeros((len(sources), n_best)) if n_best > 1 else None
+        scores = numpy.zeros((len(sources), n_best)) if options.beam > 1 else None
         if ids:
             decoded = decode(self.model, Sequences(ids, vocab.pad_id), vocab.bos_id,
                              vocab.eos_id, options)

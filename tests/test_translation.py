@@ -45,6 +45,8 @@ def test_translate_lines_gives_what_the_command_line_prints(saved, capsys, xp32)
     assert out.texts == _cli_lines(capsys, saved["corpus"], sentences, "--beam", "3")
     best = translate_lines(io.load(saved["corpus"]), sentences, DecodeOptions(beam=3, n_best=2))
     assert [texts[0] for texts in best.texts] == out.texts and len(best.scores[0]) == 2
+    assert [s[0] for s in best.scores] == [s[0] for s in out.scores]    # beam search scores
+    assert translate_lines(io.load(saved["corpus"]), sentences).scores is None
 
 
 def test_empty_lines_are_refused_or_kept_empty(saved, xp32):

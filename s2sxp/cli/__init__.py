@@ -1,5 +1,5 @@
-"""The ``s2sxp`` command line (also ``python -m s2sxp``): train, eval, translate, compare, plot
-and bench. Each command's module turns its flags into calls of the package; commands.py reads the
+"""The ``s2sxp`` command line (also ``python -m s2sxp``): train, eval, translate, compare, plot,
+serve and bench. Each command's module turns its flags into calls of the package; commands.py reads the
 command line and dispatches. This module stays light, so that Ctrl-C while the rest is imported
 ends the command quietly.
 

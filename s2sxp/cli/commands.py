@@ -3,7 +3,7 @@ import argparse
 import sys
 
 from .. import __version__, backend, datasets, files, folder, io
-from . import evaluate, plot, train
+from . import evaluate, plot, serve, train
 from .flags import formatter
 
 USER_ERRORS = (backend.BackendError, datasets.DatasetError, io.CheckpointError, ValueError,
@@ -32,6 +32,7 @@ def _parser():
     evaluate.add_translate(sub)
     train.add_compare(sub)
     plot.add_plot(sub)
+    serve.add_serve(sub)
     sub.add_parser("bench", help="time the models (s2sxp bench --help for its flags)",
                    add_help=False)
     return parser

@@ -12,7 +12,7 @@ import numpy
 from .. import backend
 from ..config import TrainConfig, default_text, owners
 from ..decoding import DecodeOptions
-from ..settings import flag, settings_of
+from ..settings import check, flag, settings_of
 
 DEFAULT_RUN = os.path.join("runs", "attention-date")
 #: The widest beam decoding takes: each beam is a copy of the decoder's state.
@@ -77,6 +77,22 @@ def setting_flags(p, names=None, skip=(), shown=None):
         if group not in groups:
             groups[group] = p if group is None else p.add_argument_group(f"{group} settings")
         _setting_flag(groups[group], field, shown)
+
+
+def limit_flags(p, cls, title):
+    """A flag for each setting of the dataclass ``cls``, with its default, in a group of the
+    help called ``title``; each is None unless given (:func:`limits_of` reads them back)."""
+    group = p.add_argument_group(title)
+    for field in settings_of(cls):
+        _setting_flag(group, field, shown=str(field.default))
+
+
+def limits_of(args, cls):
+    """The ``cls`` the flags of :func:`limit_flags` give, each held to its rule."""
+    values = {f.name: getattr(args, f.name) for f in settings_of(cls)
+              if getattr(args, f.name) is not None}
+    check(values, cls)
+    return cls(**values)
 
 
 def _setting_flag(p, field, shown):
