@@ -100,20 +100,18 @@ def atomic_write(path, write, prefix=TMP_PREFIX):
 
 def write_output(path, write):
     """Write a file the user named, ``path``, by ``write(file)``: a new path or a regular file
-    (a link to one: the file it names) atomically, as :func:`atomic_write` does; anything else (a
-    device such as /dev/null or /dev/stdout, a pipe) straight through, since a rename would
-    replace it. The temporary files of an earlier write to ``path`` whose process has died are
+    (a link to one: the file it names) atomically, as :func:`atomic_write` does; a device, a
+    pipe or a descriptor (/dev/null, /dev/stdout, /proc/self/fd/N, whatever they lead to)
+    straight through, appended to what the descriptor has written, since a rename would replace
+    it. The temporary files of an earlier write to ``path`` whose process has died are
     removed first."""
     path = os.fspath(path)
-    try:
-        regular = stat.S_ISREG(os.stat(path).st_mode)
-    except FileNotFoundError:
-        regular = True
-    except OSError as e:
-        raise _named(e, path) from None
-    if not regular:
+    through = _written_through(path)
+    if through:
         try:
-            with open(path, "wb") as f:
+            # one of this process's descriptors: written at its own place, as print() would
+            with (os.fdopen(os.dup(through), "wb") if through is not True else
+                  open(path, "ab")) as f:
                 write(f)
         except OSError as e:
             raise _named(e, path) from None
@@ -121,6 +119,30 @@ def write_output(path, write):
     path = os.path.realpath(path)
     _remove_orphans(path)
     atomic_write(path, write, prefix=f"{TMP_PREFIX}{os.getpid()}-")
+
+
+def _written_through(path):
+    """Whether ``path`` is written straight through rather than replaced: it is, or links to, a
+    descriptor of this process (/dev/stdout, /proc/self/fd/1: the descriptor's number is
+    returned) or a device (whatever they lead to, a file another process holds open too), or it
+    is no regular file (a pipe, a device)."""
+    hop = os.path.abspath(path)
+    ours = (f"/proc/self/fd/", f"/proc/{os.getpid()}/fd/", "/dev/fd/")
+    for _ in range(40):                                  # the links it goes through, in turn
+        for prefix in ours:
+            if hop.startswith(prefix) and hop[len(prefix):].isdigit():
+                return int(hop[len(prefix):])
+        if hop.startswith(("/dev/", "/proc/")):
+            return True
+        if not os.path.islink(hop):
+            break
+        hop = os.path.abspath(os.path.join(os.path.dirname(hop), os.readlink(hop)))
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise _named(e, path) from None
 
 
 def _remove_orphans(path):

@@ -133,6 +133,22 @@ def test_translate_writes_through_a_link_to_a_descriptor_as_dev_stdout_is(capsys
     assert text.count(b"\n") == 1
 
 
+def test_translate_into_dev_stdout_redirected_to_a_file_writes_at_the_descriptors_place(
+        capsys, tmp_path, model):
+    log = tmp_path / "log.txt"
+    with open(log, "wb") as redirected:                 # as a shell's `> log.txt` leaves it
+        redirected.write(b"earlier\n")
+        redirected.flush()
+        inode = os.fstat(redirected.fileno()).st_ino
+        link = tmp_path / "stdout"
+        os.symlink(f"/proc/self/fd/{redirected.fileno()}", link)
+        assert run(capsys, "translate", "9/27/94", "--run", model, "--output", link)[0] == 0
+        redirected.write(b"later\n")
+    assert os.stat(log).st_ino == inode
+    lines = log.read_text().splitlines()
+    assert lines[0] == "earlier" and lines[2] == "later" and len(lines) == 3
+
+
 def test_translate_into_a_link_to_a_file_writes_the_file_and_keeps_the_link(capsys, tmp_path,
                                                                              model):
     target = tmp_path / "real.txt"
