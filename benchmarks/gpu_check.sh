@@ -4,9 +4,11 @@
 #
 #     bash benchmarks/gpu_check.sh [OUTDIR]
 #
-# Through the device tool, with the corpus carried in an ignored folder:
+# Through the device tool, with the corpus and the serve extra carried in ignored folders:
 #     mkdir -p .corpus && cp -r ../shared/corpora/tatoeba-jpn-eng .corpus/
-#     run(command='bash benchmarks/gpu_check.sh "$OUT"', carry=[".corpus"], timeout_s=540)
+#     pip install --target .gpu-deps starlette uvicorn    # the device image has neither
+#     run(command='bash benchmarks/gpu_check.sh "$OUT"', carry=[".corpus", ".gpu-deps"],
+#         timeout_s=540)
 #
 # Prints the GPU and CuPy's version, runs the test suite with CuPy as the default backend (the
 # CPU/GPU matrix: every "cupy" case runs; stops at the first failure), then the per-epoch
@@ -15,7 +17,10 @@
 # a copy the device call carries, else ../shared/corpora/tatoeba-jpn-eng): one epoch of a
 # bidirectional Bahdanau model with dropout over the first 20,000 pairs by subwords, its seconds
 # and dev BLEU, then beam-5 translation of the 1,000 test sentences in sentences a second; then
-# the all-reduce benchmark's NCCL path on one rank (benchmarks/allreduce.py). Everything it
+# one round of requests to `s2sxp serve` on the GPU with that model (where Starlette and uvicorn
+# are at hand, .gpu-deps carried); then the all-reduce benchmark's NCCL path on one rank
+# (benchmarks/allreduce.py). The book's calling contract (generate of one question,
+# save_params/load_params, the attention weights) runs in the tests (tests/test_book.py). Everything it
 # prints goes to OUTDIR/DATE-gpu-check.log (OUTDIR: the argument, else $OUT, else
 # benchmarks/results/gpu); the benchmark writes its DATE-gpu.json/.md/.png and the all-reduce
 # benchmark its DATE-allreduce-gpu.json/.md beside it. Each part has
@@ -24,6 +29,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+[ -d .gpu-deps ] && export PYTHONPATH="$PYTHONPATH:$PWD/.gpu-deps"
 out="${1:-${OUT:-benchmarks/results/gpu}}"
 mkdir -p "$out"
 log="$out/$(date +%F)-gpu-check.log"
@@ -62,6 +68,31 @@ print("device", cupy.cuda.runtime.getDeviceProperties(0)["name"].decode())' \
             --model bahdanau --bidirectional --dropout 0.2 --epochs 1 --out "$work/run"
         [ -f "$work/run/best.npz" ] && S2S_BACKEND=cupy timeout 30 python -m s2sxp translate \
             --run "$work/run/best.npz" --input "$work/test.ja" --output "$work/test.en" --beam 5
+        if [ -f "$work/run/best.npz" ] && python -c "import starlette, uvicorn" 2>/dev/null; then
+            echo "## s2sxp serve on the GPU: one round of 8 concurrent requests (at most 60 s)"
+            S2S_BACKEND=cupy timeout 60 python -m s2sxp serve --run "$work/run/best.npz" \
+                --port 8765 &
+            server=$!
+            timeout 50 python - "$corpus/test.tsv" <<'PY'
+import json, sys, time, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+lines = [l.split("\t")[1].strip() for l in open(sys.argv[1], encoding="utf-8")][:8]
+for _ in range(40):
+    try:
+        urllib.request.urlopen("http://127.0.0.1:8765/health", timeout=1)
+        break
+    except OSError:
+        time.sleep(1)
+def ask(text):
+    body = json.dumps({"text": text, "beam": 5}).encode()
+    return json.load(urllib.request.urlopen("http://127.0.0.1:8765/translate", body, timeout=30))
+start = time.time()
+with ThreadPoolExecutor(8) as pool:
+    answers = list(pool.map(ask, lines))
+print(f"{len(answers)} answers in {time.time() - start:.2f} s:", answers[:2])
+PY
+            kill -TERM "$server"; wait "$server"; echo "serve exited $?"
+        fi
         echo "## JoeyNMT is not run here: its requirements (datasets with pyarrow, pandas," \
             "tensorboard, ...) do not fit the 64 MiB a device call carries"
     else
