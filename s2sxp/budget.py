@@ -115,13 +115,16 @@ class Budget:
     @property
     def planned(self):
         """How many validations the budget holds before its last: as many as fit in
-        :data:`SHARE` of it with the last, at most :data:`MOST_VALIDATIONS`."""
+        :data:`SHARE` of it with the last, at most :data:`MOST_VALIDATIONS` and one every
+        :data:`PLAN_AFTER` iterations expected."""
         if not self.plans:
             return 0
-        v = self.validation_seconds
-        if not v:
+        v, d = self.validation_seconds, self.iteration_seconds
+        if not (v and d):
             return MOST_VALIDATIONS
-        return max(0, min(MOST_VALIDATIONS, math.floor(SHARE * self.seconds / v) - 1))
+        expected = self.iterations + (self.seconds - self.spent) / d
+        return max(0, min(MOST_VALIDATIONS, math.floor(SHARE * self.seconds / v) - 1,
+                          math.floor(expected / PLAN_AFTER) - 1))
 
     @property
     def left(self):

@@ -101,6 +101,13 @@ def test_a_long_budget_validates_at_most_so_many_times():
     assert len(_spend(budget, clock, validation=1)) == MOST_VALIDATIONS + 1
 
 
+def test_validations_come_ten_iterations_apart_at_the_least():
+    clock = [0.0]
+    budget = Budget(1, lambda: clock[0], validation_iterations=0.01)
+    at = _spend(budget, clock, validation=0.01)           # some 56 iterations in the minute
+    assert len(at) == 5 and numpy.diff([0] + at).min() >= 10 / 56
+
+
 def test_a_budget_carries_on_from_its_state():
     clock = [0.0]
     budget = Budget(10, lambda: clock[0], validation_iterations=3)
