@@ -15,6 +15,7 @@ from .models import options as model_options
 from .models.shapes import param_shapes
 from .optim import OPTIMIZERS
 from .pairs import is_pairs_file
+from .schedule import PLANNED, SCHEDULES, STEP_SETTINGS
 from .settings import SettingError, at_least, above, check, flag, setting, settings_of, within
 from .vocab import SUBWORD_MODELS, TOKENIZERS
 
@@ -60,8 +61,12 @@ class TrainConfig:
                       "(.tsv, as Tatoeba/Anki export it)", metavar="NAME|FILE")
     examples: int = _data(datasets.EXAMPLES, "lines to generate for date or addition", data="book",
                           form="count", metavar="N")
-    epochs: int = _training(10, "epochs to train; with --resume, the new total", form="count",
-                            metavar="N")
+    epochs: int = _training(help="epochs to train; with --resume, the new total", form="count",
+                            metavar="N", fallback=10)
+    minutes: float = _training(
+        help="train for M minutes of the wall clock, start-up and validations (at most 5%%) "
+        "included, in place of --epochs; the test file is scored after them", form="number",
+        metavar="M", rule=above(0), shown="")
     batch_size: int = _training(help="rows (sentences) a batch", form="count", metavar="N",
                                 fallback=128)
     wordvec_size: int = _model(help="embedding width", form="count", metavar="N",
@@ -70,6 +75,11 @@ class TrainConfig:
     optimizer: str = _training(help="", choices=tuple(OPTIMIZERS), shown="recipe")
     lr: float = _training(help="learning rate", form="number", metavar="RATE", rule=above(0),
                           shown="recipe")
+    schedule: str = _training(
+        help="the rate's course: linear or cosine: a warm-up, then down to near zero at the end "
+        "(of --minutes or --epochs); plateau: halved by --plateau; halving: by --lr-half-life "
+        "and --anneal-at", choices=SCHEDULES, shown="linear with --minutes, else plateau on a "
+        "parallel corpus, halving on the book's data")
     lr_half_life: int = _training(
         help="halve the learning rate every N iterations (smoothly: lr * 0.5 ** (iteration / "
         "N)); 0 keeps it constant", form="whole", metavar="N",
@@ -221,6 +231,7 @@ class TrainConfig:
                 raise SettingError(field.name, f"is for {SCOPES[scope]}"
                                    + field.metadata.get("elsewhere", ""))
         decided = {**family.recipe, **defaults, **kind.recipe, **self._fallbacks()}
+        decided.update(schedule_settings(config, given, decided["schedule"]))
         decided["wordvec_size"] = kind.wordvec_size(config.tokens or decided.get("tokens"))
         if "batch_tokens" in given:
             decided["batch_size"] = None
@@ -303,6 +314,10 @@ class TrainConfig:
             raise SettingError("model", f"{given['model']}: {source} holds a model of kind "
                                f"{self.model!r}, not {given['model']!r}; resume it without "
                                "{flag}, or start a new run in another folder")
+        if self.minutes and "epochs" in given:
+            raise SettingError("epochs", f"{given['epochs']}: {source} holds a run of "
+                               f"{flag('minutes')} {self.minutes:g}, which carries on the "
+                               "budget it had left; resume it without {flag}")
         for name, value in given.items():
             if name != "epochs" and value != getattr(self, name):
                 raise SettingError(name, f"{value} differs from the resumed run's "
@@ -324,29 +339,55 @@ class TrainConfig:
         defaults, ``word`` or ``spm`` for a corpus read by words or subwords, and its direction
         where the sources are not the first column (``src2``) or name their languages
         (``ja-en``) (of a resolved config)."""
-        default = TrainConfig(model=self.model).resolved()
-        parts = [self.model]
-        if self.cell != default.cell:
-            parts.append(self.cell)
-        if self.init_state != default.init_state:
-            parts.append(self.init_state)
-        if self.reset_state_each_step:
-            parts.append("reset")
-        if self.bidirectional:
-            parts.append("bi")
-        if self.input_feeding:
-            parts.append("feed")
-        if (self.encoder_layers or 1) > 1:
-            parts.append(f"{self.encoder_layers}layers")
-        if (self.decoder_layers or 1) > 1:
-            parts.append(f"dec{self.decoder_layers}")
-        if self.tokens in ("word", "spm"):
-            parts.append(self.tokens)
-        if self.langs:                              # the direction: runs/...-ja-en-train
-            parts.append("-".join(self.langs))
-        elif self.source_column == 2:
-            parts.append("src2")
-        return os.path.join("runs", "-".join(parts + [data_name(self.data)]))
+        return folder_name(self)
+
+
+def schedule_settings(config, given, recipe):
+    """The settings a schedule decides for ``config`` (the data's ``recipe`` unless ``given``,
+    linear with a budget): its step settings where not given, and no count of epochs with a
+    budget; SettingError for --minutes with --epochs, or for a step setting or --eval-every
+    that the schedule has no use for."""
+    if "minutes" in given and "epochs" in given:
+        raise SettingError("minutes", f"and {flag('epochs')} both say how long to train; "
+                           "give one")
+    schedule = config.schedule or ("linear" if config.minutes else recipe)
+    if schedule in PLANNED:
+        unused = [k for k in STEP_SETTINGS[schedule] if given.get(k)]
+        if config.minutes and given.get("eval_every"):
+            unused.append("eval_every")
+        if unused:
+            raise SettingError(unused[0], f"has no use with {flag('schedule')} {schedule}"
+                               + (f" and {flag('minutes')}, which spaces the validations"
+                                  if unused[0] == "eval_every" else ""))
+    return {"schedule": schedule, **STEP_SETTINGS[schedule],
+            **({"epochs": None} if config.minutes else {})}
+
+
+def folder_name(config):
+    """The folder :meth:`TrainConfig.default_folder` names for ``config``."""
+    default = TrainConfig(model=config.model).resolved()
+    parts = [config.model]
+    if config.cell != default.cell:
+        parts.append(config.cell)
+    if config.init_state != default.init_state:
+        parts.append(config.init_state)
+    if config.reset_state_each_step:
+        parts.append("reset")
+    if config.bidirectional:
+        parts.append("bi")
+    if config.input_feeding:
+        parts.append("feed")
+    if (config.encoder_layers or 1) > 1:
+        parts.append(f"{config.encoder_layers}layers")
+    if (config.decoder_layers or 1) > 1:
+        parts.append(f"dec{config.decoder_layers}")
+    if config.tokens in ("word", "spm"):
+        parts.append(config.tokens)
+    if config.langs:                  # the direction: runs/...-ja-en-train
+        parts.append("-".join(config.langs))
+    elif config.source_column == 2:
+        parts.append("src2")
+    return os.path.join("runs", "-".join(parts + [data_name(config.data)]))
 
 
 def default_text(name):

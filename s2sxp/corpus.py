@@ -160,7 +160,8 @@ class Corpus:
     scores = ("exact", "bleu", "chrf")
     #: A run's settings on a corpus where none are given: the rate halves when the dev score
     #: stalls (a model family's schedule counts iterations of the book's data), characters.
-    recipe = {"lr_half_life": 0, "anneal_at": 0, "plateau": 1, "tokens": "char"}
+    recipe = {"lr_half_life": 0, "anneal_at": 0, "plateau": 1, "schedule": "plateau",
+              "tokens": "char"}
     #: The embedding's width by the tokens.
     wordvec_sizes = {"char": 64, "word": 256, "spm": 256}
 

@@ -192,7 +192,7 @@ class Data:
     scores = ("exact",)
     #: A run's settings on the book's data where none are given: the book's embedding width,
     #: no halving on a plateau.
-    recipe = {"wordvec_size": 16, "plateau": 0}
+    recipe = {"wordvec_size": 16, "plateau": 0, "schedule": "halving"}
     #: No test file is scored at the end: the held-out tenth is the test split.
     test_set = None
 

@@ -1,9 +1,9 @@
 """The validations of a run and what follows from them (:class:`ValidationHistory`): the scores of
 each and when it was made, the best so far, how long the scores have stalled, whether patience
-has run out, and the learning rate an iteration trains at (:func:`s2sxp.optim.scheduled_rate`).
+has run out, and the learning rate an iteration trains at (:func:`s2sxp.schedule.scheduled_rate`).
 Bookkeeping only: it knows no folders, files, trainers or processes.
 """
-from .optim import scheduled_rate, stalls
+from .schedule import scheduled_rate, stalls
 
 #: Each score's column in a run's history (history.json): exact match, BLEU, chrF.
 COLUMNS = {"exact": "val_acc", "bleu": "val_bleu", "chrf": "val_chrf"}

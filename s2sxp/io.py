@@ -374,6 +374,14 @@ CHECKPOINT_SCHEMA = {
             "type": "object", "required": ["path", "sha256", "from_run"],
             "properties": {"path": _TEXT, "sha256": _TEXT, "from_run": _TEXT}}},
         "test_scores": {"type": ["object", "null"]},
+        "budget": {"type": ["object", "null"], "required": [
+            "seconds", "spent", "trained", "iterations", "validating", "validations", "at",
+            "ended"],
+            "properties": {"seconds": _NUMBER, "spent": _NUMBER, "trained": _NUMBER,
+                           "iterations": _COUNT, "validating": _NUMBER, "validations": _COUNT,
+                           "at": _NUMBER,
+                           "ended": {"type": "boolean"}, "last": {"type": ["number", "null"]},
+                           "marks": _NUMBERS}},
     },
 }
 

@@ -1,4 +1,5 @@
-"""Optimisers, gradient clipping (book, ch. 1 and 6) and learning-rate schedules.
+"""Optimisers and gradient clipping (book, ch. 1 and 6); the learning-rate schedules they are
+driven by live in :mod:`s2sxp.schedule`.
 
 Each optimiser's ``update(params, grads)`` takes the lists a model exposes. When the model keeps
 its parameters in one flat buffer (``model.flat_params``/``flat_grads``), ``step(model)`` updates
@@ -11,6 +12,7 @@ import numpy
 
 from . import parallel
 from .backend import get_array_module
+from .schedule import halving, plateaus, scheduled_rate, stalls  # noqa: F401 (their old home)
 
 
 def grad_norm(grads):
@@ -116,47 +118,3 @@ class Adam:
 
 OPTIMIZERS = {"adam": Adam, "sgd": SGD}
 
-
-def halving(lr, half_life, iteration):
-    """The learning rate of ``iteration`` (0: the first) when ``lr`` halves every ``half_life``
-    iterations, smoothly: ``lr * 0.5 ** (iteration / half_life)``; ``lr`` where half_life is 0."""
-    return lr * 0.5 ** (iteration / half_life) if half_life else lr
-
-
-def stalls(scores):
-    """For each validation score, how many validations in a row, it included, have not improved
-    on the best before them (0 where it did)."""
-    best, run, out = None, 0, []
-    for score in scores:
-        if best is None or score > best:
-            best, run = score, 0
-        else:
-            run += 1
-        out.append(run)
-    return out
-
-
-def plateaus(scores, patience):
-    """How many times the rate is halved when it halves once ``patience`` validations in a row
-    have not improved on the best score (the count starting again after each); 0 for patience
-    0."""
-    if not patience:
-        return 0
-    halvings, since = 0, 0
-    for stalled in stalls(scores):
-        since = since + 1 if stalled else 0
-        if since == patience:
-            halvings, since = halvings + 1, 0
-    return halvings
-
-
-def scheduled_rate(lr, half_life, anneal_at, iteration, accuracies, plateau=0, scores=()):
-    """The learning rate of ``iteration`` (0: the first of the run) in the epoch that follows the
-    finished epochs whose validation accuracies are ``accuracies``: ``lr`` halved every
-    ``half_life`` iterations, smoothly (0: never), halved again for every finished epoch from
-    the first whose accuracy reached ``anneal_at`` (0: never), and again for every ``plateau``
-    validations in a row (0: never) whose ``scores`` did not improve on the best."""
-    reached = next((e for e, a in enumerate(accuracies) if anneal_at and a >= anneal_at), None)
-    annealed = 0 if reached is None else len(accuracies) - reached
-    return (halving(lr, half_life, iteration) * 0.5 ** annealed
-            * 0.5 ** plateaus(scores, plateau))

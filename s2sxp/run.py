@@ -5,8 +5,10 @@ A :class:`Run` holds its folder while it trains and writes an epoch's files as o
 (:class:`~s2sxp.folder.RunFolder`), so that a crash, a kill or Ctrl-C never leaves a broken or
 mixed folder; :meth:`Run.resume` carries on from the checkpoint with the very same batches, so
 the losses and parameters equal those of an uninterrupted run. Its validations, and the schedule
-and early stop they decide, are its :class:`~s2sxp.history.ValidationHistory`; its data answers
-for itself (:mod:`s2sxp.data`). :func:`train` is the one epoch loop, for one run or several side
+and early stop they decide, are its :class:`~s2sxp.history.ValidationHistory`; its rate is
+:func:`s2sxp.schedule.rate_at`; a run of ``minutes`` keeps its wall clock in a
+:class:`~s2sxp.budget.Budget`, part of its checkpoint; its data answers for itself
+(:mod:`s2sxp.data`). :func:`train` is the one epoch loop, for one run or several side
 by side. Over several ranks (:mod:`s2sxp.distributed`) rank 0 alone reads and writes the folder
 and hands the other ranks what they need.
 """
@@ -17,6 +19,7 @@ import numpy
 
 from . import backend, io, viz
 from .backend import asnumpy
+from .budget import Budget
 from .config import TrainConfig
 from .data import file_records, load_data, located
 from .decoding import DecodeOptions
@@ -25,6 +28,7 @@ from .folder import RUN_FORMAT, RunFolder, json_writer
 from .history import ValidationHistory
 from .optim import OPTIMIZERS
 from .progress import STDOUT
+from .schedule import PLANNED, rate_at
 from .trainer import Trainer, TrainingInterrupted
 from .vocab import mismatch
 
@@ -51,10 +55,11 @@ class RunFiles:
                 else d.source_vocab}
 
     def _checkpoint_writer(self):
+        budget = None if self.budget is None else self.budget.state_dict()
         return io.checkpoint_writer(self.path("checkpoint.npz"), self.model, self.optimizer,
                                     self.trainer, run=self.config.as_dict(),
                                     history=self.history, test_scores=self.test_scores,
-                                    **self._vocabs(), **self.model_meta())
+                                    budget=budget, **self._vocabs(), **self.model_meta())
 
     def save_checkpoint(self):
         """The checkpoint (where training stands now) and, as one unit with it, best.npz where a
@@ -109,6 +114,8 @@ class RunFiles:
         scored, the test file's scores."""
         history = {"config": self.config.as_dict(), "loss": self.trainer.loss_list,
                    "loss_epochs": self.trainer.loss_epochs, **self.history.summary()}
+        if self.budget is not None:          # the minute each validation ended
+            history["val_minutes"] = [m / 60 for m in self.budget.marks]
         if self.test_scores is not None:
             history["test"] = self.test_scores
         return history
@@ -118,11 +125,11 @@ class Run(RunFiles):
     """One model's training in ``folder``: made by :meth:`start` or :meth:`resume`, trained by
     :func:`train` (or :meth:`run_epoch` until :attr:`finished`, then :meth:`finish`)."""
 
-    def __init__(self, folder, config, data, model, optimizer, trainer, history):
+    def __init__(self, folder, config, data, model, optimizer, trainer, history, budget=None):
         self.folder = folder          # a RunFolder (s2sxp.folder)
         self.config, self.data = config, data
         self.model, self.optimizer, self.trainer = model, optimizer, trainer
-        self.history = history
+        self.history, self.budget = history, budget
         self.world = trainer.world    # the processes training together (s2sxp.distributed)
         self.files = {}               # where its files of data are (s2sxp.data.file_records)
         self.test_scores = None       # the test file's, when training has finished
@@ -131,10 +138,12 @@ class Run(RunFiles):
         self.on_validation = None
 
     @classmethod
-    def build(cls, folder, config, data, log, world=SINGLE, saved=None):
+    def build(cls, folder, config, data, log, world=SINGLE, saved=None, clock=None,
+              started=None, budget=None):
         """A run in ``folder`` of the (resolved) ``config`` on ``data`` (loaded where None) in its
-        first weights, its history carried on from ``saved``, that has not touched its folder;
-        MemoryError where its largest batch cannot fit."""
+        first weights, its history carried on from ``saved`` and, of ``minutes``, its budget
+        from ``budget`` (a state; its ``clock`` read at ``started``), that has not touched its
+        folder; MemoryError where its largest batch cannot fit."""
         data = load_data(config) if data is None else data
         need, free = config.memory(data), backend.available_memory()
         if free is not None and need > free:
@@ -147,24 +156,31 @@ class Run(RunFiles):
         per_epoch = len(trainer.batch_sizes(data.x_train, data.t_train, config.batch_size,
                                             config.batch_tokens))
         history = ValidationHistory(data.scores, data.selected(config.select), per_epoch, saved)
-        return cls(folder, config, data, model, optimizer, trainer, history)
+        # a validation is guessed to cost the part of an epoch its split is of the training one
+        budget = None if config.minutes is None else Budget(
+            config.minutes, clock, world, started, per_epoch * len(data.x_test)
+            / len(data.x_train), budget, plans=config.schedule in PLANNED)
+        return cls(folder, config, data, model, optimizer, trainer, history, budget)
 
     # -- the folder's life ---------------------------------------------------------------------
 
     @classmethod
-    def start(cls, folder, config, data=None, log=STDOUT, overwrite=False, world=SINGLE):
+    def start(cls, folder, config, data=None, log=STDOUT, overwrite=False, world=SINGLE,
+              clock=None):
         """A new run in ``folder`` (a path, or a :class:`~s2sxp.folder.RunFolder`), which is made
         if missing and held (:meth:`close` lets it go). A folder that holds a run, or other
         files, is refused unless ``overwrite`` (an earlier run's files are then removed, other
         files kept but where a run's file replaces them); one that holds a comparison always. ``data``, when
         given, must already be reversed if ``config.reverse``. Over several ranks, rank 0 does
         all of this and the others take its data, model and state: they never touch the
-        folder."""
+        folder. A run of ``minutes`` counts them from now, on ``clock`` (a function that
+        returns seconds; ``time.monotonic`` unless told)."""
+        started = (clock or time.monotonic)()
         if world.rank:
-            return _shared(None, world)
+            return _shared(None, world, clock)
         folder, config = RunFolder.of(folder, overwrite), config.resolved()
         folder.check()
-        run = cls.build(folder, config, data, log, world)
+        run = cls.build(folder, config, data, log, world, clock=clock, started=started)
         folder.prepare()
         try:
             run.files = file_records(config, folder.path)
@@ -179,26 +195,30 @@ class Run(RunFiles):
         return _shared(run, world)
 
     @classmethod
-    def resume(cls, folder, given=None, data=None, log=STDOUT, world=SINGLE):
+    def resume(cls, folder, given=None, data=None, log=STDOUT, world=SINGLE, clock=None):
         """The run in ``folder`` (a path or a RunFolder), as its checkpoint left it. ``given``
         holds settings asked for now ({setting: value}, None: not asked); they must match the
         run's, except ``epochs``, which may extend it
         (:meth:`~s2sxp.config.TrainConfig.carried_on`). CheckpointError when the checkpoint is
         unreadable or holds another model or vocabulary. Over several ranks, rank 0 reads the
-        folder and the others take what it read, whatever the number of ranks that wrote it."""
+        folder and the others take what it read, whatever the number of ranks that wrote it.
+        A run of ``minutes`` carries on the budget it had left, counting from now, on
+        ``clock`` (as :meth:`start`)."""
+        started = (clock or time.monotonic)()
         if world.rank:
-            return _shared(None, world)
+            return _shared(None, world, clock)
         folder = RunFolder.of(folder)
         folder.open()
         try:
-            run = cls._resume(folder, TrainConfig.asked(given or {}), data, log, world)
+            run = cls._resume(folder, TrainConfig.asked(given or {}), data, log, world,
+                              (clock, started))
         except BaseException:
             folder.release()
             raise
         return _shared(run, world)
 
     @classmethod
-    def _resume(cls, folder, given, data, log, world):
+    def _resume(cls, folder, given, data, log, world, clock):
         path = folder.join("checkpoint.npz")
         checkpoint = io.read_checkpoint(path)
         config = TrainConfig.saved(checkpoint.meta.get("run"), path)
@@ -215,7 +235,8 @@ class Run(RunFiles):
                       and saved.subword_model is not None else ())
             # the run's own subword models, not new ones trained again on the data
             data = load_data(dataclasses.replace(config, **found), *vocabs)
-        run = cls.build(folder, config, data, log, world, checkpoint.meta.get("history"))
+        run = cls.build(folder, config, data, log, world, checkpoint.meta.get("history"),
+                        *clock, checkpoint.meta.get("budget"))
         _check_restorable(checkpoint, run)
         _check_order(checkpoint, len(run.data.x_train))
         io.restore(checkpoint, run.model, run.optimizer, run.trainer)
@@ -270,8 +291,8 @@ class Run(RunFiles):
 
     def lr_at(self, iteration):
         """The learning rate of an iteration (0: the first of the run) from where training
-        stands (:meth:`~s2sxp.history.ValidationHistory.rate_at` of the settings)."""
-        return self.history.rate_at(iteration, self.trained, self.config)
+        stands (:func:`~s2sxp.schedule.rate_at` of the settings)."""
+        return rate_at(self.config, self.history, iteration, self.trained, self.budget)
 
     @property
     def stopped_early(self):
@@ -280,7 +301,10 @@ class Run(RunFiles):
 
     @property
     def finished(self):
-        return self.epoch >= self.config.epochs or self.stopped_early
+        """Whether training is over: its epochs trained, or its budget spent, or stopped
+        early."""
+        over = self.budget.ended if self.budget else self.epoch >= self.config.epochs
+        return over or self.stopped_early
 
     @property
     def best(self):
@@ -290,24 +314,30 @@ class Run(RunFiles):
     # -- the epoch driver ----------------------------------------------------------------------
 
     def run_epoch(self, progress=STDOUT):
-        """Train one epoch (or the rest of one that was stopped), validate on the held-out split,
-        write every file. Returns (scores, guesses): exact match and, on a parallel corpus, BLEU
-        and chrF, with the translations of the held-out sources. TrainingInterrupted and
-        NonFiniteLoss pass through; the files of the last finished epoch stay as they were."""
+        """Train one epoch (or the rest of one that was stopped, or of a budget), validate on the
+        held-out split, write every file. Returns (scores, guesses): exact match and, on a
+        parallel corpus, BLEU and chrF, with the translations of the held-out sources; (None,
+        None) where a budget has no validation due (only the checkpoint is written then).
+        TrainingInterrupted and NonFiniteLoss pass through; the files of the last finished epoch
+        stay as they were."""
         c, d, P = self.config, self.data, self.iterations_per_epoch
         progress = self.trainer.out if progress == STDOUT else progress
 
         def after_update(epoch, iteration):         # the next update's rate
             done = epoch * P + iteration + 1
-            if c.eval_every and done % c.eval_every == 0 and iteration + 1 < P:
+            if self.budget is not None:
+                self.budget.count_iteration()
+            if iteration + 1 < P and self._due(done, last=False):
                 result = self._validate(done, progress)
                 if self.on_validation is not None:
                     self.on_validation(self, *result)
-                if self.stopped_early:
+                if self.finished:
                     raise _StoppedEarly(result)
                 self._save_best()
             self.optimizer.lr = self.lr_at(done)
 
+        if self.budget is not None:                 # start-up, or the last epoch's files
+            self.budget.count_other()
         self.optimizer.lr = self.lr_at(self.trained)
         try:
             self.trainer.fit(d.x_train, d.t_train, max_epoch=1, batch_size=c.batch_size,
@@ -316,9 +346,21 @@ class Run(RunFiles):
         except _StoppedEarly as stop:
             self.save()
             return stop.result
+        if not self._due(self.epoch * P, last=True):
+            self.save_checkpoint()
+            return None, None
         result = self._validate(self.epoch * P, progress)
         self.save()
         return result
+
+    def _due(self, done, last):
+        """Whether a validation is due after ``done`` iterations (``last``: an epoch's last):
+        where a budget spaces them, or has ended, as it says; else after every epoch and every
+        ``eval_every`` iterations."""
+        b, every = self.budget, self.config.eval_every
+        if b is not None and (b.ended or b.plans):
+            return b.validate_now()
+        return last or bool(every and done % every == 0)
 
     def _validate(self, at, progress):
         """Score the held-out split after ``at`` iterations and keep the scores in the history;
@@ -326,6 +368,8 @@ class Run(RunFiles):
         scores, guesses = self.data.split("test").evaluate(
             self.model, bleu_tokenize=self.config.bleu_tokenize, progress=progress,
             world=self.world)
+        if self.budget is not None:
+            self.budget.count_validation()
         self.history.add(scores, at)
         return scores, guesses
 
@@ -440,10 +484,11 @@ def _check_order(checkpoint, examples):
                                  f"batches of the {examples} training examples")
 
 
-def _shared(run, world):
+def _shared(run, world, clock=None):
     """Rank 0's ``run`` on every rank: the others build a run of the same settings and data from
-    what rank 0 sends, with its parameters, optimizer and trainer state and history, and no folder
-    to write (:attr:`Run.writes`)."""
+    what rank 0 sends, with its parameters, optimizer and trainer state, history and budget (on
+    their own ``clock``, whose readings rank 0's replace), and no folder to write
+    (:attr:`Run.writes`)."""
     if world.size == 1:
         return run
     state = world.broadcast(None if run is None else _state(run),
@@ -451,7 +496,7 @@ def _shared(run, world):
     if run is not None:
         return run
     run = Run.build(RunFolder(state["folder"]), state["config"], state["data"], None, world,
-                    state["history"])
+                    state["history"], clock, budget=state["budget"])
     io.set_params(run.model, state["params"], "rank 0's model")
     run.optimizer.load_state_dict(state["optimizer"])
     run.trainer.load_state_dict(state["trainer"])
@@ -465,7 +510,7 @@ def _state(run):
             "params": [asnumpy(p) for p in run.model.params],
             "optimizer": _on_host(run.optimizer.state_dict()),
             "trainer": run.trainer.state_dict(), "history": dict(run.history),
-            "files": run.files}
+            "files": run.files, "budget": run.budget and run.budget.state_dict()}
 
 
 def _on_host(state):

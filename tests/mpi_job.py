@@ -8,11 +8,14 @@ the test expects.
     train    a Run trained in FOLDER/run for 2 epochs on FOLDER/pairs.tsv, the writes of each
              rank counted: writes-RANK.json
     stop     as train, but rank 0 alone asks to stop during epoch 1
+    budget   a Run of half a minute trained in FOLDER/run, on clocks that differ by rank: rank
+             0's a second later at each reading, rank 1's ten
     raise    rank 1 raises at its 3rd update
     hang     rank 1 stops answering at its 3rd update
     exit     rank 1 ends at its 3rd update, without a word
     nccl     on the GPU: an array summed over the ranks by NCCL, the result in nccl.npy
 """
+import dataclasses
 import json
 import os
 import sys
@@ -75,6 +78,21 @@ def config(folder):
                        wordvec_size=8, hidden_size=16, batch_size=32, epochs=2, seed=0)
 
 
+def budget_config(folder):
+    return dataclasses.replace(config(folder), epochs=None, minutes=0.5)
+
+
+class Ticking:
+    """A clock ``step`` seconds later at each reading."""
+
+    def __init__(self, step):
+        self.now, self.step = 0.0, step
+
+    def __call__(self):
+        self.now += self.step
+        return self.now
+
+
 def counting_writes(world, folder):
     """Count, in writes-RANK.json, the files each rank writes (atomic writes and epoch commits)."""
     counts = {"atomic_write": [], "commit": []}
@@ -114,6 +132,12 @@ def main(job, folder):
         summed = world.allreduce(xp.arange(6, dtype=xp.float32) * (world.rank + 1), "a test")
         if world.rank == 0:
             numpy.save(os.path.join(folder, "nccl.npy"), backend.asnumpy(summed))
+        return 0
+    if job == "budget":
+        run = runs.Run.start(os.path.join(folder, "run"), budget_config(folder), log=None,
+                             world=world, clock=Ticking(1.0 if world.rank == 0 else 10.0))
+        run.train()
+        run.close()
         return 0
     counting_writes(world, folder)
     run = runs.Run.start(os.path.join(folder, "run"), config(folder), log=None, world=world)

@@ -113,6 +113,21 @@ def test_a_stop_asked_on_one_rank_stops_all_and_resumes_in_one_process(tmp_path)
 
 
 @needs_mpi
+def test_the_ranks_of_a_budgeted_run_keep_rank_0s_clock(tmp_path):
+    _write_corpus(tmp_path)
+    code, out, _ = mpiexec(2, JOB, "budget", str(tmp_path))
+    assert code == 0, out
+    one = Run.start(str(tmp_path / "one"), mpi_job.budget_config(str(tmp_path)), log=None,
+                    clock=mpi_job.Ticking(1.0))
+    one.train()
+    one.close()
+    shared, alone = (json.loads((tmp_path / f / "history.json").read_text())
+                     for f in ("run", "one"))
+    assert shared["val_at"] == alone["val_at"] and shared["val_minutes"] == alone["val_minutes"]
+    numpy.testing.assert_allclose(shared["loss"], alone["loss"], rtol=1e-4)
+
+
+@needs_mpi
 def test_the_command_line_resumes_a_run_with_another_number_of_ranks(tmp_path):
     _write_corpus(tmp_path)
     data = str(tmp_path / "pairs.tsv")

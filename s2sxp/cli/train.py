@@ -10,13 +10,15 @@ import sys
 import numpy
 
 from .. import backend, distributed, models
+from ..budget import PLAN_AFTER, SHARE
 from ..compare import Comparison, compare_folder
 from ..config import TrainConfig
 from ..folder import RunFolder
 from ..io import NonFiniteParameters
 from ..metrics import SCORE_NAMES, figure, score_text, scores_text
 from ..run import Run
-from ..settings import settings_of
+from ..schedule import FLOOR, PLANNED
+from ..settings import SettingError, settings_of
 from ..trainer import NonFiniteLoss, TrainingInterrupted, stop_on_interrupt
 from .flags import backend_flag, command, flag_values, setting_flags, use_backend
 
@@ -42,6 +44,8 @@ def add_train(sub):
                 "  s2sxp train --data my_pairs.txt --out runs/mine  # a question_answer file\n"
                 "  s2sxp train --data jpn.tsv --tokens char --model bahdanau  # a parallel "
                 "corpus\n"
+                "  s2sxp train --data jpn.tsv --tokens spm --minutes 15  # the best model in 15 "
+                "minutes\n"
                 "  s2sxp train --resume                          # after Ctrl-C, carry on\n"
                 "  mpirun -n 2 s2sxp train --data jpn.tsv --tokens spm  # over 2 processes "
                 "(pip install \"s2sxp[mpi]\"; README: Scaling out)\n")
@@ -99,22 +103,46 @@ def _describe(run):
 
 
 def _reporter(count):
-    """What is printed after each epoch: ``count`` examples and the validation scores."""
+    """What is printed after each epoch: ``count`` examples and the validation scores (where
+    the epoch ended in one)."""
     def report(run, scores, guesses, seconds):
         when = f"epoch {run.epoch}"
         if run.optimizer.lr != run.config.lr:
             when += f", lr now {run.lr_at(run.epoch * run.iterations_per_epoch):.3g}"
+        if scores is None:
+            print(f"{when} ({seconds:.1f}s{_left(run)})")
+            return
         run.data.split("test").show(guesses, count)
-        print(f"val {scores_text(scores)} ({when}, {seconds:.1f}s)")
+        print(f"val {scores_text(scores)} ({when}, {seconds:.1f}s{_left(run)})")
 
     return report
 
 
+def _left(run):
+    """``, N minutes left`` of a run's budget (nothing without one)."""
+    return "" if run.budget is None else f", {run.budget.minutes_left:.1f} minutes left"
+
+
 def _inside_epoch(run, scores, guesses):
-    """The line a validation inside an epoch (--eval-every) prints."""
+    """The line a validation inside an epoch (--eval-every, or a budget's) prints."""
     at = run.history["val_at"][-1]
     print(f"val {scores_text(scores)} (epoch {at / run.iterations_per_epoch:.2f}, iteration "
-          f"{at})")
+          f"{at}{_left(run)})")
+
+
+def _planner(run):
+    """What prints a budget's plan, once its pace is known."""
+    def plan(budget):
+        c, p, P = run.config, budget.plan(), run.iterations_per_epoch
+        decay = (f"decaying {'linearly' if c.schedule == 'linear' else 'along a cosine'} to "
+                 f"{c.lr * FLOOR:.3g}" if c.schedule in PLANNED else f"by {c.schedule}")
+        print(f"plan: about {p['iterations']} iterations ({p['iterations'] / P:.1f} epochs) at "
+              f"{p['seconds']:.3g}s each, {p['validations']} validations (at most "
+              f"{SHARE:.0%} of the budget with the last), the rate {decay}, training ending at "
+              f"minute {p['end']:.1f} of {c.minutes:g} ({budget.spent / 60:.1f} spent so far); "
+              "then the test file")
+
+    return plan
 
 
 def _print_test(run, name=""):
@@ -165,9 +193,16 @@ def train(args):
 def _train(run):
     _describe(run)
     if run.finished and run.scored:
-        print(f"the run has finished its {run.config.epochs} epochs; pass --epochs to train "
+        print(f"the run has spent its {run.config.minutes:g} minutes" if run.budget else
+              f"the run has finished its {run.config.epochs} epochs; pass --epochs to train "
               "further")
         return 0
+    if run.budget is not None:
+        run.budget.on_plan = _planner(run)
+        spent = run.budget.spent / 60
+        print(f"budget: {run.config.minutes:g} minutes, start-up included"
+              + (f", {spent:.1f} of them spent before this resume" if spent else "")
+              + f"; the plan follows once {PLAN_AFTER} iterations are timed")
     # NumPy's warnings are left out: a loss that turns NaN or infinite is reported once, below
     run.on_validation = _inside_epoch
     with stop_on_interrupt(run.trainer) as signals, numpy.errstate(all="ignore"):
@@ -196,6 +231,10 @@ def compare(args):
                          "several with mpirun -n K s2sxp train --model MODEL")
     use_backend(args)
     settings = TrainConfig(**flag_values(args))
+    if settings.minutes is not None:
+        raise SettingError("minutes", "is for s2sxp train: compare trains its models an epoch "
+                           "of each at a time, so no model has the clock to itself; give "
+                           "--epochs, or train each model with s2sxp train --minutes")
     folder = args.out or compare_folder(settings.data or TrainConfig.data)
     names = args.models and list(dict.fromkeys(args.models))
     if args.resume:
