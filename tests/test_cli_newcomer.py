@@ -6,12 +6,12 @@ import csv
 import json
 import os
 import sys
-import tomllib
 
 import numpy
 import pytest
 
 from s2sxp import cli, corpus, io
+from s2sxp.config import tomllib
 
 pytestmark = pytest.mark.usefixtures("xp32")
 
