@@ -15,18 +15,24 @@ from s2sxp.models import BahdanauSeq2seq
 from s2sxp.optim import OPTIMIZERS, halving
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The whole docstring as the description, and each flag's default."""
+
+
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--hidden-size", type=int, default=256)
-    p.add_argument("--wordvec-size", type=int, default=16)
-    p.add_argument("--batch-size", type=int, default=128)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("--epochs", type=int, default=3, help="epochs to train")
+    p.add_argument("--hidden-size", type=int, default=256,
+                   help="width of the recurrent states")
+    p.add_argument("--wordvec-size", type=int, default=16, help="embedding width")
+    p.add_argument("--batch-size", type=int, default=128, help="questions a batch")
     p.add_argument("--n", type=int, default=50000, help="date lines generated, 90%% for training")
-    p.add_argument("--cell", default="gru", choices=["gru", "lstm"])
-    p.add_argument("--init-state", default="sum", choices=["sum", "last"])
-    p.add_argument("--reset-state-each-step", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cell", default="gru", choices=["gru", "lstm"], help="recurrent cell")
+    p.add_argument("--init-state", default="sum", choices=["sum", "last"],
+                   help="the decoder starts from the sum of the encoder states or the last")
+    p.add_argument("--reset-state-each-step", action="store_true",
+                   help="restart the decoder cell from zeros at every step")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the shuffling")
     p.add_argument("--out", default="runs/bahdanau-date", help="output folder")
     args = p.parse_args()
 

@@ -15,14 +15,19 @@ MODELS = {"baseline": s2sxp.Seq2seq, "peeky": s2sxp.PeekySeq2seq,
           "attention": s2sxp.AttentionSeq2seq}
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The whole docstring as the description, and each flag's default."""
+
+
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=10)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("--epochs", type=int, default=10, help="epochs to train")
     p.add_argument("--n", type=int, default=50000, help="date lines generated, 90%% for training")
-    p.add_argument("--wordvec-size", type=int, default=16)
-    p.add_argument("--hidden-size", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--wordvec-size", type=int, default=16, help="embedding width")
+    p.add_argument("--hidden-size", type=int, default=256,
+                   help="width of the recurrent states")
+    p.add_argument("--batch-size", type=int, default=128, help="questions a batch")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the shuffling")
     p.add_argument("--out", default="runs/compare-models", help="output folder")
     args = p.parse_args()
 

@@ -11,23 +11,33 @@ import os
 import numpy
 
 import s2sxp
-from s2sxp import backend, datasets, io, viz
+from s2sxp import backend, datasets, viz
+from s2sxp.folder import load_model
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The whole docstring as the description, and each flag's default."""
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default=None, help="a model saved by s2sxp train (else train one)")
-    p.add_argument("--epochs", type=int, default=3)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("--model", default=None,
+                   help="a model or run folder saved by s2sxp train (else train one)")
+    p.add_argument("--epochs", type=int, default=3, help="epochs to train")
     p.add_argument("--n", type=int, default=50000, help="date lines generated, 90%% for training")
-    p.add_argument("--hidden-size", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--seed", type=int, default=None, help="picks the question (default: random)")
+    p.add_argument("--hidden-size", type=int, default=256,
+                   help="width of the recurrent states")
+    p.add_argument("--batch-size", type=int, default=128, help="questions a batch")
+    p.add_argument("--seed", type=int, default=None, help="picks the question (None: a random one)")
     p.add_argument("--out", default="runs/visualize-attention", help="output folder")
     args = p.parse_args()
 
     (x_train, t_train), (x_test, t_test), vocab = datasets.load("date", n=args.n)
     if args.model:
-        model = io.load(args.model)
+        try:
+            model, _ = load_model(args.model)
+        except (OSError, ValueError) as e:           # no such file, or a run not yet trained
+            p.exit(2, f"{p.prog}: error: {e}\n")
         reverse = model.meta.get("reversed_input", True)
     else:
         model, reverse = s2sxp.AttentionSeq2seq(len(vocab), 16, args.hidden_size, seed=0), True

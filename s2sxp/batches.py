@@ -125,7 +125,7 @@ def batch_sizes(x, t, batch_size, batch_tokens=None, ranks=1):
         return sizes
     if data_size < batch_size:
         raise ValueError(f"batch size {batch_size} is larger than the {data_size} training "
-                         "examples")
+                         "examples (give a smaller --batch-size, or more data)")
     if batch_size < ranks:
         raise ValueError(f"batch size {batch_size} is smaller than the {ranks} ranks that "
                          "share each batch")

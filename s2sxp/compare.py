@@ -95,8 +95,10 @@ class Comparison:
         self.draw()
 
     def draw(self):
-        """accuracy.png and loss.png of every run, in the comparison's folder."""
-        viz.plot_histories({r.config.model: r.history_dict() for r in self.runs}, self.folder)
+        """The pictures of every run (accuracy.png or, on a corpus, bleu.png, and loss.png),
+        in the comparison's folder; returns their paths."""
+        return viz.plot_histories({r.config.model: r.history_dict() for r in self.runs},
+                                  self.folder)
 
     def close(self):
         for run in self.runs:

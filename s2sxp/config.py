@@ -3,14 +3,18 @@ takes as flags, made from these fields, and what a run folder keeps in config.js
 unset ones are decided (:meth:`TrainConfig.resolved`: the model family's recipe, the data's,
 the model's own defaults), and which data they name (:meth:`TrainConfig.data_kind`)."""
 import dataclasses
+import difflib
+import json
 import os
+import sys
 from dataclasses import dataclass
 
 import numpy
 
 from . import corpus, datasets, models
+from .folder import RUN_FORMAT
 from .io import CheckpointError
-from .metrics import BLEU_TOKENIZERS
+from .metrics import BLEU_TOKENIZERS, tokenize_problem
 from .models import options as model_options
 from .models.shapes import param_shapes
 from .optim import OPTIMIZERS
@@ -18,6 +22,11 @@ from .pairs import is_pairs_file
 from .schedule import PLANNED, SCHEDULES, STEP_SETTINGS
 from .settings import SettingError, at_least, above, check, flag, setting, settings_of, within
 from .vocab import SUBWORD_MODELS, TOKENIZERS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:                                           # the same parser, before Python 3.11
+    import tomli as tomllib
 
 #: The scores that may pick best.npz and stop or slow training on a parallel corpus.
 SELECT = ("bleu", "chrf")
@@ -102,6 +111,8 @@ class TrainConfig:
     patience: int = _training(0, "stop training once N validations in a row have not improved "
                               "on the best score; 0: never", form="whole", metavar="N",
                               rule=at_least(0, NEVER))
+    keep_best: int = _training(0, "keep the models of the N best epochs too, epoch-E.npz (for "
+                               "s2sxp average)", form="whole", metavar="N", rule=at_least(0, NEVER))
     plateau: int = _training(
         help="halve the learning rate once N validations in a row have not improved on the "
         "best score (the count starts again after each halving); 0: never", form="whole",
@@ -142,6 +153,8 @@ class TrainConfig:
                            data="corpus", form="count", metavar="N", shown="all")
     max_length: int = _data(200, "a sentence of more tokens is an error (or skipped with "
                             "--skip-bad)", data="corpus", form="count", metavar="N")
+    max_output_length: int = _data(None, "translations of at most N target tokens (validations)",
+                                   "corpus", form="count", metavar="N", shown="twice the longest")
     skip_bad: bool = _data(corpus.Options.skip_bad, "skip bad lines (no tab, empty, not UTF-8, "
                            "too long) and say how many, instead of stopping at the first",
                            data="corpus", form="switch", negatable=False)
@@ -166,8 +179,9 @@ class TrainConfig:
                                "language model or byte-pair encoding", data="corpus",
                                choices=SUBWORD_MODELS)
     bleu_tokenize: str = _data("13a", "how sacrebleu splits translations for BLEU (char, or "
-                               "ja-mecab where installed, for Japanese; zh for Chinese)",
-                               data="corpus", choices=BLEU_TOKENIZERS)
+                               "ja-mecab with pip install \"sacrebleu[ja]\", for Japanese; zh "
+                               "for Chinese)", data="corpus", choices=BLEU_TOKENIZERS,
+                               rule=tokenize_problem)
     select: str = _data("bleu", "the validation score that picks best.npz and that --patience "
                         "and --plateau watch", data="corpus", choices=SELECT)
     batch_tokens: int = _data(help="batches of about N tokens each (rows times the longest "
@@ -230,18 +244,13 @@ class TrainConfig:
             if field.name in given and field.default is None and scope not in (None, kind.kind):
                 raise SettingError(field.name, f"is for {SCOPES[scope]}"
                                    + field.metadata.get("elsewhere", ""))
-        decided = {**family.recipe, **defaults, **kind.recipe, **self._fallbacks()}
+        decided = {**family.recipe, **defaults, **kind.recipe, **FALLBACKS}
         decided.update(schedule_settings(config, given, decided["schedule"]))
         decided["wordvec_size"] = kind.wordvec_size(config.tokens or decided.get("tokens"))
         if "batch_tokens" in given:
             decided["batch_size"] = None
         return dataclasses.replace(config, **{k: v for k, v in decided.items()
                                               if getattr(config, k) is None})
-
-    @staticmethod
-    def _fallbacks():
-        return {f.name: f.metadata["fallback"] for f in settings_of(TrainConfig)
-                if "fallback" in f.metadata}
 
     def data_kind(self):
         """The kind of data these settings name, the class that loads and answers for it:
@@ -390,6 +399,11 @@ def folder_name(config):
     return os.path.join("runs", "-".join(parts + [data_name(config.data)]))
 
 
+#: The settings decided, where nothing else decides them, by the value their field declares.
+FALLBACKS = {f.name: f.metadata["fallback"] for f in settings_of(TrainConfig)
+             if "fallback" in f.metadata}
+
+
 def default_text(name):
     """How ``--help`` shows the default of the setting ``name`` of a run: its value, or where other
     settings decide it, the rule by which they do."""
@@ -452,3 +466,38 @@ def data_name(data):
     """The name a run folder gives its data: a dataset's name, or a file's without folder and
     extension."""
     return os.path.splitext(os.path.basename(data))[0]
+
+
+def read_settings(path):
+    """{setting: value} of a settings file, as ``s2sxp train --config`` reads it: TOML, or JSON
+    where its name ends in .json (a run's config.json among them, its ``format`` mark
+    ignored); each key a setting's name (``batch_size`` or ``batch-size``) and each value held to
+    its rule. ValueError naming the file (and, for TOML, the line) of the first that is not."""
+    with open(path, "rb") as f:
+        text = f.read().decode("utf-8", errors="replace")
+    form = "JSON" if os.fspath(path).lower().endswith(".json") else "TOML"
+    try:
+        values = json.loads(text) if form == "JSON" else tomllib.loads(text)
+    except ValueError as e:                     # JSON's and TOML's errors, with the line
+        raise ValueError(f"{path}: not {form} ({e})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a table of settings (name = value)")
+    if values.get("format") == RUN_FORMAT:
+        values = {k: v for k, v in values.items() if k != "format"}
+    fields = {f.name: f for f in settings_of(TrainConfig)}
+    settings = {}
+    for key, value in values.items():
+        name = str(key).replace("-", "_")
+        if name not in fields:
+            close = difflib.get_close_matches(name, fields, n=1)
+            raise ValueError(f"{path}: {key!r} is not a setting of a run"
+                             + (f" (did you mean {close[0]!r}?)" if close else "")
+                             + "; `s2sxp train --help` lists them, each flag's name a key")
+        if fields[name].metadata["form"] == "pair" and isinstance(value, list):
+            value = tuple(value)
+        settings[name] = value
+    try:
+        check(settings, TrainConfig)
+    except SettingError as e:
+        raise ValueError(f"{path}: {e}") from None
+    return settings

@@ -11,6 +11,7 @@ Sources are their tokens; targets are ``<s> tokens </s>``; both are kept as
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,8 +23,9 @@ from .pairs import CorpusError
 from .batches import Sequences
 from .decoding import DecodeOptions
 from .distributed import SINGLE
-from .metrics import evaluate_translations, scores_text, show_translations
-from .vocab import SPECIALS, TokenVocab, check_tokenizer, tokenize, train_subwords
+from .metrics import (evaluate_translations, scores_text, show_translations, translation_scores,
+                      unspaced)
+from .vocab import SPECIALS, UNK_ID, TokenVocab, check_tokenizer, tokenize, train_subwords
 
 __all__ = ["Corpus", "CorpusError", "Options", "Sequences", "Split", "load_pairs", "load_split",
            "pairs_from_lines", "read_pairs", "synthetic_pairs", "write_pairs"]
@@ -85,8 +87,9 @@ class Options:
 class Split:
     """The pairs of one part of a corpus: ``x`` source ids, ``t`` target ids (``<s> ... </s>``),
     ``sources`` and ``references`` the sentences as text, ``vocab`` the targets' vocabulary;
-    ``name`` what part it is (``test``, ``train``; ``all`` for a whole file) and ``max_length``
-    the most tokens a translation of it may take (None: twice its longest target).
+    ``name`` what part it is (``dev``, ``held-out``, ``train``; ``all`` for a whole file) and
+    ``max_length`` the most tokens a translation of it may take (None: twice its longest
+    target).
 
     It evaluates a model (:meth:`evaluate`: BLEU, chrF and exact match of its translations) and
     shows and sums up what it gave, as the book's questions do
@@ -115,6 +118,31 @@ class Split:
 
     def show(self, translations, count=10, file=None):
         show_translations(self.sources, self.references, translations, count, file)
+
+    def notes(self, bleu_tokenize):
+        """What may make the scores of this split mislead, in words: most source tokens unknown
+        to the model (the columns the other way round?), or BLEU split by 13a on a target
+        written without spaces."""
+        notes = []
+        tokens = sum(len(s) for s in self.x.seqs)
+        unknown = sum(int((s == UNK_ID).sum()) for s in self.x.seqs) / max(1, tokens)
+        if unknown > 0.5:
+            notes.append(f"{100 * unknown:.0f}% of the source tokens are not in the model's "
+                         "vocabulary (read as <unk>): are source and target the other way round "
+                         "(--source-column)?")
+        if bleu_tokenize == "13a" and unspaced(self.references):
+            notes.append("BLEU splits words at spaces (13a), and these references have none: "
+                         "score them with --bleu-tokenize char (or ja-mecab)")
+        return notes
+
+    def texts(self, translations):
+        """The translations :meth:`evaluate` gave, as lines of text."""
+        return list(translations)
+
+    def rescored(self, translations, more, bleu_tokenize="13a"):
+        """The scores of ``translations`` against this split's references and each list of
+        ``more`` (further references of every sentence)."""
+        return translation_scores(translations, self.references, bleu_tokenize, more)
 
     def heading(self, decoding):
         """What was scored, and how: ``test, 100 sentences, greedy``."""
@@ -152,7 +180,7 @@ class Corpus:
     reversed_input: bool = False
     source_vocab: TokenVocab = None
     test_set: Split = None
-    held_out: str = "test"
+    held_out: str = "held-out"
 
     #: The run settings of a corpus are those declared for it (s2sxp.config).
     kind = "corpus"
@@ -210,11 +238,13 @@ class Corpus:
         return 2 * int(self.t_train.max_length)
 
     def split(self, name="test"):
-        """The held-out split (``test``) or the training one (``train``)."""
+        """The held-out split (``test``: the dev file, or the tenth held out of the training
+        pairs, named so) or the training one (``train``)."""
         x, t, sources, references = ((self.x_test, self.t_test, self.src_test, self.ref_test)
                                      if name == "test" else
                                      (self.x_train, self.t_train, self.src_train, self.ref_train))
-        return Split(x, t, sources, references, self.vocab, name, self.max_output_length)
+        return Split(x, t, sources, references, self.vocab,
+                     self.held_out if name == "test" else name, self.max_output_length)
 
     def selected(self, select):
         """The score that picks the best model: ``select``."""
@@ -337,6 +367,7 @@ def load_pairs(pairs, options=None, dev=None, test=None, vocab=None, source_voca
         train_texts = held_texts = None
         models = (None, None)
     if vocab is None:
+        _check_words(train, o.tokens)
         vocab, source_vocab = _vocabularies(train, o, models)
     split = {"vocab": vocab, "source_vocab": source_vocab, "source_column": o.source_column,
              "max_length": o.max_length, "skip_bad": o.skip_bad, "notice": notice}
@@ -347,7 +378,20 @@ def load_pairs(pairs, options=None, dev=None, test=None, vocab=None, source_voca
     return Corpus(vocab, train_split.x, train_split.t, held_split.x, held_split.t,
                   train_split.sources, train_split.references, held_split.sources,
                   held_split.references, vocab.tokenizer, source_vocab=source_vocab,
-                  test_set=test_split, held_out="test" if dev is None else "dev")
+                  test_set=test_split, held_out="held-out" if dev is None else "dev")
+
+
+def _check_words(lines, tokens):
+    """A warning where sentences split into words (``tokens="word"``) are mostly one word each,
+    as a language written without spaces is (Japanese, Chinese): each would be one token."""
+    if tokens != "word" or not lines:
+        return
+    for side in ("source", "target"):
+        sample = [getattr(line, side) for line in lines[:500]]
+        if sum(len(words) == 1 and len(words[0]) > 4 for words in sample) > len(sample) / 2:
+            warnings.warn(f"most {side} sentences are one word each when split at spaces (a "
+                          "language written without them?); split them into characters "
+                          "(tokens=\"char\") or subwords (\"spm\") instead", stacklevel=3)
 
 
 def _encode(lines, texts, vocab, source_vocab):

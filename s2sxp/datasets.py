@@ -163,6 +163,18 @@ class Questions:
     def show(self, guesses, count=10, file=None):
         show_examples(self.x, self.t, guesses, self.vocab, count, self.reversed_input, file)
 
+    def texts(self, guesses):
+        """The answers :meth:`evaluate` gave, as lines of text."""
+        return [self.vocab.decode(g) for g in guesses]
+
+    def notes(self, bleu_tokenize=None):
+        """Nothing: a question with characters the model lacks is refused as it is read."""
+        return []
+
+    def rescored(self, guesses, more, bleu_tokenize=None):
+        raise ValueError("further references are for translations of a parallel corpus; the "
+                         "book's questions have one answer each")
+
     def heading(self, decoding):
         return self.name
 
@@ -303,7 +315,10 @@ def _parse(lines, source):
             continue
         cut = line.find("_")
         if cut < 0:
-            raise DatasetError(f"{where}: no '_' marks where the answer starts")
+            raise DatasetError(f"{where}: no '_' marks where the answer starts (the book's "
+                               "question_answer format; a file of sentence pairs holds "
+                               "source<TAB>target per line, or source,target in a file named "
+                               ".csv)")
         question, answer = line[:cut], line[cut:]
         if first is None:
             first = (number, len(question), len(answer))

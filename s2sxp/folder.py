@@ -10,23 +10,37 @@ A run (:mod:`s2sxp.run`) writes there::
                     shuffling state, epoch and history: at the start, after every epoch, and
                     when Ctrl-C stops training
     history.json    loss per report and the scores of every validation (on a parallel corpus
-                    also BLEU and chrF, and the test file's scores once training has finished)
+                    also BLEU and chrF, and the test file's scores once training has finished);
+                    history.csv: the same, one row an event, for spreadsheets
     model.npz       the model after the last finished epoch; best.npz: the best validation accuracy
-                    (on a parallel corpus: the best BLEU)
+                    (on a parallel corpus: the best BLEU); epoch-E.npz: with ``--keep-best N``,
+                    the models of the N best validations at ends of epochs
     accuracy.png    validation accuracy per epoch; loss.png: the training loss; bleu.png: BLEU
     source.model    subwords: the sources' SentencePiece model (target.model: the targets'), as
                     SentencePiece's own tools read it; the checkpoint and models carry them too
 """
 import contextlib
+import csv
 import json
 import os
+import re
+from io import StringIO
 
 from . import files, io
 from .files import FolderLock, atomic_write
 
 #: What a run writes in its folder.
-FILES = ("config.json", "checkpoint.npz", "history.json", "model.npz", "best.npz",
+FILES = ("config.json", "checkpoint.npz", "history.json", "history.csv", "model.npz", "best.npz",
          "accuracy.png", "loss.png", "bleu.png", "source.model", "target.model")
+#: The models ``--keep-best N`` keeps beside best.npz: the model after epoch E.
+KEPT = re.compile(r"epoch-([0-9]{1,9})\.npz")
+
+
+def kept_name(epoch):
+    """The file of the model kept after ``epoch`` (``--keep-best``)."""
+    return f"epoch-{epoch}.npz"
+
+
 #: The mark a run's config.json carries as its ``format``: the folder holds a run of ours.
 RUN_FORMAT = "s2sxp-run/1"
 #: Where ``s2sxp compare`` records its models (their run folders are inside), and its mark.
@@ -159,6 +173,7 @@ class RunFolder(os.PathLike):
             for name in FILES:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(self.join(name))
+            self.keep_only(())
 
     def open(self):
         """The folder of a run to carry on, held, an epoch's files a kill left half renamed
@@ -181,6 +196,19 @@ class RunFolder(os.PathLike):
             self.lock.release()
             self.lock = None
 
+    def kept(self):
+        """{epoch: path} of the models ``--keep-best`` keeps there (epoch-E.npz), by epoch."""
+        epochs = sorted(int(m.group(1)) for name in os.listdir(self.path)
+                        if (m := KEPT.fullmatch(name)))
+        return {e: self.join(kept_name(e)) for e in epochs}
+
+    def keep_only(self, epochs):
+        """Remove the kept models (epoch-E.npz) of epochs other than ``epochs``."""
+        for epoch, path in self.kept().items():
+            if epoch not in epochs:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+
     def write(self, name, write):
         """The file ``name``, written by ``write(file)`` atomically."""
         atomic_write(self.join(name), write)
@@ -198,14 +226,43 @@ def json_writer(value):
     return lambda f: f.write((json.dumps(value, indent=1) + "\n").encode())
 
 
+#: The columns of history.csv.
+CSV_COLUMNS = ("event", "epoch", "loss", "accuracy", "bleu", "chrf")
+
+
+def csv_writer(history):
+    """What writes a run's ``history`` (history.json's) as history.csv, one row an event in the
+    order of training: each reported ``loss``, each ``validation`` (accuracy 0-1, BLEU and chrF
+    0-100 where the data has them) and the ``test`` file's scores, at the epoch (fractions
+    inside one) where it came; blank where an event has no such figure."""
+    rows = [(at, 0, "loss", loss, None, None, None)
+            for loss, at in zip(history["loss"], history["loss_epochs"])]
+    for i, at in enumerate(history["val_epochs"]):
+        rows.append((at, 1, "validation", None, history["val_acc"][i],
+                     *(history.get(k, [None] * (i + 1))[i] for k in ("val_bleu", "val_chrf"))))
+    if "test" in history:
+        t = history["test"]
+        rows.append((float("inf"), 2, "test", None, t.get("exact"), t.get("bleu"), t.get("chrf")))
+    text = StringIO()
+    out = csv.writer(text, lineterminator="\n")
+    out.writerow(CSV_COLUMNS)
+    for at, _, event, *figures in sorted(rows, key=lambda r: r[:2]):
+        epoch = history["test"].get("epoch") if event == "test" else at
+        out.writerow([event, _number(epoch), *map(_number, figures)])
+    return lambda f: f.write(text.getvalue().encode())
+
+
+def _number(value):
+    return "" if value is None else f"{value:.6g}"
+
+
 def load_model(run):
-    """(model, path) of a run folder's last model (model.npz) or of a model file; the model must
-    carry its vocabulary."""
+    """(model, path) of a model file, or of a run folder's model: on a parallel corpus its best
+    (best.npz, the best validation), else its last (model.npz); the model must carry its
+    vocabulary."""
     path = run
     if os.path.isdir(run):
-        path = os.path.join(run, "model.npz")
-        if not os.path.exists(path):
-            raise NoModel(f"{run} holds no model.npz (has a run there finished an epoch?)")
+        path = model_path(run)
     elif not os.path.exists(run):
         raise NoModel(f"no run folder or model file at {run}")
     model = io.load(path)
@@ -213,3 +270,15 @@ def load_model(run):
         raise io.CheckpointError(f"{path} holds no vocabulary (save it with io.save(model, path, "
                                  "vocab=vocab))")
     return model, path
+
+
+def model_path(folder):
+    """The model a run folder names: best.npz on a parallel corpus (as its config.json says),
+    else model.npz; NoModel where it has none."""
+    config = _json(os.path.join(folder, "config.json"))
+    corpus = isinstance(config, dict) and config.get("tokens") is not None
+    for name in ("best.npz", "model.npz") if corpus else ("model.npz",):
+        path = os.path.join(folder, name)
+        if os.path.exists(path):
+            return path
+    raise NoModel(f"{folder} holds no model.npz (has a run there finished an epoch?)")

@@ -494,3 +494,33 @@ def import_book_params(model, path):
         raise CheckpointError(str(e)) from None
     set_params(model, params, os.fspath(path))
     return model
+
+
+def average(paths):
+    """The model whose parameters are the mean of those of the saved models at ``paths`` (checkpoint
+    averaging: the same kind, settings and vocabularies, say the last or best few epochs of one
+    run), with the vocabulary and metadata of the last, and ``averaged``, the files' names;
+    CheckpointError where one is not like the first."""
+    if not paths:
+        raise ValueError("no models to average")
+    saved = [read(path) for path in paths]
+    first, _ = saved[0]
+    for path, (meta, _) in zip(paths[1:], saved[1:]):
+        for key in ("kind", "config", "vocab", "source_vocab"):
+            if meta.get(key) != first.get(key):
+                raise CheckpointError(f"{path} is not a model of the same {key} as {paths[0]}: "
+                                      "average the models of one run")
+    model = load(paths[-1])
+    dtype = saved[-1][1][0].dtype
+    mean = [sum(p[i].astype(numpy.float64) for _, p in saved) / len(saved) for i in
+            range(len(saved[0][1]))]
+    set_params(model, [m.astype(dtype) for m in mean], "the average")
+    model.meta = dict(model.meta, averaged=[os.path.basename(os.fspath(p)) for p in paths])
+    return model
+
+
+def loaded_writer(model, path):
+    """What writes a model :func:`load` (or :func:`average`) gave to ``path``, with its
+    metadata (:func:`model_writer`)."""
+    own = ("format", "kind", "config", "vocab", "source_vocab")
+    return model_writer(model, path, **{k: v for k, v in model.meta.items() if k not in own})

@@ -15,9 +15,28 @@ from .decoding import DecodeOptions, decode
 from .distributed import SINGLE
 
 #: sacrebleu's BLEU tokenisations: those that need nothing else installed, and Japanese words
-#: by MeCab where mecab-python3 and ipadic are installed.
-BLEU_TOKENIZERS = ("13a", "intl", "char", "zh", "none") + (
-    ("ja-mecab",) if all(importlib.util.find_spec(m) for m in ("MeCab", "ipadic")) else ())
+#: by MeCab, which needs mecab-python3 and ipadic (:func:`tokenize_problem`).
+BLEU_TOKENIZERS = ("13a", "intl", "char", "zh", "none", "ja-mecab")
+#: Scripts written without spaces between words, which 13a leaves as one word a sentence:
+#: Hiragana, Katakana, the CJK ideographs, Thai.
+UNSPACED = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0x0E00, 0x0E7F))
+
+
+def tokenize_problem(tokenize):
+    """What stops sacrebleu from splitting by ``tokenize``, in words, or None."""
+    if tokenize == "ja-mecab" and not all(importlib.util.find_spec(m)
+                                          for m in ("MeCab", "ipadic")):
+        return ("ja-mecab needs MeCab: pip install \"sacrebleu[ja]\" (or take char, which "
+                "needs nothing)")
+    return None
+
+
+def unspaced(texts):
+    """Whether most characters of ``texts`` (a sample of references) are of a script written
+    without spaces (:data:`UNSPACED`), whose BLEU wants ``char`` (or ``ja-mecab``), not 13a."""
+    letters = [c for text in texts[:200] for c in text if not c.isspace()]
+    inside = sum(any(lo <= ord(c) <= hi for lo, hi in UNSPACED) for c in letters)
+    return bool(letters) and inside > len(letters) / 2
 
 
 class _Once(logging.Filter):
@@ -53,30 +72,50 @@ def _check(hypotheses, references):
     return hypotheses, references
 
 
-def bleu(hypotheses, references, tokenize="13a"):
-    """Corpus BLEU (0-100) of one reference per hypothesis."""
+def bleu(hypotheses, references, tokenize="13a", more=()):
+    """Corpus BLEU (0-100) of one reference per hypothesis, and those of each list of ``more``
+    (further references, one a hypothesis)."""
     from sacrebleu.metrics import BLEU
 
     if tokenize not in BLEU_TOKENIZERS:
         raise ValueError(f"unknown BLEU tokenize {tokenize!r}; choose one of "
                          + ", ".join(BLEU_TOKENIZERS))
-    hypotheses, references = _check(hypotheses, references)
+    if tokenize_problem(tokenize):
+        raise ValueError(f"BLEU tokenize {tokenize_problem(tokenize)}")
+    hypotheses, streams = _streams(hypotheses, references, more)
     _warn_once()
-    return float(BLEU(tokenize=tokenize).corpus_score(hypotheses, [references]).score)
+    return float(BLEU(tokenize=tokenize).corpus_score(hypotheses, streams).score)
 
 
-def chrf(hypotheses, references):
-    """Corpus chrF (0-100)."""
+def chrf(hypotheses, references, more=()):
+    """Corpus chrF (0-100), against ``references`` and each list of ``more``."""
     from sacrebleu.metrics import CHRF
 
-    hypotheses, references = _check(hypotheses, references)
-    return float(CHRF().corpus_score(hypotheses, [references]).score)
+    hypotheses, streams = _streams(hypotheses, references, more)
+    return float(CHRF().corpus_score(hypotheses, streams).score)
 
 
-def exact_match(hypotheses, references):
-    """The fraction (0-1) of hypotheses equal to their reference."""
-    hypotheses, references = _check(hypotheses, references)
-    return sum(h == r for h, r in zip(hypotheses, references)) / len(references)
+def exact_match(hypotheses, references, more=()):
+    """The fraction (0-1) of hypotheses equal to their reference (or to one of ``more``)."""
+    hypotheses, streams = _streams(hypotheses, references, more)
+    return sum(any(h == refs[i] for refs in streams)
+               for i, h in enumerate(hypotheses)) / len(hypotheses)
+
+
+def _streams(hypotheses, references, more):
+    """The hypotheses and the lists of references, each checked against them."""
+    streams = []
+    for refs in (references, *more):
+        hypotheses, refs = _check(hypotheses, refs)
+        streams.append(refs)
+    return hypotheses, streams
+
+
+def translation_scores(hypotheses, references, tokenize="13a", more=()):
+    """{"bleu", "chrf", "exact"} of ``hypotheses`` against ``references`` and ``more``."""
+    return {"bleu": bleu(hypotheses, references, tokenize, more),
+            "chrf": chrf(hypotheses, references, more),
+            "exact": exact_match(hypotheses, references, more)}
 
 
 def evaluate(model, x, t, batch_size=None, progress=None, world=SINGLE):
@@ -99,10 +138,7 @@ def evaluate_translations(model, x, references, vocab, options, bleu_tokenize="1
     ids = decode(model, x, vocab.bos_id, vocab.eos_id, replace(options, n_best=1), progress,
                  world).ids
     hypotheses = [vocab.decode_text(row) for row in ids]
-    scores = {"bleu": bleu(hypotheses, references, tokenize=bleu_tokenize),
-              "chrf": chrf(hypotheses, references),
-              "exact": exact_match(hypotheses, references)}
-    return scores, hypotheses
+    return translation_scores(hypotheses, references, bleu_tokenize), hypotheses
 
 
 #: How each score is named in a sentence, and in a column of figures.

@@ -12,6 +12,7 @@ A bad line (empty, without a tab, with an empty side, not UTF-8, or, once tokeni
 skip reported in one notice. Reading gives :class:`Line` objects, whose ``source`` and ``target``
 are the texts until :func:`tokenized` makes them token lists.
 """
+import csv
 import os
 import sys
 from dataclasses import dataclass
@@ -95,8 +96,33 @@ def _file_lines(path):
 
 
 def read_file(path, source_column=1):
-    """:class:`Read` of a pairs file."""
-    return read_lines(_file_lines(path), os.fspath(path), source_column=source_column)
+    """:class:`Read` of a pairs file: tab-separated, or comma-separated where its name ends in
+    .csv (one pair a line, quoted as CSV quotes)."""
+    lines = _file_lines(path)
+    if is_csv(path):
+        lines = [line if isinstance(line, Exception) else _csv_as_tabs(line) for line in lines]
+        read = read_lines(lines, os.fspath(path), source_column=source_column)
+        read.expected = CSV_LINE
+        return read
+    return read_lines(lines, os.fspath(path), source_column=source_column)
+
+
+#: What a line of a .csv pairs file holds.
+CSV_LINE = "source,target (CSV)"
+
+
+def is_csv(path):
+    """Whether the pairs file at ``path`` is comma-separated: its name ends in .csv."""
+    return os.path.splitext(os.fspath(path))[1].lower() == ".csv"
+
+
+def _csv_as_tabs(line):
+    """A CSV line's fields joined by tabs (a tab inside a field read as a space)."""
+    try:
+        fields = next(csv.reader([line.rstrip("\r")]), [])
+    except csv.Error:
+        return line
+    return "\t".join(f.replace("\t", " ") for f in fields)
 
 
 def read_aligned(source_path, target_path):
@@ -185,8 +211,8 @@ def settle(read, skip_bad=False, notice=None):
 
 
 def is_pairs_file(path):
-    """True for a .tsv/.tab file, or one whose first non-empty line holds a tab."""
-    if os.path.splitext(os.fspath(path))[1].lower() in (".tsv", ".tab"):
+    """True for a .tsv/.tab/.csv file, or one whose first non-empty line holds a tab."""
+    if os.path.splitext(os.fspath(path))[1].lower() in (".tsv", ".tab", ".csv"):
         return True
     try:
         with open(path, "rb") as f:

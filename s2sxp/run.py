@@ -24,7 +24,7 @@ from .config import TrainConfig
 from .data import file_records, load_data, located
 from .decoding import DecodeOptions
 from .distributed import SINGLE
-from .folder import RUN_FORMAT, RunFolder, json_writer
+from .folder import RUN_FORMAT, RunFolder, csv_writer, json_writer, kept_name
 from .history import ValidationHistory
 from .optim import OPTIMIZERS
 from .progress import STDOUT
@@ -93,12 +93,26 @@ class RunFiles:
                                                  **self._vocabs(), **meta)
         elif self._best is not None:
             writes["best.npz"] = self._best
+        kept = self._kept_epochs()
+        if (self.epoch in kept and not self.trainer.iteration
+                and self.history.ats()[-1] == self.trained):   # this epoch's own validation
+            writes[kept_name(self.epoch)] = io.model_writer(
+                self.model, self.path(kept_name(self.epoch)), **self._vocabs(), **meta)
         history = self.history_dict()
         writes["history.json"] = json_writer(history)
+        writes["history.csv"] = csv_writer(history)
         for name, fig in viz.history_figures({self.config.model: history}).items():
             writes[name] = viz.png_writer(fig)
         self.folder.commit(writes)
+        self.folder.keep_only(kept)
         self._best = None
+
+    def _kept_epochs(self):
+        """The epochs whose models ``keep_best`` keeps (epoch-E.npz): those of the best
+        validations made at the ends of epochs, the later first among equal scores."""
+        P, h = self.iterations_per_epoch, self.history
+        ends = [(score, at // P) for score, at in zip(h.selected, h.ats()) if at and at % P == 0]
+        return {epoch for _, epoch in sorted(ends, reverse=True)[:self.config.keep_best]}
 
     def _save_best(self):
         """Where the last validation (inside an epoch) is the best so far, the model as it is
@@ -366,8 +380,8 @@ class Run(RunFiles):
         """Score the held-out split after ``at`` iterations and keep the scores in the history;
         returns (scores, guesses)."""
         scores, guesses = self.data.split("test").evaluate(
-            self.model, bleu_tokenize=self.config.bleu_tokenize, progress=progress,
-            world=self.world)
+            self.model, DecodeOptions(max_length=self.config.max_output_length),
+            bleu_tokenize=self.config.bleu_tokenize, progress=progress, world=self.world)
         if self.budget is not None:
             self.budget.count_validation()
         self.history.add(scores, at)
@@ -392,13 +406,15 @@ class Run(RunFiles):
         best = self._best_model()
         split = self.data.test_set
         with self.trainer.at_once():
-            scores, translations = split.evaluate(best, DecodeOptions(beam=beam),
-                                                  self.config.bleu_tokenize, self.trainer.out,
-                                                  self.world)
+            options = DecodeOptions(beam=beam, max_length=self.config.max_output_length)
+            scores, translations = split.evaluate(best, options, self.config.bleu_tokenize,
+                                                  self.trainer.out, self.world)
         self.test_scores = dict(scores, beam=beam, epoch=best.meta.get("epoch"),
                                 sentences=len(split.references))
         if self.writes:
-            self.folder.commit({"history.json": json_writer(self.history_dict()),
+            history = self.history_dict()
+            self.folder.commit({"history.json": json_writer(history),
+                                "history.csv": csv_writer(history),
                                 "checkpoint.npz": self._checkpoint_writer()})
         return scores, translations
 

@@ -5,6 +5,7 @@ history (:func:`plot_histories`), and an attention map in the style of the book'
 Figures are matplotlib's :class:`~matplotlib.figure.Figure` objects, saved without pyplot, so that
 drawing needs no display and leaves the process's matplotlib backend as the user set it.
 """
+import importlib.util
 import os
 import re
 import textwrap
@@ -22,12 +23,24 @@ CJK_FONTS = ("Noto Sans CJK JP", "Noto Sans JP", "Source Han Sans JP", "IPAexGot
              "Noto Sans CJK SC", "WenQuanYi Zen Hei", "Noto Sans CJK KR")
 
 
-def _label_fonts():
+#: The Japanese font that the matplotlib-fontja package (a dependency) carries: IPAexGothic.
+FONTJA = ("matplotlib_fontja", "fonts", "ipaexg.ttf")
+
+
+def label_fonts():
     """DejaVu Sans Mono, then every installed font of :data:`CJK_FONTS` (matplotlib takes a
-    glyph from the first font of the list that has it)."""
+    glyph from the first font of the list that has it), matplotlib-fontja's among them where
+    that package is installed (its file added to matplotlib's fonts; the package is not
+    imported, which would make it every figure's font)."""
     from matplotlib import font_manager
 
     installed = {f.name for f in font_manager.fontManager.ttflist}
+    spec = importlib.util.find_spec(FONTJA[0])
+    if "IPAexGothic" not in installed and spec and spec.submodule_search_locations:
+        path = os.path.join(spec.submodule_search_locations[0], *FONTJA[1:])
+        if os.path.isfile(path):
+            font_manager.fontManager.addfont(path)
+            installed.add("IPAexGothic")
     return ["DejaVu Sans Mono", *(name for name in CJK_FONTS if name in installed)]
 
 
@@ -115,7 +128,7 @@ def plot_attention(weights, question, answer, path, title=None):
     image = ax.pcolormesh(weights, cmap="gray", vmin=0.0, vmax=1.0)
     ax.set_xticks(numpy.arange(T_in) + 0.5)
     ax.set_yticks(numpy.arange(T_out) + 0.5)
-    fonts = _label_fonts()
+    fonts = label_fonts()
     ax.set_xticklabels([c if c != " " else SPACE for c in question], family=fonts,
                        rotation=90 if vertical else 0)
     ax.set_yticklabels([c if c != " " else SPACE for c in answer], family=fonts)
@@ -136,20 +149,26 @@ def plot_attention(weights, question, answer, path, title=None):
                       if (m := re.search(r"Glyph (\d+) .*missing", str(w.message)))})
     if missing:
         warnings.warn(f"{path}: no installed font draws {' '.join(missing[:20])} (they show as "
-                      "boxes); install one of " + ", ".join(CJK_FONTS[:5]), stacklevel=2)
+                      "boxes); for Japanese, pip install matplotlib-fontja (which s2sxp "
+                      "installs), else install a font such as " + ", ".join(CJK_FONTS[:3])
+                      + " or, for Chinese and Korean, " + ", ".join(CJK_FONTS[-3:]),
+                      stacklevel=2)
 
 
 def history_figures(histories):
-    """{file name: figure}: accuracy.png and loss.png (and, where a history has BLEU, bleu.png)
-    of {label: history} as a run keeps it (``val_acc`` per validation, at ``val_epochs``,
-    ``loss`` per report and where each was taken, ``loss_epochs``)."""
+    """{file name: figure}: accuracy.png (unless every history has BLEU: the exact match of
+    translations is near 0 throughout), bleu.png (where a history has BLEU) and loss.png of
+    {label: history} as a run keeps it (``val_acc`` per validation, at ``val_epochs``, ``loss``
+    per report and where each was taken, ``loss_epochs``)."""
     def curve(h, name):
         epochs = h.get("val_epochs")
         return (epochs, h[name]) if epochs is not None and len(epochs) == len(h[name]) \
             else h[name]
 
-    figures = {"accuracy.png": accuracy_figure(
-        {k: curve(h, "val_acc") for k, h in histories.items()}, title="validation accuracy")}
+    figures = {}
+    if not all("val_bleu" in h for h in histories.values()):
+        figures["accuracy.png"] = accuracy_figure(
+            {k: curve(h, "val_acc") for k, h in histories.items()}, title="validation accuracy")
     bleu = {k: curve(h, "val_bleu") for k, h in histories.items() if "val_bleu" in h}
     if bleu:
         figures["bleu.png"] = accuracy_figure(bleu, title="validation BLEU", ylabel="BLEU",
@@ -165,7 +184,9 @@ def history_figures(histories):
 
 def plot_histories(histories, folder):
     """The pictures of :func:`history_figures` written into ``folder``, each atomically;
-    returns the paths of accuracy.png and loss.png."""
+    returns their paths."""
+    paths = []
     for name, fig in history_figures(histories).items():
-        atomic_write(os.path.join(folder, name), png_writer(fig))
-    return os.path.join(folder, "accuracy.png"), os.path.join(folder, "loss.png")
+        paths.append(os.path.join(folder, name))
+        atomic_write(paths[-1], png_writer(fig))
+    return paths

@@ -146,8 +146,8 @@ def test_an_option_of_another_model_family_is_one_line(capsys, tmp_path, flag):
 
 def test_train_writes_a_run_folder(trained):
     names = {p.name for p in trained.iterdir() if p.name != ".lock"}   # the folder's lock
-    assert names == {"config.json", "checkpoint.npz", "history.json", "model.npz", "best.npz",
-                     "accuracy.png", "loss.png"}
+    assert names == {"config.json", "checkpoint.npz", "history.json", "history.csv", "model.npz",
+                     "best.npz", "accuracy.png", "loss.png"}
     history = json.loads((trained / "history.json").read_text())
     assert len(history["val_acc"]) == 2 and history["config"]["hidden_size"] == 8
     assert len(history["loss"]) == len(history["loss_epochs"]) == 2 * 1
@@ -449,8 +449,9 @@ def test_train_on_a_pairs_file_reports_bleu_and_keeps_the_best_by_it(capsys, tra
     assert history["best_epoch"] == 1 + history["val_bleu"].index(max(history["val_bleu"]))
     assert max(history["val_bleu"]) >= 80, history["val_bleu"]
     assert history["config"]["tokens"] == "word" and "examples" not in history["config"]
-    for name in ("model.npz", "best.npz", "checkpoint.npz", "bleu.png", "accuracy.png"):
+    for name in ("model.npz", "best.npz", "checkpoint.npz", "bleu.png", "history.csv"):
         assert (translator / name).exists(), name
+    assert not (translator / "accuracy.png").exists()   # exact match of translations: near 0
     model = io.load(translator / "model.npz")
     assert model.vocab.tokenizer == "word" and model.config["pad_id"] == model.vocab.pad_id
 
@@ -459,7 +460,7 @@ def test_train_on_a_pairs_file_prints_pairs_vocabulary_and_scores(capsys, tmp_pa
     code, out, _ = run(capsys, "train", "--data", pairs_file, "--epochs", "1", "--out", tmp_path,
                        *CORPUS_TINY)
     assert code == 0
-    assert "900 train / 100 test sentence pairs, vocabulary" in out and " words;" in out
+    assert "900 train / 100 held-out sentence pairs, vocabulary" in out and " words;" in out
     assert "val BLEU " in out and "chrF " in out
 
 
@@ -467,10 +468,10 @@ def test_eval_with_beam_search_prints_bleu_and_chrf(capsys, translator):
     code, out, _ = run(capsys, "eval", "--run", translator, "--beam", "3", "--count", "2")
     assert code == 0
     last = out.strip().splitlines()[-1]
-    assert "(test, 100 sentences, beam 3): BLEU " in last and "chrF " in last
+    assert "(held-out, 100 sentences, beam 3): BLEU " in last and "chrF " in last
     assert float(last.split("BLEU ")[1].split(",")[0]) >= 80, last
     greedy = run(capsys, "eval", "--run", translator)[1].strip().splitlines()[-1]
-    assert "(test, 100 sentences, greedy): BLEU " in greedy
+    assert "(held-out, 100 sentences, greedy): BLEU " in greedy
 
 
 def test_translate_a_sentence_with_beam_search_and_draw_its_heatmap(capsys, translator,
@@ -478,7 +479,8 @@ def test_translate_a_sentence_with_beam_search_and_draw_its_heatmap(capsys, tran
     source, target = corpus.synthetic_pairs(1, seed=99, min_words=4, max_words=4)[0]
     code, out, err = run(capsys, "translate", source, "--run", translator, "--beam", "3",
                          "--heatmap", tmp_path / "h.png")
-    assert code == 0 and err == ""
+    assert code == 0 and err.startswith(f"s2sxp translate: {translator / 'best.npz'} (epoch ")
+    assert err.count("\n") == 1
     lines = out.splitlines()
     assert lines[0] == target and lines[1] == f"wrote {tmp_path / 'h.png'}"
     assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,7 +1,8 @@
 """The CUDA kernels of kernels/cuda.py compiled for an H100 (sm_90) by NVRTC, on a machine with no
-GPU: NVRTC needs neither a device nor a driver, only its library, which the ``test`` extra installs
-on Linux x86-64 (nvidia-cuda-nvrtc-cu12). A body that does not compile, names a parameter its
-kernel does not declare or writes to an input fails here, with NVRTC's log, before any GPU runs it.
+GPU: NVRTC needs neither a device nor a driver, only its library, which the ``cuda-compile`` extra
+installs on Linux x86-64 (nvidia-cuda-nvrtc-cu12); without it these tests are skipped. A body that
+does not compile, names a parameter its kernel does not declare or writes to an input fails here,
+with NVRTC's log, before any GPU runs it.
 
 Each kernel is taken as kernels/cuda.py builds and launches it (its functions are called with a
 stand-in for cupy that records the ElementwiseKernel), in float32 and float64, and compiled as:
@@ -79,7 +80,7 @@ def _cupy():
 
 needs_nvrtc = pytest.mark.skipif(
     _nvrtc() is None, reason="NVRTC is not installed: `pip install nvidia-cuda-nvrtc-cu12` "
-                             "(Linux x86-64; the `test` extra does it there)")
+                             "(Linux x86-64; the `cuda-compile` extra does it there)")
 needs_cupy = pytest.mark.skipif(_cupy() is None, reason="CuPy is not installed")
 
 

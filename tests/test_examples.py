@@ -29,3 +29,27 @@ def test_example_runs_tiny(xp32, name, tmp_path, monkeypatch, capsys):
 
 def test_every_example_has_a_smoke_test():
     assert {p.name for p in EXAMPLES.glob("*.py")} <= set(RUNS)
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_example_help_gives_its_whole_description_its_defaults_and_tiny_sizes(name, monkeypatch,
+                                                                               capsys):
+    path = EXAMPLES / name
+    monkeypatch.setattr(sys, "argv", [str(path), "--help"])
+    with pytest.raises(SystemExit):
+        runpy.run_path(str(path), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "(default: " in out and f"python examples/{name} --epochs" in out
+    first = out.split("\n\n")[1]                    # the description's first paragraph
+    assert first.rstrip().endswith(".") or first.rstrip().endswith(":"), first
+
+
+def test_visualize_attention_of_a_run_not_yet_trained_is_one_line(monkeypatch, tmp_path,
+                                                                  capsys):
+    path = EXAMPLES / "visualize_attention.py"
+    monkeypatch.setattr(sys, "argv", [str(path), "--model", str(tmp_path), "--n", "200"])
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_path(str(path), run_name="__main__")
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert f"{tmp_path} holds no model.npz" in err

@@ -46,7 +46,7 @@ def test_plot_attention_draws_words_and_names_glyphs_no_installed_font_has(tmp_p
     words = ["watashi", "wa", "gakusei", "desu"]
     viz.plot_attention(numpy.eye(4), words, ["I", "am", "a", "student"], tmp_path / "w.png")
     assert matplotlib.image.imread(tmp_path / "w.png").shape[0] > 0
-    has_cjk = len(viz._label_fonts()) > 1
+    has_cjk = len(viz.label_fonts()) > 1
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         viz.plot_attention(numpy.eye(3), list("行け。"), ["Go", ".", "</s>"],

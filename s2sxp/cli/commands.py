@@ -1,9 +1,11 @@
 """Reading the command line and running the command it names; one line for what goes wrong."""
 import argparse
+import difflib
 import sys
+import warnings
 
 from .. import __version__, backend, datasets, files, folder, io
-from . import evaluate, plot, serve, train
+from . import average, evaluate, plot, serve, train
 from .flags import formatter
 
 USER_ERRORS = (backend.BackendError, datasets.DatasetError, io.CheckpointError, ValueError,
@@ -16,8 +18,9 @@ HINTS = {folder.NothingToResume: " (train without --resume to start a run there)
 
 
 def _parser():
+    """The top-level parser, and {command: its parser}."""
     parser = argparse.ArgumentParser(
-        prog="s2sxp", formatter_class=formatter,
+        prog="s2sxp", formatter_class=formatter, allow_abbrev=False,
         description="Seq2seq models with attention (Deep Learning from Scratch 2, ch. 7-8) on "
         "NumPy or CuPy.",
         epilog="examples:\n"
@@ -31,18 +34,37 @@ def _parser():
     evaluate.add_eval(sub)
     evaluate.add_translate(sub)
     train.add_compare(sub)
+    average.add_average(sub)
     plot.add_plot(sub)
     serve.add_serve(sub)
     sub.add_parser("bench", help="time the models (s2sxp bench --help for its flags)",
                    add_help=False)
-    return parser
+    return parser, sub.choices
+
+
+def _parse(argv):
+    """The flags of ``argv``; a flag the command does not know is refused by the command's own
+    parser (its usage, not the top-level one), with the flag it resembles."""
+    parser, commands = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command = commands[args.command]
+        known = [o for a in command._actions for o in a.option_strings if o.startswith("--")]
+        names = [u.split("=", 1)[0] for u in unknown if u.startswith("-")]
+        close = [m for n in names for m in difflib.get_close_matches(n, known, n=1, cutoff=0.6)]
+        command.error(f"unrecognized arguments: {' '.join(unknown)}"
+                      + (f" (did you mean {' or '.join(close)}?)" if close else ""))
+    return args
 
 
 def run(argv):
     """The command ``argv`` names, run: its exit status."""
-    args = _parser().parse_args(argv)
+    args = _parse(argv)
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():             # a warning is told as the command's note
+            warnings.showwarning = lambda message, *_, **__: print(
+                f"s2sxp {args.command}: note: {message}", file=sys.stderr)
+            return args.handler(args)
     except USER_ERRORS as e:
         print(f"s2sxp {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2

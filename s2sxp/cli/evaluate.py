@@ -1,6 +1,7 @@
 """``s2sxp eval`` and ``s2sxp translate``: a saved model scored on its data, or asked to answer
 and translate what is typed, with the attention map of one answer."""
 import os
+import stat
 import sys
 import time
 import warnings
@@ -26,7 +27,9 @@ def add_eval(sub):
                 "  s2sxp eval                                    # runs/attention-date\n"
                 "  s2sxp eval --run runs/peeky-addition/best.npz --count 5\n"
                 "  s2sxp eval --run runs/mine --data other_pairs.txt\n"
-                "  s2sxp eval --run runs/bahdanau-jpn --beam 5   # a parallel corpus\n")
+                "  s2sxp eval --run runs/bahdanau-jpn --beam 5   # a parallel corpus\n"
+                "  s2sxp eval --run runs/ja-en --data test.tsv --source-column 2 --output "
+                "test.hyp --references test.ref2 test.ref3\n")
     run_flag(p)
     p.add_argument("--data", default=None, metavar="NAME|FILE",
                    help="dataset name or question_answer file, or for a model trained on a "
@@ -36,7 +39,15 @@ def add_eval(sub):
                    help="lines to generate for date or addition [default: the model's]")
     setting_flags(p, names=("source_column", "langs", "bleu_tokenize"), shown="the model's")
     p.add_argument("--split", default="test", choices=["test", "train"],
-                   help="[default: %(default)s]")
+                   help="test: the held-out split (the dev file, or the tenth held out of the "
+                   "training pairs); train: the training split [default: %(default)s]")
+    p.add_argument("--output", default=None, metavar="FILE",
+                   help="write the translations (or answers) into this file, one a line, in "
+                   "the order of the data")
+    p.add_argument("--references", nargs="+", default=None, metavar="FILE",
+                   help="further references: files of one translation a line, line for line "
+                   "with --data, scored with its own (BLEU and chrF of several references; "
+                   "exact match with any)")
     p.add_argument("--count", type=int, default=10, metavar="N",
                    help="questions to print [default: %(default)s]")
     decoding_flags(p)
@@ -55,7 +66,8 @@ def add_translate(sub):
                 "a parallel corpus) with a saved model and print one answer per line: greedy "
                 "decoding, or beam search with --beam on a corpus model. The sentences come "
                 "from the command line or, one a line, from --input (a file, or - for standard "
-                "input), translated in batches of similar lengths and written in their order, "
+                "input) or from standard input piped in with no sentence given, translated "
+                "in batches of similar lengths and written in their order, "
                 "an empty line for an empty line. With --heatmap, also draw the attention map "
                 "of the (single) question: its characters or words on x, the answer's on y.",
                 "  s2sxp translate \"September 27, 1994\"\n"
@@ -64,7 +76,7 @@ def add_translate(sub):
                 "  s2sxp translate \"I am here.\" --run runs/attention-char-pairs --beam 5\n"
                 "  s2sxp translate --input test.ja --output test.out --run runs/bahdanau-spm-train "
                 "--beam 5\n"
-                "  cat questions.txt | s2sxp translate --input - --n-best 3 --beam 5\n")
+                "  cat questions.txt | s2sxp translate --n-best 3 --beam 5\n")
     p.add_argument("text", nargs="*", help="question(s) or sentence(s), as in the training data")
     p.add_argument("--input", default=None, metavar="FILE|-",
                    help="translate the lines of this UTF-8 file (-: standard input) instead")
@@ -96,12 +108,50 @@ def eval_(args):
     split = scored_split(model, args.data, args.split, path, examples=args.examples,
                          source_column=args.source_column, langs=args.langs)
     bleu = args.bleu_tokenize or model.meta.get("bleu_tokenize") or "13a"
+    more = _references(args, split)
+    for note in split.notes(bleu):
+        print(f"s2sxp eval: note: {note}", file=sys.stderr)
+    _check_writable(args.output)
     scores, guesses = split.evaluate(model, options, bleu, progress=sys.stdout)
+    if more:
+        scores = split.rescored(guesses, more, bleu)
     split.show(guesses, args.count)
+    if args.output:
+        write_output(args.output, lambda f: f.write(
+            "".join(line + "\n" for line in split.texts(guesses)).encode("utf-8")))
     decoding = "greedy" if options.beam == 1 else f"beam {options.beam}"
-    print(f"{path} on {args.data or model.meta.get('data')} ({split.heading(decoding)}): "
-          f"{split.summary(scores)}")
+    if more:
+        decoding += f", {1 + len(more)} references"
+    scored = args.data or (args.split == "test" and model.meta.get("dev")) or model.meta.get(
+        "data")
+    print(f"{path} on {scored} ({split.heading(decoding)}): {split.summary(scores)}")
+    if args.output:
+        print(f"wrote {args.output}")
     return 0
+
+
+def _references(args, split):
+    """The further references of --references, each file's lines one a sentence of ``split``
+    (the pairs of --data, in order)."""
+    if not args.references:
+        return []
+    if args.data is None:
+        raise ValueError("--references go line for line with a file of pairs: name it with "
+                         "--data")
+    out = []
+    for path in args.references:
+        lines = _read_lines(path)
+        if len(lines) != len(split.x):
+            raise ValueError(f"{path} has {len(lines)} lines but {args.data} {len(split.x)} "
+                             "pairs: a file of references holds one a pair, line for line")
+        out.append(lines)
+    return out
+
+
+def _described(model, path):
+    """The model file a run folder named, in words: ``runs/x/best.npz (epoch 3)``."""
+    epoch = model.meta.get("epoch")
+    return f"{path}" + (f" (epoch {epoch})" if epoch is not None else "")
 
 
 def _plot_attention(*args, **kwargs):
@@ -115,23 +165,41 @@ def _plot_attention(*args, **kwargs):
 
 def _input_lines(args):
     """The sentences to translate: the command line's, or the lines of --input."""
+    if args.input is None and not args.text and _piped_in():
+        args.input = "-"                             # piped in: standard input is the input
     if args.input is None:
         if not args.text:
             raise ValueError("give the question(s) or sentence(s) to translate, or --input FILE")
         return args.text
     if args.text:
         raise ValueError("give the sentences on the command line or with --input, not both")
-    if args.input == "-":
+    return _read_lines(args.input)
+
+
+def _read_lines(path):
+    """The lines of the UTF-8 file at ``path`` (``-``: standard input), without their ends or
+    a byte order mark; ValueError naming the first line that is not UTF-8."""
+    if path == "-":
         data, name = sys.stdin.buffer.read(), "standard input"
     else:
-        with open(args.input, "rb") as f:
-            data, name = f.read(), args.input
+        with open(path, "rb") as f:
+            data, name = f.read(), path
     out = []
     for number, line in enumerate(decode_lines(data), start=1):
         if isinstance(line, UnicodeDecodeError):
             raise ValueError(f"{name}, line {number}: not UTF-8 ({line.reason})")
         out.append(line.rstrip("\r").lstrip("\ufeff" if number == 1 else ""))
     return out
+
+
+def _piped_in():
+    """Whether standard input is a pipe, a file or a socket to read (not a terminal, nor absent
+    nor a device such as /dev/null)."""
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (AttributeError, OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)
 
 
 def _check_lengths(sentences, args):
@@ -201,4 +269,6 @@ def translate(args):
         _plot_attention(weights, source, answer, args.heatmap,
                         title=f"{model.kind}: {sentences[0].strip()} \u2192 {shown}")
         print(f"wrote {args.heatmap}")
+    if path != args.run:                            # a run folder: which of its models
+        print(f"s2sxp translate: {_described(model, path)}", file=sys.stderr)
     return 0

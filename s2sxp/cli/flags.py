@@ -27,7 +27,8 @@ def command(sub, name, handler, summary, description, examples):
     """A sub-command's parser, run by ``handler(args)``: one line for ``s2sxp --help``, a
     paragraph and examples for its own ``--help``."""
     p = sub.add_parser(name, help=summary, description=textwrap.fill(description, 88),
-                       epilog="examples:\n" + examples, formatter_class=formatter)
+                       epilog="examples:\n" + examples, formatter_class=formatter,
+                       allow_abbrev=False)
     p.set_defaults(handler=handler)
     return p
 
@@ -136,7 +137,8 @@ def use_backend(args):
 
 def run_flag(p):
     p.add_argument("--run", default=DEFAULT_RUN, metavar="DIR|FILE",
-                   help="a run folder (its last model) or a model file (.npz) "
+                   help="a run folder (its best model, best.npz, on a parallel corpus; else its "
+                   "last, model.npz) or a model file (.npz) "
                    f"[default: {DEFAULT_RUN}]")
 
 
@@ -154,6 +156,9 @@ def decoding_flags(p, n_best=False):
                    help="beam search: stop each sentence once its best hypothesis has ended, as "
                    "JoeyNMT and OpenNMT do (faster; with a length penalty a beam still open "
                    "might have overtaken it) [default: search until every beam has ended]")
+    p.add_argument("--max-output-length", dest="max_length", type=positive, default=None,
+                   metavar="N", help="parallel corpus: translations of at most N tokens "
+                   "[default: the model's limit, twice its longest training target]")
     if n_best:
         p.add_argument("--n-best", type=positive, default=default.n_best, metavar="N",
                        help="beam search: the N best translations of each sentence, each line "

@@ -9,8 +9,9 @@ from .flags import DEFAULT_RUN, command
 def add_plot(sub):
     p = command(sub, "plot", plot,
                 "redraw the plots of runs from their saved history",
-                "Redraw accuracy.png (validation accuracy per epoch) and loss.png (training "
-                "loss) from the history.json of a run folder, or of all runs in a folder "
+                "Redraw accuracy.png (validation accuracy per epoch; on a parallel corpus "
+                "bleu.png, its BLEU, in its place) and loss.png (training loss) from the "
+                "history.json of a run folder, or of all runs in a folder "
                 "written by compare. Several run folders are drawn together into --out.",
                 "  s2sxp plot                                    # runs/attention-date\n"
                 "  s2sxp plot runs/compare-date\n"
@@ -36,6 +37,5 @@ def plot(args):
                 histories[name if len(found) == 1 else f"{name}/{label}"] = history
         out = args.out
     os.makedirs(out, exist_ok=True)
-    accuracy, loss = plot_histories(histories, out)
-    print(f"wrote {accuracy}, {loss}")
+    print(f"wrote {', '.join(plot_histories(histories, out))}")
     return 0

@@ -12,7 +12,7 @@ import numpy
 from .. import backend, distributed, models
 from ..budget import PLAN_AFTER, SHARE
 from ..compare import Comparison, compare_folder
-from ..config import TrainConfig
+from ..config import TrainConfig, read_settings
 from ..folder import RunFolder
 from ..io import NonFiniteParameters
 from ..metrics import SCORE_NAMES, figure, score_text, scores_text
@@ -47,8 +47,14 @@ def add_train(sub):
                 "  s2sxp train --data jpn.tsv --tokens spm --minutes 15  # the best model in 15 "
                 "minutes\n"
                 "  s2sxp train --resume                          # after Ctrl-C, carry on\n"
+                "  s2sxp train --config ja-en.toml --epochs 5    # settings from a file\n"
+                "  s2sxp train --config runs/ja-en/config.json --seed 1 --out runs/ja-en-1\n"
                 "  mpirun -n 2 s2sxp train --data jpn.tsv --tokens spm  # over 2 processes "
                 "(pip install \"s2sxp[mpi]\"; README: Scaling out)\n")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="read the settings from this TOML file (epochs = 20, tokens = \"spm\", "
+                   "...: each key a flag's name) or a run's config.json; flags given too "
+                   "override it")
     setting_flags(p)
     p.add_argument("--out", default=None, metavar="DIR",
                    help="run folder [default: runs/MODEL-DATA; a cell or a bahdanau option "
@@ -100,6 +106,8 @@ def _describe(run):
     print(f"{c.model} ({c.cell}) on {c.data}: {run.data.describe()}; backend {_device()}; "
           f"folder {run.folder}")
     print("settings: " + json.dumps(c.as_dict()))
+    for note in run.data.split("test").notes(c.bleu_tokenize) if run.writes else ():
+        print(f"s2sxp train: note: {note}", file=sys.stderr)
 
 
 def _reporter(count):
@@ -169,9 +177,19 @@ def _non_finite(command_name, run, error):
     return 1
 
 
+def _settings(args):
+    """The settings of a run: the flags given, over those of --config FILE where given."""
+    values = flag_values(args)                      # every setting, None where not given
+    flags = {k: v for k, v in values.items() if v is not None}
+    from_file = read_settings(args.config) if getattr(args, "config", None) else {}
+    if "batch_size" in flags or "batch_tokens" in flags:   # the flag says how batches are cut
+        from_file = {k: v for k, v in from_file.items() if k not in ("batch_size", "batch_tokens")}
+    return TrainConfig(**{**values, **from_file, **flags})
+
+
 def train(args):
     use_backend(args)
-    settings = TrainConfig(**flag_values(args))
+    settings = _settings(args)
     if args.resume:
         given = settings.given()
         folder = RunFolder(args.out or TrainConfig.folder_for(given))
@@ -190,6 +208,15 @@ def train(args):
         run.close()
 
 
+def _plan(run):
+    """The line that says what training will do and when its first results come."""
+    c, left = run.config, run.config.epochs - run.epoch
+    batches = f"batch {c.batch_size}" if c.batch_size else f"batches of {c.batch_tokens} tokens"
+    print(f"training {left} epoch{'s' if left != 1 else ''} of {run.iterations_per_epoch} "
+          f"iterations ({batches}); after each epoch: the validation "
+          f"{SCORE_NAMES[run.history.select][0]}, model.npz and best.npz")
+
+
 def _train(run):
     _describe(run)
     if run.finished and run.scored:
@@ -203,6 +230,8 @@ def _train(run):
         print(f"budget: {run.config.minutes:g} minutes, start-up included"
               + (f", {spent:.1f} of them spent before this resume" if spent else "")
               + f"; the plan follows once {PLAN_AFTER} iterations are timed")
+    else:
+        _plan(run)
     # NumPy's warnings are left out: a loss that turns NaN or infinite is reported once, below
     run.on_validation = _inside_epoch
     with stop_on_interrupt(run.trainer) as signals, numpy.errstate(all="ignore"):
@@ -220,7 +249,8 @@ def _train(run):
               f"the best {SCORE_NAMES[score][0]}")
     print(f"best val {score_text(score, best)} (epoch {epoch:g}); wrote {run.folder}: "
           + ", ".join(name for name in ("model.npz", "best.npz", "checkpoint.npz",
-                                        "history.json", "accuracy.png", "loss.png", "bleu.png")
+                                        "history.json", "history.csv", "accuracy.png",
+                                        "loss.png", "bleu.png")
                       if os.path.exists(run.path(name))))
     return 0
 
@@ -282,5 +312,7 @@ def _compare(comparison):
             return _non_finite("compare", current[0], e)
     for run in runs:
         _print_test(run, f"{run.config.model} ")
-    print(f"wrote {comparison.folder}: accuracy.png, loss.png and a run folder per model")
+    pictures = sorted(name for name in ("accuracy.png", "bleu.png", "loss.png")
+                      if os.path.exists(os.path.join(comparison.folder, name)))
+    print(f"wrote {comparison.folder}: {', '.join(pictures)} and a run folder per model")
     return 0
