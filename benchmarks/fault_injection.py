@@ -15,7 +15,7 @@ carries on with ``--resume`` (or starts afresh where nothing was written to resu
 the kills are spent and a process finishes. Every file of the two folders (and of the run
 folders inside a comparison's) is compared: the arrays and metadata of every .npz, the JSON files
 as data, the pictures byte for byte. The record goes to --out (default
-benchmarks/results/faults/) as DATE-faults.json and .md.
+benchmarks/results/faults/) as DATE-faults.json and .md (DATE-faults-KIND... for some kinds).
 """
 import argparse
 import datetime
@@ -41,7 +41,7 @@ KINDS = {
     "book": ("train", ["--examples", "1000", *TINY, "--epochs", "150"]),
     "corpus": ("train", ["--data", "DATA/train.tsv", "--dev", "DATA/dev.tsv", "--test",
                          "DATA/test.tsv", "--tokens", "word", "--model", "bahdanau",
-                         "--dropout", "0.1", "--eval-every", "7", *TINY, "--epochs", "25"]),
+                         "--dropout", "0.1", "--eval-every", "7", *TINY, "--epochs", "120"]),
     "compare": ("compare", ["--models", "seq2seq", "attention", "--examples", "1000", *TINY,
                             "--epochs", "40"]),
 }
@@ -179,7 +179,8 @@ def main(argv=None):
                                                                             sys.argv[1:])]),
               "source": source_info(), "max_delay": args.max_delay, "results": results}
     os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, f"{date}-faults")
+    kinds = "" if args.kinds == list(KINDS) else "-" + "-".join(args.kinds)
+    stem = os.path.join(args.out, f"{date}-faults{kinds}")
     atomic_write(stem + ".json", lambda f: f.write(json.dumps(report, indent=1).encode()))
     text = markdown(report)
     atomic_write(stem + ".md", lambda f: f.write(text.encode()))
