@@ -82,6 +82,9 @@ def _assert_same_folder(a, b):
         elif name.endswith(".json"):
             with open(os.path.join(a, name)) as f, open(os.path.join(b, name)) as g:
                 assert json.load(f) == json.load(g), name
+        elif name.endswith(".csv"):
+            with open(os.path.join(a, name)) as f, open(os.path.join(b, name)) as g:
+                assert f.read() == g.read(), name
         else:
             with open(os.path.join(b, name), "rb") as f:
                 assert f.read(8) == b"\x89PNG\r\n\x1a\n", name
