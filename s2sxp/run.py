@@ -38,8 +38,9 @@ TEST_BEAM = 5
 
 class RunFiles:
     """What a :class:`Run` writes in its folder, and what its saved models record: the checkpoint,
-    an epoch's files as one unit, best.npz and history.json. Run has these methods from here;
-    they use its folder, settings, data, model, optimizer, trainer and history."""
+    an epoch's files as one unit, best.npz and history.json; and what follows the last epoch,
+    the test file scored with best.npz. Run has these methods from here; they use its folder,
+    settings, data, model, optimizer, trainer and history."""
 
     def model_meta(self):
         """What a saved model of this run records besides its parameters and vocabulary."""
@@ -134,6 +135,46 @@ class RunFiles:
             history["test"] = self.test_scores
         return history
 
+    def finish(self):
+        """What follows the last epoch, where it is not done yet (:attr:`scored`): the test
+        file scored (:meth:`score_test`)."""
+        if not self.scored:
+            self.score_test()
+
+    def score_test(self, beam=TEST_BEAM):
+        """BLEU, chrF and exact match of best.npz on the test file, by beam search, kept as
+        :attr:`test_scores`, in history.json as ``test`` (with the epoch of best.npz) and in the
+        checkpoint, written as one unit; returns them and the translations. A stop (Ctrl-C,
+        SIGTERM) interrupts the scoring at once, and a resume scores again. Over several ranks,
+        each translates its share."""
+        best = self._best_model()
+        split = self.data.test_set
+        with self.trainer.at_once():
+            options = DecodeOptions(beam=beam, max_length=self.config.max_output_length)
+            scores, translations = split.evaluate(best, options, self.config.bleu_tokenize,
+                                                  self.trainer.out, self.world)
+        self.test_scores = dict(scores, beam=beam, epoch=best.meta.get("epoch"),
+                                sentences=len(split.references))
+        if self.writes:
+            history = self.history_dict()
+            self.folder.commit({"history.json": json_writer(history),
+                                "history.csv": csv_writer(history),
+                                "checkpoint.npz": self._checkpoint_writer()})
+        return scores, translations
+
+    def _best_model(self):
+        """best.npz, read by rank 0 and sent to the others."""
+        best = io.load(self.path("best.npz")) if self.writes else None
+        if self.world.size == 1:
+            return best
+        params, meta = self.world.broadcast(
+            best and ([asnumpy(p) for p in best.params], best.meta), "receiving best.npz")
+        if best is None:
+            best = self.config.new_model(self.data)
+            io.set_params(best, params, "rank 0's best.npz")
+            best.meta = meta
+        return best
+
 
 class Run(RunFiles):
     """One model's training in ``folder``: made by :meth:`start` or :meth:`resume`, trained by
@@ -150,6 +191,9 @@ class Run(RunFiles):
         self._best = None             # best.npz's writer, from a validation inside an epoch
         #: Called as on_validation(run, scores, guesses) after a validation inside an epoch.
         self.on_validation = None
+        #: Where set, on_preview(run, scores, iteration) after that iteration of the run: the
+        #: held-out split scored and kept nowhere, a first look before the first epoch ends.
+        self.preview_at, self.on_preview = None, None
 
     @classmethod
     def build(cls, folder, config, data, log, world=SINGLE, saved=None, clock=None,
@@ -341,6 +385,8 @@ class Run(RunFiles):
             done = epoch * P + iteration + 1
             if self.budget is not None:
                 self.budget.count_iteration()
+            if done == self.preview_at and self.on_preview is not None:
+                self.on_preview(self, self._scores(progress)[0], done)
             if iteration + 1 < P and self._due(done, last=False):
                 result = self._validate(done, progress)
                 if self.on_validation is not None:
@@ -379,57 +425,21 @@ class Run(RunFiles):
     def _validate(self, at, progress):
         """Score the held-out split after ``at`` iterations and keep the scores in the history;
         returns (scores, guesses)."""
-        scores, guesses = self.data.split("test").evaluate(
-            self.model, DecodeOptions(max_length=self.config.max_output_length),
-            bleu_tokenize=self.config.bleu_tokenize, progress=progress, world=self.world)
+        scores, guesses = self._scores(progress)
         if self.budget is not None:
             self.budget.count_validation()
         self.history.add(scores, at)
         return scores, guesses
 
+    def _scores(self, progress):
+        """(scores, guesses) of the model now on the held-out split."""
+        return self.data.split("test").evaluate(
+            self.model, DecodeOptions(max_length=self.config.max_output_length),
+            bleu_tokenize=self.config.bleu_tokenize, progress=progress, world=self.world)
+
     def train(self, on_epoch=None):
         """:func:`train` of this run alone."""
         train([self], on_epoch=on_epoch)
-
-    def finish(self):
-        """What follows the last epoch, where it is not done yet (:attr:`scored`): the test
-        file scored (:meth:`score_test`)."""
-        if not self.scored:
-            self.score_test()
-
-    def score_test(self, beam=TEST_BEAM):
-        """BLEU, chrF and exact match of best.npz on the test file, by beam search, kept as
-        :attr:`test_scores`, in history.json as ``test`` (with the epoch of best.npz) and in the
-        checkpoint, written as one unit; returns them and the translations. A stop (Ctrl-C,
-        SIGTERM) interrupts the scoring at once, and a resume scores again. Over several ranks,
-        each translates its share."""
-        best = self._best_model()
-        split = self.data.test_set
-        with self.trainer.at_once():
-            options = DecodeOptions(beam=beam, max_length=self.config.max_output_length)
-            scores, translations = split.evaluate(best, options, self.config.bleu_tokenize,
-                                                  self.trainer.out, self.world)
-        self.test_scores = dict(scores, beam=beam, epoch=best.meta.get("epoch"),
-                                sentences=len(split.references))
-        if self.writes:
-            history = self.history_dict()
-            self.folder.commit({"history.json": json_writer(history),
-                                "history.csv": csv_writer(history),
-                                "checkpoint.npz": self._checkpoint_writer()})
-        return scores, translations
-
-    def _best_model(self):
-        """best.npz, read by rank 0 and sent to the others."""
-        best = io.load(self.path("best.npz")) if self.writes else None
-        if self.world.size == 1:
-            return best
-        params, meta = self.world.broadcast(
-            best and ([asnumpy(p) for p in best.params], best.meta), "receiving best.npz")
-        if best is None:
-            best = self.config.new_model(self.data)
-            io.set_params(best, params, "rank 0's best.npz")
-            best.meta = meta
-        return best
 
 
 class _StoppedEarly(Exception):

@@ -66,6 +66,25 @@ def test_train_says_how_many_epochs_of_how_many_iterations_and_when_files_come(c
            "accuracy, model.npz and best.npz" in out
 
 
+def test_a_fresh_run_shows_its_accuracy_a_quarter_into_the_first_epoch_and_keeps_nothing_of_it(
+        capsys, tmp_path, monkeypatch):
+    code, out, _ = run(capsys, "train", "--epochs", "2", "--out", tmp_path / "r", *DATE_TINY)
+    assert code == 0
+    line = next(l for l in out.splitlines() if "a first look" in l)
+    assert line.startswith("val acc ") and "so far (iteration 2 of 11" in line
+    assert out.index(line) < out.index("(epoch 1,") and out.count("a first look") == 1
+    history = json.loads((tmp_path / "r" / "history.json").read_text())
+    assert len(history["val_acc"]) == 2 and history["val_at"] == [11, 22]
+    monkeypatch.setattr(cli.train, "_first_look", lambda run: None)
+    code, out, _ = run(capsys, "train", "--epochs", "2", "--out", tmp_path / "s", *DATE_TINY)
+    assert code == 0 and "a first look" not in out
+    for name in ("checkpoint.npz", "best.npz"):       # the look changes nothing of training
+        with numpy.load(tmp_path / "r" / name) as a, numpy.load(tmp_path / "s" / name) as b:
+            for k in a.files:
+                if k != "meta":
+                    numpy.testing.assert_array_equal(a[k], b[k], err_msg=f"{name} {k}")
+
+
 # -- 3: a run folder means its best model on a corpus -------------------------------------------
 
 def test_a_corpus_run_folder_means_its_best_model_and_says_so(capsys, kept, files):

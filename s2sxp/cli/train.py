@@ -138,6 +138,22 @@ def _inside_epoch(run, scores, guesses):
           f"{at}{_left(run)})")
 
 
+def _first_look(run):
+    """A fresh run validated nowhere inside its epochs shows its held-out score once early, a
+    quarter into its first epoch (at most 100 iterations in): a first result long before the
+    epoch's; it is printed, not kept."""
+    P = run.iterations_per_epoch
+    if run.trained or run.config.eval_every or P < 8:
+        return
+    run.preview_at = min(P // 4, 100)
+
+    def show(run, scores, at):
+        print(f"val {scores_text(scores)} so far (iteration {at} of {P}, a first look; the "
+              "epoch's validation follows at its end)")
+
+    run.on_preview = show
+
+
 def _planner(run):
     """What prints a budget's plan, once its pace is known."""
     def plan(budget):
@@ -232,6 +248,7 @@ def _train(run):
               + f"; the plan follows once {PLAN_AFTER} iterations are timed")
     else:
         _plan(run)
+        _first_look(run)
     # NumPy's warnings are left out: a loss that turns NaN or infinite is reported once, below
     run.on_validation = _inside_epoch
     with stop_on_interrupt(run.trainer) as signals, numpy.errstate(all="ignore"):
