@@ -10,8 +10,8 @@ from . import viz
 from .config import data_name
 from .data import load_data
 from .files import FolderLock, atomic_write
-from .io import check_fields
 from .folder import COMPARE_FILE, COMPARE_FORMAT, check_kind, compared_names
+from .io import check_fields
 from .run import Run, train
 from .trainer import TrainingInterrupted
 

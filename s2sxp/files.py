@@ -127,7 +127,7 @@ def _written_through(path):
     returned) or a device (whatever they lead to, a file another process holds open too), or it
     is no regular file (a pipe, a device)."""
     hop = os.path.abspath(path)
-    ours = (f"/proc/self/fd/", f"/proc/{os.getpid()}/fd/", "/dev/fd/")
+    ours = ("/proc/self/fd/", f"/proc/{os.getpid()}/fd/", "/dev/fd/")
     for _ in range(40):                                  # the links it goes through, in turn
         for prefix in ours:
             if hop.startswith(prefix) and hop[len(prefix):].isdigit():
