@@ -16,13 +16,20 @@ benchmarks/results/budget-search/); runs and logs go to --work (default
 benchmarks/results/budget-search/.work/, which git ignores). ``--subset N`` trains on the first N
 training pairs and 200 of dev and test, and ``--extra`` adds flags to every candidate: with
 small ones, a check that the script runs end to end in a minute or two.
+
+``--snapshots 15`` keeps, for a candidate trained by epochs, its best.npz as it stands 15 minutes
+in and scores it as ``NAME@15min``: the run up to then is the run Ctrl-C would have stopped there,
+so one 60-minute run also gives the 15-minute figure. ``--include RECORD.json`` puts the
+candidates of an earlier record beside this one's in the table and the picture.
 """
 import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import threading
 import time
 
 from benchmarks.harness import (machine_info, record_stem, results_folder, say, source_info,
@@ -37,11 +44,14 @@ MODEL = ["--model", "bahdanau", "--cell", "gru", "--bidirectional", "--dropout",
 #: The candidates by name: their flags, and whether they train by --minutes (else by epochs,
 #: stopped by Ctrl-C at the minutes).
 CANDIDATES = {
+    "defaults": ([], True),
     "plateau-stopped": (MODEL + ["--lr", "0.003", "--plateau", "1", "--epochs", "1000"], False),
     "plateau": (MODEL + ["--lr", "0.003", "--schedule", "plateau"], True),
     "linear": (MODEL + ["--lr", "0.003", "--schedule", "linear"], True),
     "cosine": (MODEL + ["--lr", "0.003", "--schedule", "cosine"], True),
     "linear-lr5e-3": (MODEL + ["--lr", "0.005", "--schedule", "linear"], True),
+    "linear-lr7e-3": (MODEL + ["--lr", "0.007", "--schedule", "linear"], True),
+    "cosine-lr5e-3": (MODEL + ["--lr", "0.005", "--schedule", "cosine"], True),
     "linear-lr2e-3": (MODEL + ["--lr", "0.002", "--schedule", "linear"], True),
     "linear-batch64": ([*MODEL[:-1], "64", "--lr", "0.002", "--schedule", "linear"], True),
     "linear-nodropout": ([f for f in MODEL if f not in ("--dropout", "0.2")]
@@ -61,7 +71,6 @@ def corpus_files(work, subset):
     names = ("train", "dev", "test")
     if not subset:
         return {name: os.path.join(CORPUS, f"{name}.tsv") for name in names}
-    os.makedirs(work, exist_ok=True)
     files = {}
     for name, count in zip(names, (subset, 200, 200)):
         files[name] = os.path.join(work, f"{name}-{subset}.tsv")
@@ -72,39 +81,69 @@ def corpus_files(work, subset):
     return files
 
 
-def run_candidate(name, flags, budgeted, minutes, files, work):
+def run_candidate(name, flags, budgeted, minutes, files, work, snapshots=()):
     """Train one candidate for ``minutes``, then translate the test file with its best.npz;
-    {command, dev: [(minute, dev BLEU)], hypotheses, history}."""
+    {command, dev: [(minute, dev BLEU)], hypotheses, history}, and under "snapshots" one such
+    result for each of ``snapshots`` (minutes) of a candidate trained by epochs: its best.npz
+    as it stood then."""
     folder = os.path.join(work, name)
+    kept = {m: os.path.join(work, f"{name}@{m:g}min.npz") for m in snapshots}
+    timers = [threading.Timer(m * 60, _keep, (os.path.join(folder, "best.npz"), path))
+              for m, path in kept.items()]
     command = [sys.executable, "-m", "s2sxp", "train", "--data", files["train"], "--dev",
                files["dev"], "--source-column", "2", *flags, "--out", folder, "--overwrite"]
     if budgeted:
         command += ["--minutes", f"{minutes:g}", "--test", files["test"]]
     say(f"{name}: training for {minutes:g} minutes")
     started = time.monotonic()
+    for timer in timers:
+        timer.start()
     lines = timed(command, minutes * 60 + (GRACE if budgeted else 0),
                   os.path.join(work, f"{name}.log"), env=dict(os.environ, PYTHONUNBUFFERED="1"))
     wall = (time.monotonic() - started) / 60
+    for timer in timers:
+        timer.cancel()
+    dev = curve(lines, r"^val BLEU ([\d.]+)")
+    hypotheses = translate(os.path.join(folder, "best.npz"), name, files, work)
+    history = {}
+    if hypotheses:
+        with open(os.path.join(folder, "history.json"), encoding="utf-8") as f:
+            history = json.load(f)
+    at = {f"{name}@{m:g}min": {"command": shlex.join(command[1:]), "budgeted": False,
+                               "wall_minutes": m, "dev": [p for p in dev if p[0] <= m],
+                               "hypotheses": translate(path, f"{name}@{m:g}min", files, work),
+                               "plan": [], "history": {}}
+          for m, path in kept.items()}
+    return {"command": shlex.join(command[1:]), "budgeted": budgeted, "wall_minutes": wall,
+            "dev": dev, "hypotheses": hypotheses, "snapshots": at,
+            "plan": [line for _, line in lines if line.startswith(("plan:", "budget:"))],
+            "history": {k: history.get(k) for k in ("val_bleu", "val_at", "val_minutes",
+                                                    "val_epochs", "loss", "loss_epochs",
+                                                    "test", "config")}}
+
+
+def _keep(best, path):
+    """A copy of ``best`` at ``path`` (nothing where no validation has written it yet)."""
+    try:
+        shutil.copyfile(best, path)
+    except FileNotFoundError:
+        pass
+
+
+def translate(model, name, files, work):
+    """The test file's Japanese translated by ``model`` (beam 5) into WORK/NAME.test.en, which
+    it returns; None where there is no model (stopped before a validation)."""
+    if not os.path.exists(model):
+        say(f"{name}: no best.npz; see its log")
+        return None
     say(f"{name}: translating the test file")
     sources = os.path.join(work, "test.ja")
     with open(files["test"], encoding="utf-8") as f, open(sources, "w", encoding="utf-8") as out:
         out.writelines(line.rstrip("\n").split("\t")[1] + "\n" for line in f)
     hypotheses = os.path.join(work, f"{name}.test.en")
-    if not os.path.exists(os.path.join(folder, "best.npz")):      # stopped before a validation
-        say(f"{name}: no best.npz; see {name}.log")
-        hypotheses, history = None, {}
-    else:
-        subprocess.run([sys.executable, "-m", "s2sxp", "translate", "--run",
-                        os.path.join(folder, "best.npz"), "--input", sources, "--output",
-                        hypotheses, "--beam", "5"], check=True)
-        with open(os.path.join(folder, "history.json"), encoding="utf-8") as f:
-            history = json.load(f)
-    return {"command": shlex.join(command[1:]), "budgeted": budgeted, "wall_minutes": wall,
-            "dev": curve(lines, r"^val BLEU ([\d.]+)"), "hypotheses": hypotheses,
-            "plan": [line for _, line in lines if line.startswith(("plan:", "budget:"))],
-            "history": {k: history.get(k) for k in ("val_bleu", "val_at", "val_minutes",
-                                                    "val_epochs", "loss", "loss_epochs",
-                                                    "test", "config")}}
+    subprocess.run([sys.executable, "-m", "s2sxp", "translate", "--run", model, "--input",
+                    sources, "--output", hypotheses, "--beam", "5"], check=True)
+    return hypotheses
 
 
 def references(files):
@@ -121,7 +160,8 @@ def report(results, args, argv):
         rows.append(f"| {name} | {r['test_bleu']:.2f} | {r['test_chrf']:.2f} | "
                     f"{'' if own is None else f'{own:.2f}'} | {best:.2f} | {len(r['dev'])} | "
                     f"{r['wall_minutes']:.1f} |")
-    commands = "\n".join(f"- {name}: `{r['command']}`" for name, r in results.items())
+    commands = "\n".join(f"- {name}: `{r['command']}`" + (f" (from {r['from']})" if "from" in r
+                                                          else "") for name, r in results.items())
     return (f"# Budget search: Japanese → English in {args.minutes:g} minutes each, "
             f"{time.strftime('%Y-%m-%d')}\n\n`python -m benchmarks.budget_search "
             f"{' '.join(argv)}`\n\nOne after the other on this machine. Test: test.tsv "
@@ -136,28 +176,43 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.budget_search",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=15.0)
-    p.add_argument("--candidates", nargs="+", default=list(DEFAULT), choices=list(CANDIDATES),
+    p.add_argument("--candidates", nargs="*", default=list(DEFAULT), choices=list(CANDIDATES),
                    metavar="NAME", help=f"from: {', '.join(CANDIDATES)} (default: "
                    f"{' '.join(DEFAULT)})")
     p.add_argument("--subset", type=int, default=0, metavar="N",
                    help="train on the first N training pairs only (a check of the script)")
+    p.add_argument("--snapshots", type=float, nargs="+", default=[], metavar="M",
+                   help="score, for candidates trained by epochs, best.npz as it stood M "
+                   "minutes in, as NAME@Mmin")
+    p.add_argument("--include", nargs="+", default=[], metavar="RECORD",
+                   help="earlier records (.json) whose candidates join the table and picture "
+                   "(with --candidates and none named: a record of those alone)")
     p.add_argument("--extra", default="", metavar="FLAGS",
                    help="flags added to every candidate's s2sxp train, as one string")
     p.add_argument("--work", default=os.path.join(results_folder("budget-search"), ".work"))
     p.add_argument("--out", default=results_folder("budget-search"))
     p.add_argument("--tag", default="")
     args = p.parse_args(argv)
+    os.makedirs(args.work, exist_ok=True)
     files = corpus_files(args.work, args.subset)
+    if any(m >= args.minutes for m in args.snapshots):
+        p.error("--snapshots: minutes before --minutes")
     results = {}
+    for record in args.include:
+        with open(record, encoding="utf-8") as f:
+            for name, result in json.load(f)["results"].items():
+                results[name] = {**result, "from": os.path.basename(record)}
     for name in args.candidates:
         flags, budgeted = CANDIDATES[name]
-        results[name] = run_candidate(name, flags + shlex.split(args.extra), budgeted,
-                                      args.minutes, files, args.work)
-        if results[name]["hypotheses"] is None:
-            results[name].update(test_bleu=float("nan"), test_chrf=float("nan"))
-            continue
-        score(results[name], references(files))
-        say(f"{name}: test BLEU {results[name]['test_bleu']:.2f}")
+        result = run_candidate(name, flags + shlex.split(args.extra), budgeted, args.minutes,
+                               files, args.work, () if budgeted else args.snapshots)
+        for name, result in {name: result, **result.pop("snapshots")}.items():
+            results[name] = result
+            if result["hypotheses"] is None:
+                result.update(test_bleu=float("nan"), test_chrf=float("nan"))
+                continue
+            score(result, references(files))
+            say(f"{name}: test BLEU {result['test_bleu']:.2f}")
     stem = record_stem(args.out, f"budget-search-{args.minutes:g}min", args.tag)
     plot(results, stem + ".png", args.minutes)
     text = report(results, args, argv) + f"\n![dev BLEU]({os.path.basename(stem)}.png)\n"

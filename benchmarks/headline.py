@@ -156,15 +156,15 @@ def timed(command, seconds, log, env=None):
     """Run ``command`` with its output in ``log``, each line after the minutes since the start;
     Ctrl-C (SIGINT) at ``seconds``; returns the [(minutes, line)] it printed."""
     start = time.monotonic()
-    # Ctrl-C as a terminal gives it, also where this script runs in the background (a shell
-    # starts background jobs with SIGINT ignored, and Python then raises no KeyboardInterrupt)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env=env,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    timer = threading.Timer(seconds, lambda: process.send_signal(signal.SIGINT))
-    timer.start()
     lines = []
     with open(log, "w", encoding="utf-8") as out:
+        # Ctrl-C as a terminal gives it, also where this script runs in the background (a shell
+        # starts background jobs with SIGINT ignored, and Python then raises no KeyboardInterrupt)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, env=env, preexec_fn=lambda: signal.signal(
+                                       signal.SIGINT, signal.SIG_DFL))
+        timer = threading.Timer(seconds, lambda: process.send_signal(signal.SIGINT))
+        timer.start()
         for line in process.stdout:
             minutes = (time.monotonic() - start) / 60
             lines.append((minutes, line.rstrip("\n")))
