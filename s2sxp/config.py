@@ -63,7 +63,8 @@ class TrainConfig:
     book's width on its data, a schedule by validations on a corpus) and the model's own
     defaults (``cell`` and the options of its family)."""
 
-    model: str = _model("attention", "model family", choices=tuple(models.MODELS))
+    model: str = _model(help="model family", choices=tuple(models.MODELS),
+                        shown="attention on the book's data, bahdanau on a parallel corpus")
     cell: str = _model(help="recurrent cell", choices=("lstm", "gru"), shown="recipe")
     data: str = _data("date", "dataset name (date, addition), a text file in the book's "
                       "question_answer format, or a parallel corpus: source<TAB>target per line "
@@ -117,9 +118,10 @@ class TrainConfig:
         help="halve the learning rate once N validations in a row have not improved on the "
         "best score (the count starts again after each halving); 0: never", form="whole",
         metavar="N", rule=at_least(0, NEVER), shown="recipe")
-    label_smoothing: float = _training(0.0, "train towards (1 - EPS) on each target and EPS "
+    label_smoothing: float = _training(help="train towards (1 - EPS) on each target and EPS "
                                        "spread over the vocabulary", form="number",
-                                       metavar="EPS", rule=_option("label_smoothing"))
+                                       metavar="EPS", rule=_option("label_smoothing"),
+                                       shown="recipe")
     init_state: str = _model(help="the decoder starts from the sum of the encoder states or "
                              "from the last one", family=True, choices=model_options.INIT_STATES)
     reset_state_each_step: bool = _model(help="restart the decoder cell from zeros at every "
@@ -135,10 +137,11 @@ class TrainConfig:
                                  family=True)
     bidirectional: bool = _model(help="each encoder layer reads the sentence forward and "
                                  "backward, a bridge bringing the two to the hidden size",
-                                 form="switch", family=True)
+                                 form="switch", family=True, shown="recipe")
     dropout: float = _model(help="while training, drop this part of the embeddings, of the "
                             "inputs of the later layers and of what goes into the output layer",
-                            form="number", metavar="P", family=True, rule=_option("dropout"))
+                            form="number", metavar="P", family=True, rule=_option("dropout"),
+                            shown="recipe")
     tie_weights: bool = _model(help="the output layer's weights are the target embedding's, "
                                "transposed (needs --wordvec-size equal to --hidden-size)",
                                form="switch", family=True)
@@ -232,7 +235,9 @@ class TrainConfig:
         given = self.given()
         config = TrainConfig(**{**{f.name: f.default for f in dataclasses.fields(TrainConfig)
                                    if not f.metadata.get("fans_out")}, **given})
-        family, kind = models.MODELS[config.model], config.data_kind()
+        kind = config.data_kind()
+        config.model = config.model or kind.model
+        family = models.MODELS[config.model]
         defaults = model_options.defaults(family)
         for field in settings_of(TrainConfig):
             if field.metadata.get("family") and field.name in given and field.name not in defaults:
@@ -244,8 +249,11 @@ class TrainConfig:
             if field.name in given and field.default is None and scope not in (None, kind.kind):
                 raise SettingError(field.name, f"is for {SCOPES[scope]}"
                                    + field.metadata.get("elsewhere", ""))
-        decided = {**family.recipe, **defaults, **kind.recipe, **FALLBACKS}
+        decided = {**family.recipe, **defaults, **kind.recipe,
+                   **kind.family_recipes.get(config.model, {}), **FALLBACKS}
         decided.update(schedule_settings(config, given, decided["schedule"]))
+        if decided["schedule"] in PLANNED:
+            decided.update(kind.planned_recipes.get(config.model, {}))
         decided["wordvec_size"] = kind.wordvec_size(config.tokens or decided.get("tokens"))
         if "batch_tokens" in given:
             decided["batch_size"] = None
@@ -459,6 +467,10 @@ def _recipe_text(name):
             parts.append(f"{shown} on {where}")
         elif name in kind.recipe:
             parts.append(f"{_words(kind.recipe[name])} on {where}")
+        parts += [f"{_words(recipe[name])} for {family} on {where}"
+                  for family, recipe in kind.family_recipes.items() if name in recipe]
+        parts += [f"{_words(recipe[name])} for {family} there with --minutes, linear or cosine"
+                  for family, recipe in kind.planned_recipes.items() if name in recipe]
     return "; ".join(parts)
 
 

@@ -205,6 +205,10 @@ class Data:
     #: A run's settings on the book's data where none are given: the book's embedding width,
     #: no halving on a plateau.
     recipe = {"wordvec_size": 16, "plateau": 0, "schedule": "halving"}
+    #: The model family where none is asked for: the book's chapter 8 model; the families keep
+    #: their own recipes here.
+    model = "attention"
+    family_recipes = planned_recipes = {}
     #: No test file is scored at the end: the held-out tenth is the test split.
     test_set = None
 

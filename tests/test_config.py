@@ -55,7 +55,10 @@ def test_the_help_of_each_flag_ends_with_the_default_its_setting_declares():
         else:
             assert "[default:" not in action.help, action.dest
     assert default_text("hidden_size") == "256" and default_text("batch_size") == "128"
-    assert default_text("lr") == "the model's: 0.001, bahdanau 0.01"
+    assert default_text("lr") == ("the model's: 0.001, bahdanau 0.01; 0.003 for bahdanau on a "
+                                  "parallel corpus; 0.005 for bahdanau there with --minutes, "
+                                  "linear or cosine")
+    assert default_text("model") == "attention on the book's data, bahdanau on a parallel corpus"
     assert default_text("plateau") == "0 on the book's data; 1 on a parallel corpus"
 
 
@@ -73,6 +76,32 @@ def test_settings_left_unset_are_decided_by_the_recipes_then_the_declared_defaul
     layered = TrainConfig(model="attention", layers=3, decoder_layers=1).resolved()
     assert (layered.layers, layered.encoder_layers, layered.decoder_layers) == (None, 3, 1)
     assert "layers" not in layered.as_dict()
+
+
+def test_a_corpus_without_settings_gets_the_corpus_recipe_and_the_book_keeps_its_own(tmp_path):
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("Go.\t行け。\nHi.\tやあ。\n", encoding="utf-8")
+    c = TrainConfig(data=str(pairs)).resolved()
+    assert (c.model, c.cell, c.bidirectional, c.dropout, c.label_smoothing, c.lr, c.tokens,
+            c.vocab_size, c.batch_size, c.wordvec_size, c.hidden_size, c.schedule) == (
+        "bahdanau", "gru", True, 0.2, 0.1, 0.003, "spm", 4000, 128, 256, 256, "plateau")
+    for planned in ({"minutes": 15}, {"schedule": "cosine"}):
+        c = TrainConfig(data=str(pairs), **planned).resolved()
+        assert (c.schedule, c.lr) == (planned.get("schedule", "linear"), 0.005)
+    assert TrainConfig(data=str(pairs), minutes=15, lr=0.002).resolved().lr == 0.002
+    asked = TrainConfig(data=str(pairs), dropout=0.0, bidirectional=False, lr=0.01,
+                        label_smoothing=0.0, tokens="char").resolved()
+    assert (asked.dropout, asked.bidirectional, asked.lr, asked.label_smoothing, asked.tokens,
+            asked.wordvec_size) == (0.0, False, 0.01, 0.0, "char", 64)
+    other = TrainConfig(data=str(pairs), model="attention").resolved()
+    assert (other.cell, other.dropout, other.label_smoothing, other.lr) == (
+        "lstm", 0.0, 0.0, 0.001)
+    book = TrainConfig().resolved()
+    assert (book.model, book.cell, book.label_smoothing, book.lr, book.schedule) == (
+        "attention", "lstm", 0.0, 0.001, "halving")
+    book = TrainConfig(model="bahdanau").resolved()
+    assert (book.bidirectional, book.dropout, book.label_smoothing, book.lr) == (
+        False, 0.0, 0.0, 0.01)
 
 
 def test_a_value_that_breaks_its_rule_is_named_by_the_setting_and_its_flag():
