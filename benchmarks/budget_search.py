@@ -204,15 +204,15 @@ def main(argv=None):
                 results[name] = {**result, "from": os.path.basename(record)}
     for name in args.candidates:
         flags, budgeted = CANDIDATES[name]
-        result = run_candidate(name, flags + shlex.split(args.extra), budgeted, args.minutes,
-                               files, args.work, () if budgeted else args.snapshots)
-        for name, result in {name: result, **result.pop("snapshots")}.items():
-            results[name] = result
+        trained = run_candidate(name, flags + shlex.split(args.extra), budgeted, args.minutes,
+                                files, args.work, () if budgeted else args.snapshots)
+        for label, result in {name: trained, **trained.pop("snapshots")}.items():
+            results[label] = result
             if result["hypotheses"] is None:
                 result.update(test_bleu=float("nan"), test_chrf=float("nan"))
                 continue
             score(result, references(files))
-            say(f"{name}: test BLEU {result['test_bleu']:.2f}")
+            say(f"{label}: test BLEU {result['test_bleu']:.2f}")
     stem = record_stem(args.out, f"budget-search-{args.minutes:g}min", args.tag)
     plot(results, stem + ".png", args.minutes)
     text = report(results, args, argv) + f"\n![dev BLEU]({os.path.basename(stem)}.png)\n"
