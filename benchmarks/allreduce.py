@@ -60,6 +60,7 @@ def load(settings, world):
     from s2sxp.data import load_data
 
     config = TrainConfig(model="bahdanau", cell="gru", tokens="spm", vocab_size=4000,
+                         bidirectional=False, dropout=0.0, label_smoothing=0.0, lr=0.01,
                          source_column=2, wordvec_size=256, hidden_size=256,
                          batch_size=settings["batch_size"], seed=0)
     data = None

@@ -41,7 +41,8 @@ KINDS = {
     "book": ("train", ["--examples", "1000", *TINY, "--epochs", "150"]),
     "corpus": ("train", ["--data", "DATA/train.tsv", "--dev", "DATA/dev.tsv", "--test",
                          "DATA/test.tsv", "--tokens", "word", "--model", "bahdanau",
-                         "--dropout", "0.1", "--eval-every", "7", *TINY, "--epochs", "120"]),
+                         "--dropout", "0.1", "--no-bidirectional", "--label-smoothing", "0",
+                         "--lr", "0.01", "--eval-every", "7", *TINY, "--epochs", "120"]),
     "compare": ("compare", ["--models", "seq2seq", "attention", "--examples", "1000", *TINY,
                             "--epochs", "40"]),
 }

@@ -115,6 +115,7 @@ def measure(before, after, rounds, pairs, work, items=("train", "eval", "epoch-c
     _corpus(work, pairs)
     train = ["-m", "s2sxp", "train", "--data", "train.tsv", "--dev", "dev.tsv",
              "--source-column", "2", "--tokens", "char", "--model", "bahdanau", "--bidirectional",
+             "--dropout", "0", "--label-smoothing", "0", "--lr", "0.01",
              "--epochs", "1", "--batch-size", "64", "--seed", "0"]
     times = {}
     model = os.path.join(work, "run-before-0", "best.npz")      # trained first
