@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy
 
-from s2sxp import backend
+from s2sxp import backend, precision
 from s2sxp.layers import CELLS
 from s2sxp.parallel import blas_threads
 
@@ -225,8 +225,11 @@ def gemm_throughput(products, sync, cores=1, min_seconds=0.01, samples=5):
     """GFLOP/s at each distinct shape of ``products`` on the active backend, as one GEMM with
     BLAS's own threads and, when ``cores`` > 1, as ``cores`` single-threaded GEMMs at once (one
     per core, each on its own operands: what a kernel that splits the batch over the cores gets).
-    Returns {shape: figures}; "gflops" is the better of the two medians."""
+    Returns {shape: figures}; "gflops" is the better of the two medians. The products are those of
+    the precision in force (s2sxp.precision), their operands converted beforehand where it
+    converts them (as a weight is, once per step)."""
     xp = backend.xp
+    mm = precision.products(xp)
     rng = numpy.random.default_rng(0)
     pool = ThreadPoolExecutor(cores) if cores > 1 else None
     rates = {}
@@ -235,11 +238,12 @@ def gemm_throughput(products, sync, cores=1, min_seconds=0.01, samples=5):
             if g.shape in rates:
                 continue
             one = Gemm(g.what, g.m, g.k, g.n, batch=g.batch, a_t=g.a_t, b_t=g.b_t)
-            operands = [_operands(g, xp, rng) for _ in range(cores)]
+            operands = [(mm.operand(a), mm.operand(b), c)
+                        for a, b, c in (_operands(g, xp, rng) for _ in range(cores))]
 
             def single(calls, a=operands[0]):
                 for _ in range(calls):
-                    xp.matmul(*a[:2], out=a[2])
+                    mm.matmul(*a[:2], out=a[2])
 
             single(1)
             sync()

@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 _HOMES = {"AttentionSeq2seq": "models", "PeekySeq2seq": "models", "Seq2seq": "models",
           "Adam": "optim", "SGD": "optim", "clip_grads": "optim", "Trainer": "trainer",
           "Vocab": "vocab", "evaluate": "metrics", "show_examples": "metrics"}
-_MODULES = ("backend", "datasets", "kernels", "layers", "models", "optim")
+_MODULES = ("backend", "datasets", "kernels", "layers", "models", "optim", "precision")
 
 __all__ = sorted([*_HOMES, *_MODULES])
 

@@ -118,6 +118,13 @@ def _loaded_libraries():
     return paths
 
 
+def blas_thread_count():
+    """The threads BLAS may use now: OpenBLAS's setting, or the usable cores where it cannot be
+    read."""
+    api = _openblas()
+    return usable_cores() if api is None else api[1]()
+
+
 @contextlib.contextmanager
 def blas_threads(n):
     """Run the body with BLAS limited to ``n`` threads (a no-op where that cannot be set)."""
@@ -212,12 +219,14 @@ def for_blocks(xp, n, body, min_block=MIN_ROWS):
     run_parts([functools.partial(body, part) for part in parts])
 
 
-def matmul(a, b, out=None):
-    """a·b for 2-D a and b, over blocks of the rows of a in parallel (see :func:`for_blocks`)."""
+def matmul(mm, a, b, out=None):
+    """a·b for 2-D a and b by ``mm`` (the products of a precision, s2sxp.precision), over blocks
+    of the rows of a in parallel (see :func:`for_blocks`)."""
     xp = get_array_module(a)
     if out is None:
         out = xp.empty((a.shape[0], b.shape[1]), dtype=xp.result_type(a, b))
-    for_blocks(xp, a.shape[0], lambda rows: xp.matmul(a[rows], b, out=out[rows]))
+    b = mm.operand(b)
+    for_blocks(xp, a.shape[0], lambda rows: mm.matmul(a[rows], b, out=out[rows]))
     return out
 
 

@@ -5,7 +5,7 @@ import warnings
 import numpy
 import pytest
 
-from s2sxp import backend, kernels, models, parallel
+from s2sxp import backend, kernels, models, parallel, precision
 
 needs_blas_control = pytest.mark.skipif(parallel._openblas() is None,
                                         reason="BLAS thread count cannot be set here")
@@ -159,9 +159,10 @@ def test_threads_do_not_warn_when_gates_saturate(monkeypatch, rng, cell):
 def test_parallel_matmul_equals_matmul(monkeypatch, rng):
     monkeypatch.setenv("S2S_THREADS", "2")
     a, b = rng.standard_normal((130, 20)), rng.standard_normal((20, 7))
-    numpy.testing.assert_allclose(parallel.matmul(a, b), a @ b, rtol=1e-13)
+    mm = precision.products(numpy)
+    numpy.testing.assert_allclose(parallel.matmul(mm, a, b), a @ b, rtol=1e-13)
     out = numpy.empty((130, 7))
-    assert parallel.matmul(a, b, out=out) is out
+    assert parallel.matmul(mm, a, b, out=out) is out
     numpy.testing.assert_allclose(out, a @ b, rtol=1e-13)
 
 

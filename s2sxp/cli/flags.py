@@ -9,7 +9,7 @@ import textwrap
 
 import numpy
 
-from .. import backend
+from .. import backend, precision
 from ..config import TrainConfig, default_text, owners
 from ..decoding import DecodeOptions
 from ..settings import check, flag, settings_of
@@ -126,13 +126,26 @@ def backend_flag(p):
     p.add_argument("--backend", default=None, choices=list(backend.BACKENDS),
                    help="array backend; unset: $S2S_BACKEND, else numpy (auto: cupy when a GPU "
                    "is usable, else numpy with a notice)")
+    p.add_argument("--precision", default=None, choices=list(precision.PRECISIONS),
+                   help="the matrix products' precision; unset: $S2S_PRECISION, else fp32. bf16: "
+                   "bf16 operands with float32 sums on a CPU with bf16 instructions, through "
+                   "oneDNN (pip install \"s2sxp[bf16]\"); weights, optimizer and saved models "
+                   "stay float32")
 
 
 def use_backend(args):
-    """Make the backend ``--backend`` names active (if given); returns it in words."""
+    """Make the backend ``--backend`` names and the precision ``--precision`` names active (where
+    given); returns them in words."""
     if getattr(args, "backend", None):
         backend.use(args.backend)
-    return f"{backend.name()} {numpy.dtype(backend.dtype).name}"
+    precision.use(getattr(args, "precision", None) or os.environ.get("S2S_PRECISION"))
+    return device_words()
+
+
+def device_words():
+    """The active backend, float type and, where not float32, the products' precision."""
+    products = ", bf16 products" if precision.current() == "bf16" else ""
+    return f"{backend.name()} {numpy.dtype(backend.dtype).name}{products}"
 
 
 def run_flag(p):

@@ -20,7 +20,7 @@ from ..run import Run
 from ..schedule import FLOOR, PLANNED
 from ..settings import SettingError, settings_of
 from ..trainer import NonFiniteLoss, TrainingInterrupted, stop_on_interrupt
-from .flags import backend_flag, command, flag_values, setting_flags, use_backend
+from .flags import backend_flag, command, device_words, flag_values, setting_flags, use_backend
 
 BOOK_MODELS = ("seq2seq", "peeky", "attention")
 #: The settings of one model or model family, which compare leaves to each model.
@@ -97,8 +97,7 @@ def run_flags(p):
 def _device():
     """The backend training runs on, in words (with the ranks, over several)."""
     ranks = distributed.world().size
-    return f"{backend.name()} {numpy.dtype(backend.dtype).name}" + (
-        f", {ranks} ranks" if ranks > 1 else "")
+    return device_words() + (f", {ranks} ranks" if ranks > 1 else "")
 
 
 def _describe(run):

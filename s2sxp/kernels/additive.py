@@ -47,6 +47,7 @@ import numpy
 
 from .. import parallel
 from ..backend import get_array_module, ignore_overflow
+from ..precision import products
 
 #: On NumPy, exp(k + u) is taken as exp(k)·exp(u) while every |k| and |u| is at most this (the
 #: product then stays between e^-80 and e^80, inside float32's normal range).
@@ -62,14 +63,15 @@ def keys(hs_enc, W1, b1, b2):
     hs2 = hs_enc.transpose(1, 0, 2).reshape(T * N, H)     # a view where the layout allows
     K = xp.empty((T, N, H), dtype=W1.dtype)
     K2 = K.reshape(T * N, H)
-    W1_s, bias = -2 * W1, -2 * (b1 + b2)
+    mm = products(xp)
+    W1_s, bias = mm.operand(-2 * W1), -2 * (b1 + b2)
     split = xp is numpy
     expK = xp.empty_like(K) if split else None
     small = []
 
     def block(rows):
         k = K2[rows]
-        xp.matmul(hs2[rows], W1_s, out=k)
+        mm.matmul(hs2[rows], W1_s, out=k)
         k += bias
         if split:
             small.append(max(float(k.max()), -float(k.min())) <= EXP_SPLIT_LIMIT)
@@ -88,7 +90,7 @@ def forward(K, expK, hs_enc, q, W2, W3, y, a, c, mask=None):
     context c (N, H) into the arrays given.
     """
     xp = get_array_module(K)
-    u = xp.matmul(q, W2)
+    u = products(xp).matmul(q, W2)
     u *= -2
     if expK is not None and float(abs(u).max()) <= EXP_SPLIT_LIMIT:
         # 1 / (1 + exp(K)·exp(u)) = v / (exp(K) + v) with v = exp(-u): one exp over (N, H)
@@ -130,7 +132,7 @@ def backward(dc, hs_enc, y, a, W2_T, W3, ds, dw3, dqw, tmp):
     xp.subtract(y, tmp, out=y)
     xp.matmul(ds[:, None, :], y.transpose(1, 0, 2), out=dqw[:, None, :])
     dqw *= 4 * W3[:, 0]
-    return xp.matmul(dqw, W2_T)
+    return products(xp).matmul(dqw, W2_T)
 
 
 def key_gradient(dss, gs, U, rows=slice(None)):
@@ -160,25 +162,26 @@ def backward_keys(U, hs_enc, W1, W3, dw3, qs, dqws, as_, dcs, tmp=None):
     w3 = 4 * W3[:, 0]
     U2, hs2 = U.reshape(T * N, H), hs_enc.transpose(1, 0, 2).reshape(T * N, H)
     qs2, dqws2 = qs.reshape(-1, H), dqws.reshape(-1, H)
-    W1_w3_T = (W1 * w3).T
+    mm = products(xp)
+    W1_w3_T = mm.operand((W1 * w3).T)
     dhs = xp.empty_like(U)                                  # time-major
     dhs2 = dhs.reshape(T * N, H)
     ctx = xp.empty_like(U) if tmp is None else tmp
     dW1, dW2 = xp.empty_like(W1), xp.empty((H, H), dtype=U.dtype)
 
     def keys_block(rows):
-        xp.matmul(U2[rows], W1_w3_T, out=dhs2[rows])
+        mm.matmul(U2[rows], W1_w3_T, out=dhs2[rows])
 
     def context_block(rows):                                # Σ_t a_t ⊗ dc_t, into ctx
-        xp.matmul(as_[:, rows].transpose(1, 2, 0), dcs[:, rows].transpose(1, 0, 2),
+        mm.matmul(as_[:, rows].transpose(1, 2, 0), dcs[:, rows].transpose(1, 0, 2),
                   out=ctx[:, rows].transpose(1, 0, 2))
         dhs[:, rows] += ctx[:, rows]
 
     db1, db2 = xp.empty(H, dtype=U.dtype), xp.empty(H, dtype=U.dtype)
 
     def columns_block(cols):
-        xp.matmul(hs2.T, U2[:, cols], out=dW1[:, cols])
-        xp.matmul(qs2.T, dqws2[:, cols], out=dW2[:, cols])
+        mm.matmul(hs2.T, U2[:, cols], out=dW1[:, cols])
+        mm.matmul(qs2.T, dqws2[:, cols], out=dW2[:, cols])
         U2[:, cols].sum(axis=0, out=db1[cols])
         dqws2[:, cols].sum(axis=0, out=db2[cols])
 

@@ -20,23 +20,25 @@ a (N, T_dec, T_enc), cache; backward(dcs, cache) -> dhs_enc, dhs_dec.
 """
 from .. import parallel
 from ..backend import get_array_module
+from ..precision import products
 
 
 def forward(hs_enc, hs_dec, mask=None):
     xp = get_array_module(hs_enc)
+    mm = products(xp)
     N, T_dec, H = hs_dec.shape
     T_enc = hs_enc.shape[1]
     cs = xp.empty((N, T_dec, H), dtype=hs_dec.dtype)
     a = xp.empty((N, T_dec, T_enc), dtype=hs_dec.dtype)
 
     def block(rows):
-        s = xp.matmul(hs_dec[rows], hs_enc[rows].transpose(0, 2, 1), out=a[rows])
+        s = mm.matmul(hs_dec[rows], hs_enc[rows].transpose(0, 2, 1), out=a[rows])
         if mask is not None:
             s += mask[rows, None, :]
         s -= s.max(axis=2, keepdims=True)
         xp.exp(s, out=s)
         s /= s.sum(axis=2, keepdims=True)
-        xp.matmul(s, hs_enc[rows], out=cs[rows])
+        mm.matmul(s, hs_enc[rows], out=cs[rows])
 
     parallel.for_blocks(xp, N, block)
     return cs, a, (hs_enc, hs_dec, a)
@@ -45,18 +47,19 @@ def forward(hs_enc, hs_dec, mask=None):
 def backward(dcs, cache):
     hs_enc, hs_dec, a = cache
     xp = get_array_module(hs_enc)
+    mm = products(xp)
     dhs_enc = xp.empty_like(hs_enc, order="C")
     dhs_dec = xp.empty_like(hs_dec, order="C")
 
     def block(rows):
         a_, hs_enc_ = a[rows], hs_enc[rows]
-        da = xp.matmul(dcs[rows], hs_enc_.transpose(0, 2, 1))   # (n, T_dec, T_enc)
+        da = mm.matmul(dcs[rows], hs_enc_.transpose(0, 2, 1))   # (n, T_dec, T_enc)
         ds = a_ * da
         da -= ds.sum(axis=2, keepdims=True)
         xp.multiply(a_, da, out=ds)
-        xp.matmul(a_.transpose(0, 2, 1), dcs[rows], out=dhs_enc[rows])
-        dhs_enc[rows] += xp.matmul(ds.transpose(0, 2, 1), hs_dec[rows])
-        xp.matmul(ds, hs_enc_, out=dhs_dec[rows])
+        mm.matmul(a_.transpose(0, 2, 1), dcs[rows], out=dhs_enc[rows])
+        dhs_enc[rows] += mm.matmul(ds.transpose(0, 2, 1), hs_dec[rows])
+        mm.matmul(ds, hs_enc_, out=dhs_dec[rows])
 
     parallel.for_blocks(xp, hs_enc.shape[0], block)
     return dhs_enc, dhs_dec

@@ -24,6 +24,7 @@ import numpy
 
 from .. import parallel
 from ..backend import get_array_module, ignore_overflow
+from ..precision import products
 from . import cuda
 
 
@@ -39,13 +40,14 @@ def forward(xs, h0, Wx, Wh, b):
     N, T, D = xs.shape
     H = Wh.shape[0]
     scale = gate_scale(H, Wh.dtype, xp)
+    mm = products(xp)
 
     # gates: (T, N, 3H); pre-activations first, then overwritten in place by [z | r | ĥ]
     xs_tm = xs.transpose(1, 0, 2).reshape(T * N, D)
-    gates = xp.matmul(xs_tm, Wx * scale).reshape(T, N, 3 * H)
+    gates = mm.matmul(xs_tm, Wx * scale).reshape(T, N, 3 * H)
     gates += b * scale
-    Wh_zr = Wh[:, :2 * H] * scale[:2 * H]
-    Wh_h = Wh[:, 2 * H:] * scale[2 * H:]
+    Wh_zr = mm.operand(Wh[:, :2 * H] * scale[:2 * H])
+    Wh_h = mm.operand(Wh[:, 2 * H:] * scale[2 * H:])
     hbuf = xp.empty((T + 1, N, H), dtype=Wh.dtype)    # hbuf[t] = h_{t-1}; hbuf[0] = h0
     rh = xp.empty((T, N, H), dtype=Wh.dtype)          # r ⊙ h_prev
     hbuf[0] = h0
@@ -72,10 +74,11 @@ def step_forward(xp, g, h_prev, rh, h, Wh_zr, Wh_h, rec_zr, rec_h):
     rh = r ⊙ h_prev and h (N, H) written; rec_zr (N, 2H) and rec_h (N, H) are scratch. The
     elementwise work between the two GEMMs, and after the second, is one CUDA kernel each on
     CuPy."""
-    xp.matmul(h_prev, Wh_zr, out=rec_zr)
+    mm = products(xp)
+    mm.matmul(h_prev, Wh_zr, out=rec_zr)
     if xp is not numpy:
         cuda.gru_gates(xp, g, rec_zr, h_prev, rh)
-        xp.matmul(rh, Wh_h, out=rec_h)
+        mm.matmul(rh, Wh_h, out=rec_h)
         cuda.gru_state(xp, g, rec_h, h_prev, h)
         return
     H = h.shape[1]
@@ -84,7 +87,7 @@ def step_forward(xp, g, h_prev, rh, h, Wh_zr, Wh_h, rec_zr, rec_h):
     _sigmoid_(xp, zr)
     z, r = zr[:, :H], zr[:, H:]
     xp.multiply(r, h_prev, out=rh)
-    xp.matmul(rh, Wh_h, out=rec_h)
+    mm.matmul(rh, Wh_h, out=rec_h)
     hh += rec_h
     _sigmoid_(xp, hh)
     hh *= 2
@@ -122,13 +125,14 @@ def backward(dhs, dh_T, cache):
     D = xs_tm.shape[1]
     dhs_tm = None if dhs is None else dhs.transpose(1, 0, 2)   # None: no output but h_T has one
     # row-major copies of the transposed blocks: see kernels/lstm.py's backward
-    Wh_zr_T = xp.ascontiguousarray(Wh[:, :2 * H].T)
-    Wh_h_T = xp.ascontiguousarray(Wh[:, 2 * H:].T)
+    mm = products(xp)
+    Wh_zr_T = mm.operand(xp.ascontiguousarray(Wh[:, :2 * H].T))
+    Wh_h_T = mm.operand(xp.ascontiguousarray(Wh[:, 2 * H:].T))
 
     dA = xp.empty((T, N, 3 * H), dtype=gates.dtype)
     dxs = xp.empty((T, N, D), dtype=gates.dtype)
     dh0 = xp.zeros((N, H), dtype=gates.dtype) if dh_T is None else dh_T.copy()
-    Wx_T = xp.ascontiguousarray(Wx.T)
+    Wx_T = mm.operand(xp.ascontiguousarray(Wx.T))
 
     def steps(rows):
         n = rows.stop - rows.start
@@ -141,7 +145,7 @@ def backward(dhs, dh_T, cache):
                 dh += dhs_tm[t, rows]
             step_backward(xp, gates[t, rows], hbuf[t, rows], dh, dA[t, rows], Wh_zr_T, Wh_h_T,
                           dhr, tmp, tmp2)
-            xp.matmul(dA[t, rows], Wx_T, out=dxs[t, rows])
+            mm.matmul(dA[t, rows], Wx_T, out=dxs[t, rows])
 
     dA2 = dA.reshape(T * N, 3 * H)
     hs2, rh2 = hbuf[:T].reshape(T * N, H), rh.reshape(T * N, H)
@@ -153,11 +157,12 @@ def backward(dhs, dh_T, cache):
         for part, inputs in ((slice(cols.start, min(cols.stop, 2 * H)), hs2),
                              (slice(max(cols.start, 2 * H), cols.stop), rh2)):
             if part.start < part.stop:
-                xp.matmul(inputs.T, dA2[:, part], out=dWh[:, part])
-        xp.matmul(xs_tm.T, dA2[:, cols], out=dWx[:, cols])
+                mm.matmul(inputs.T, dA2_op[:, part], out=dWh[:, part])
+        mm.matmul(xs_tm.T, dA2_op[:, cols], out=dWx[:, cols])
         dA[:, :, cols].sum(axis=tuple(range(3 - len(b_shape))), out=db[..., cols])
 
     parallel.for_blocks(xp, N, steps)
+    dA2_op = mm.operand(dA2)                                  # both products' in weight_grads
     parallel.for_blocks(xp, 3 * H, weight_grads, min_block=128)
     return dxs.transpose(1, 0, 2), dh0, (dWx, dWh, db)
 
@@ -167,11 +172,12 @@ def step_backward(xp, g, h_prev, dh, da, Wh_zr_T, Wh_h_T, dhr, tmp, tmp2):
     written, dh replaced by dh_prev. Wh_zr_T, Wh_h_T: the transposed column blocks of Wh;
     dhr, tmp, tmp2: (N, H) scratch."""
     H = dh.shape[1]
+    mm = products(xp)
     if xp is not numpy:
         cuda.gru_backward_1(xp, g, h_prev, dh, da)
-        xp.matmul(da[:, 2 * H:], Wh_h_T, out=dhr)
+        mm.matmul(da[:, 2 * H:], Wh_h_T, out=dhr)
         cuda.gru_backward_2(xp, g, h_prev, dhr, dh, da)
-        xp.matmul(da[:, :2 * H], Wh_zr_T, out=tmp)
+        mm.matmul(da[:, :2 * H], Wh_zr_T, out=tmp)
         dh += tmp
         return
     z, r, hh = g[:, :H], g[:, H:2 * H], g[:, 2 * H:]
@@ -187,13 +193,13 @@ def step_backward(xp, g, h_prev, dh, da, Wh_zr_T, Wh_h_T, dhr, tmp, tmp2):
     tmp2 *= z
     xp.multiply(tmp, tmp2, out=da[:, :H])
     # d(r ⊙ h_prev), then d a_r = d(rh) ⊙ h_prev ⊙ r(1 - r)
-    xp.matmul(da[:, 2 * H:], Wh_h_T, out=dhr)
+    mm.matmul(da[:, 2 * H:], Wh_h_T, out=dhr)
     xp.subtract(1, r, out=tmp2)
     tmp2 *= r
     tmp2 *= h_prev
     xp.multiply(dhr, tmp2, out=da[:, H:2 * H])
     # dh_prev = dh ⊙ (1 - z) + d(rh) ⊙ r + [d a_z | d a_r]·[Whz | Whr]ᵀ
-    xp.matmul(da[:, :2 * H], Wh_zr_T, out=tmp)
+    mm.matmul(da[:, :2 * H], Wh_zr_T, out=tmp)
     xp.multiply(dhr, r, out=tmp2)
     tmp += tmp2
     xp.subtract(1, z, out=tmp2)

@@ -30,6 +30,7 @@ import numpy
 
 from .. import parallel
 from ..backend import get_array_module, ignore_overflow
+from ..precision import products
 from . import cuda
 
 
@@ -48,6 +49,8 @@ def forward(xs, h0, c0, Wx, Wh, b):
     per_sequence = b.ndim == 2
     W = xp.concatenate((Wh, Wx) if per_sequence else (Wh, Wx, b[None, :]))   # (K, 4H)
     W *= scale
+    mm = products(xp)
+    W = mm.operand(W)
     b_s = b * scale if per_sequence else None
 
     # hx[t] = [h_{t-1} | x_t | 1], the input row of step t (no 1 with a bias of each sequence);
@@ -66,7 +69,7 @@ def forward(xs, h0, c0, Wx, Wh, b):
         with ignore_overflow(xp):                         # per thread: errstate is thread-local
             for t in range(T):
                 g = gates[t, rows]
-                xp.matmul(hx[t, rows], W, out=g)
+                mm.matmul(hx[t, rows], W, out=g)
                 if per_sequence:
                     g += b_s[rows]
                 step_forward(xp, g, cbuf[t, rows], cbuf[t + 1, rows], tanh_c[t, rows],
@@ -130,7 +133,9 @@ def backward(dhs, dh_T, dc_T, cache):
     dc0 = xp.zeros((N, H), dtype=dtype) if dc_T is None else dc_T.copy()
     # the transposed weights copied into row-major order: the per-step products against them
     # run faster than against a transposed view on some CPUs (benchmarks/results/design-notes.md)
-    Wh_T, Wx_T = xp.ascontiguousarray(Wh.T), xp.ascontiguousarray(Wx.T)
+    mm = products(xp)
+    Wh_T = mm.operand(xp.ascontiguousarray(Wh.T))
+    Wx_T = mm.operand(xp.ascontiguousarray(Wx.T))
 
     def steps(rows):
         n = rows.stop - rows.start
@@ -141,14 +146,14 @@ def backward(dhs, dh_T, dc_T, cache):
                 dh += dhs_tm[t, rows]
             step_backward(xp, gates[t, rows], cbuf[t, rows], tanh_c[t, rows], dh, dc, dA[t, rows],
                           Wh_T, (alpha, beta), scratch)
-            xp.matmul(dA[t, rows], Wx_T, out=dxs[t, rows])
+            mm.matmul(dA[t, rows], Wx_T, out=dxs[t, rows])
 
     K = hx.shape[2]
     dW = xp.empty((K, 4 * H), dtype=dtype)                        # [dWh; dWx; db]
     hx2, dA2 = hx[:T].reshape(T * N, K), dA.reshape(T * N, 4 * H)
 
     def weight_grads(cols):
-        xp.matmul(hx2.T, dA2[:, cols], out=dW[:, cols])
+        mm.matmul(hx2.T, dA2[:, cols], out=dW[:, cols])
 
     parallel.for_blocks(xp, N, steps)
     parallel.for_blocks(xp, 4 * H, weight_grads, min_block=128)
@@ -186,7 +191,7 @@ def step_backward(xp, g, c_prev, tanh_c, dh, dc, da, Wh_T, slopes, scratch):
         dc *= f                                              # dc_prev
         da *= deriv
     if Wh_T is not None:
-        xp.matmul(da, Wh_T, out=dh)                          # dh_prev
+        products(xp).matmul(da, Wh_T, out=dh)                          # dh_prev
 
 
 def _sigmoid(xp, x):

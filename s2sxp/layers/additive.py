@@ -23,6 +23,7 @@ time: the specification the fused path must equal.
 """
 from .. import kernels, parallel
 from ..backend import get_array_module, ignore_overflow
+from ..precision import products
 from ..kernels import additive, gru, lstm
 from .basic import store
 from .steps import FusedSteps, GRUPart, LSTMPart, Recurrence
@@ -63,7 +64,9 @@ class FusedRecurrence(_Recurrence, FusedSteps):
         scale = (lstm if self.lstm else gru).gate_scale(H, dt, xp)
         self.hs_enc, self.mask = hs_enc, mask
         self.K, self.expK = additive.keys(hs_enc, W1, b1, b2)
-        self.Wc_s = Wx[:H] * scale                          # context rows of Wx, scaled
+        mm = products(xp)
+        self.W2 = mm.operand(W2)                            # the query's, at every step
+        self.Wc_s = mm.operand(Wx[:H] * scale)              # context rows of Wx, scaled
         self.We_s = Wx[H:] * scale                          # embedding rows
         self.b_s = b * scale
         self.train = train
@@ -79,16 +82,16 @@ class FusedRecurrence(_Recurrence, FusedSteps):
     def _step(self, t, rows, gx, scratch):
         """Step t for the rows ``rows`` of the batch: attention with the query s_t, then the
         cell; gx (rows, G·H) is this step's embedding part."""
-        W1, b1, W2, b2, W3, b3, Wx, Wh, b = self.params
+        W3 = self.params[4]
         xp = get_array_module(gx)
         q = self.hbuf[t, rows]
         y = self.ys[t if self.train else 0, :, rows]
         expK = None if self.expK is None else self.expK[:, rows]
         mask = None if self.mask is None else self.mask[rows]
-        additive.forward(self.K[:, rows], expK, self.hs_enc[rows], q, W2, W3, y, self.as_[t, rows],
-                         self.cs[t, rows], mask)
+        additive.forward(self.K[:, rows], expK, self.hs_enc[rows], q, self.W2, W3, y,
+                         self.as_[t, rows], self.cs[t, rows], mask)
         g = self.gates[t, rows]
-        xp.matmul(self.cs[t, rows], self.Wc_s, out=g)
+        products(xp).matmul(self.cs[t, rows], self.Wc_s, out=g)
         g += gx
         with ignore_overflow(xp):
             self.cell.step(xp, t, rows, g, q, self.hbuf[t + 1, rows], scratch)
@@ -127,7 +130,9 @@ class FusedRecurrence(_Recurrence, FusedSteps):
         tmp_att = self._array("tmp", self.K.shape, dt)
         dh0 = xp.empty((N, H), dtype=dt)
         dw3s = []
-        Wc_T, W2_T = xp.ascontiguousarray(Wx[:H].T), xp.ascontiguousarray(W2.T)
+        mm = products(xp)
+        Wc_T = mm.operand(xp.ascontiguousarray(Wx[:H].T))
+        W2_T = mm.operand(xp.ascontiguousarray(W2.T))
         self.cell.start_back(Wh, H, xp)
 
         def steps(rows):
@@ -141,7 +146,7 @@ class FusedRecurrence(_Recurrence, FusedSteps):
                 da = dA[t, rows]
                 self.cell.step_back(xp, t, rows, self.gates[t, rows], self.hbuf[t, rows], dh, dc,
                                     da, scratch)
-                xp.matmul(da, Wc_T, out=dcs[t, rows])
+                mm.matmul(da, Wc_T, out=dcs[t, rows])
                 dq = additive.backward(dcs[t, rows], self.hs_enc[rows], self.ys[t, :, rows],
                                        self.as_[t, rows], W2_T, W3, dss[t, rows], dw3,
                                        dqws[t, rows], tmp_att[:, rows])
@@ -157,6 +162,7 @@ class FusedRecurrence(_Recurrence, FusedSteps):
         self.dh0 = dh0
 
         dA2 = dA.reshape(T * N, GH)
+        dA2_op = mm.operand(dA2)                            # the four products' below
         cs2, hs2 = self.cs.reshape(T * N, H), self.hbuf[:T].reshape(T * N, H)
         dWx = xp.empty_like(Wx)
         dWh = xp.zeros_like(Wh) if self.reset else xp.empty_like(Wh)
@@ -164,13 +170,13 @@ class FusedRecurrence(_Recurrence, FusedSteps):
 
         def weight_grads(cols):
             dA2[:, cols].sum(axis=0, out=db[cols])
-            xp.matmul(cs2.T, dA2[:, cols], out=dWx[:H, cols])
-            xp.matmul(self.E_tm.T, dA2[:, cols], out=dWx[H:, cols])
+            mm.matmul(cs2.T, dA2_op[:, cols], out=dWx[:H, cols])
+            mm.matmul(self.E_tm.T, dA2_op[:, cols], out=dWx[H:, cols])
             if not self.reset:
-                self.cell.weight_grad(xp, cols, dA2, hs2, dWh)
+                self.cell.weight_grad(xp, cols, dA2_op, hs2, dWh)
 
         parallel.for_blocks(xp, GH, weight_grads, min_block=128)
-        dE = parallel.matmul(dA2, Wx[H:].T).reshape(T, N, -1).transpose(1, 0, 2)
+        dE = parallel.matmul(mm, dA2_op, Wx[H:].T).reshape(T, N, -1).transpose(1, 0, 2)
         dhs_enc, att_grads = additive.backward_keys(U, self.hs_enc, W1, W3, sum(dw3s),
                                                     self.hbuf[:T], dqws, self.as_, dcs, tmp_att)
         store(self.grads, (*att_grads, dWx, dWh, db))

@@ -8,6 +8,7 @@ import numpy
 
 from .. import parallel
 from ..backend import get_array_module
+from ..precision import products
 
 
 def store(grads, values):
@@ -92,9 +93,11 @@ class Affine:
         if out is None or out.shape != shape or out.dtype != W.dtype \
                 or get_array_module(out) is not xp:
             out = self._out = xp.empty(shape, dtype=W.dtype)
+        mm = products(xp)
+        W = mm.operand(W)
 
         def block(rows):
-            xp.matmul(x[rows], W, out=out[rows])
+            mm.matmul(x[rows], W, out=out[rows])
             out[rows] += b
 
         parallel.for_blocks(xp, x.shape[0], block)
@@ -106,9 +109,11 @@ class Affine:
         x = self.x
         dW, db = self.weight_grads
         dx = xp.empty_like(x, order="C")
-        parallel.for_blocks(xp, x.shape[0], lambda rows: xp.matmul(dout[rows], W.T, out=dx[rows]))
+        mm = products(xp)
+        W_T = mm.operand(W.T)
+        parallel.for_blocks(xp, x.shape[0], lambda rows: mm.matmul(dout[rows], W_T, out=dx[rows]))
         parallel.for_blocks(xp, W.shape[0],
-                            lambda rows: xp.matmul(x[:, rows].T, dout, out=dW[rows]))
+                            lambda rows: mm.matmul(x[:, rows].T, dout, out=dW[rows]))
         dout.sum(axis=0, out=db)
         return dx
 

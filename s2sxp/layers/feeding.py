@@ -24,6 +24,7 @@ time: the specification the fused path must equal.
 from .. import kernels, parallel
 from ..backend import get_array_module, ignore_overflow
 from ..kernels import gru, lstm
+from ..precision import products
 from .steps import FusedSteps, GRUPart, LSTMPart, Recurrence
 from .basic import store
 
@@ -46,7 +47,7 @@ class FusedFeedingRecurrence(Recurrence, FusedSteps):
         scale = (lstm if self.lstm else gru).gate_scale(H, dt, xp)
         self.hs_enc, self.mask = hs_enc, mask
         self.We_s = Wx[:D] * scale                          # embedding rows of Wx, scaled
-        self.Wc_s = Wx[D:] * scale                          # context rows
+        self.Wc_s = products(xp).operand(Wx[D:] * scale)    # context rows
         self.b_s = b * scale
         self.hbuf = xp.empty((T + 1, N, H), dtype=dt)       # hbuf[t] = h_t
         self.hbuf[0] = h0
@@ -62,7 +63,7 @@ class FusedFeedingRecurrence(Recurrence, FusedSteps):
         by its new state; gx (rows, G·H) is this step's embedding part."""
         xp = get_array_module(gx)
         g = self.gates[t, rows]
-        xp.matmul(self.cbuf[t, rows], self.Wc_s, out=g)
+        products(xp).matmul(self.cbuf[t, rows], self.Wc_s, out=g)
         g += gx
         h = self.hbuf[t + 1, rows]
         with ignore_overflow(xp):
@@ -110,7 +111,8 @@ class FusedFeedingRecurrence(Recurrence, FusedSteps):
         dc_all = xp.empty((T, N, H), dtype=dt)              # d c_t, from the output and the feed
         dss = xp.empty_like(self.as_)                       # d attention scores
         dh0 = xp.empty((N, H), dtype=dt)
-        Wc_T = xp.ascontiguousarray(Wx[D:].T)
+        mm = products(xp)
+        Wc_T = mm.operand(xp.ascontiguousarray(Wx[D:].T))
         self.cell.start_back(Wh, H, xp)
 
         def steps(rows):
@@ -132,7 +134,7 @@ class FusedFeedingRecurrence(Recurrence, FusedSteps):
                 da = dA[t, rows]
                 self.cell.step_back(xp, t, rows, self.gates[t, rows], self.hbuf[t, rows], dh,
                                     dmem, da, scratch)
-                xp.matmul(da, Wc_T, out=dfeed)
+                mm.matmul(da, Wc_T, out=dfeed)
 
         parallel.for_blocks(xp, N, steps)
         self.dh0 = dh0
@@ -143,20 +145,20 @@ class FusedFeedingRecurrence(Recurrence, FusedSteps):
 
         def weight_grads(cols):
             dA2[:, cols].sum(axis=0, out=db[cols])
-            xp.matmul(self.E_tm.T, dA2[:, cols], out=dWx[:D, cols])
-            xp.matmul(cprev2.T, dA2[:, cols], out=dWx[D:, cols])
+            mm.matmul(self.E_tm.T, dA2[:, cols], out=dWx[:D, cols])
+            mm.matmul(cprev2.T, dA2[:, cols], out=dWx[D:, cols])
             self.cell.weight_grad(xp, cols, dA2, hs2, dWh)
 
         parallel.for_blocks(xp, GH, weight_grads, min_block=128)
-        dE = parallel.matmul(dA2, Wx[:D].T).reshape(T, N, D).transpose(1, 0, 2)
+        dE = parallel.matmul(mm, dA2, Wx[:D].T).reshape(T, N, D).transpose(1, 0, 2)
         # every step's share of the encoder states at once: aᵀ·dc + dsᵀ·h over the steps
         dhs_enc = xp.empty_like(self.hs_enc, order="C")
         hq = self.hbuf[1:]
 
         def encoder_grads(rows):
             a = self.as_[:, rows].transpose(1, 2, 0)                        # (n, T_enc, T)
-            xp.matmul(a, dc_all[:, rows].transpose(1, 0, 2), out=dhs_enc[rows])
-            dhs_enc[rows] += xp.matmul(dss[:, rows].transpose(1, 2, 0),
+            mm.matmul(a, dc_all[:, rows].transpose(1, 0, 2), out=dhs_enc[rows])
+            dhs_enc[rows] += mm.matmul(dss[:, rows].transpose(1, 2, 0),
                                        hq[:, rows].transpose(1, 0, 2))
 
         parallel.for_blocks(xp, N, encoder_grads)

@@ -16,6 +16,7 @@ tests hold this to; decoding uses the affine alone.
 """
 from .. import parallel
 from ..backend import get_array_module
+from ..precision import products
 
 
 class ChunkedOutputLoss:
@@ -52,11 +53,14 @@ class ChunkedOutputLoss:
         B = max(1, min(n, self.BLOCK // V))
         z = xp.empty((B, V), dtype=W.dtype)
         dW_part = xp.empty_like(dW) if n > B else None
+        mm = products(xp)
+        W_op, W_T = mm.operand(W), mm.operand(W.T)
         loss = 0.0
         for start in range(0, n, B):
             hb, tb = h[start:start + B], t[start:start + B]
             zb, rows = z[:len(hb)], xp.arange(len(hb))
-            parallel.matmul(hb, W, out=zb)
+            hb = mm.operand(hb)                                        # here and for dW
+            parallel.matmul(mm, hb, W_op, out=zb)
             zb += b
             zb -= zb.max(axis=1, keepdims=True)
             log_p = zb[rows, tb]
@@ -73,12 +77,13 @@ class ChunkedOutputLoss:
                 zb -= eps / V
             zb[rows, tb] -= 1 - eps
             zb *= zb.dtype.type(1 / count)
-            parallel.matmul(zb, W.T, out=dh[start:start + B])
             db += zb.sum(axis=0)
+            zb = mm.operand(zb)                                        # for dh and dW
+            parallel.matmul(mm, zb, W_T, out=dh[start:start + B])
             if dW_part is None:
-                parallel.matmul(hb.T, zb, out=dW)
+                parallel.matmul(mm, hb.T, zb, out=dW)
             else:
-                parallel.matmul(hb.T, zb, out=dW_part)
+                parallel.matmul(mm, hb.T, zb, out=dW_part)
                 dW += dW_part
         self.count = xp.asarray(n)
         self.cache = (real, dh, hs.shape)

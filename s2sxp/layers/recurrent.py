@@ -12,6 +12,7 @@ bias of each sequence, and after backward ``dpeek`` holds its gradient either wa
 """
 from .. import kernels, parallel
 from ..backend import get_array_module
+from ..precision import products
 from .basic import store
 
 IMPLS = ("fused", "reference")
@@ -90,7 +91,7 @@ class _TimeRNN:
         P = peek.shape[1]
         if not self.fused:
             return xp.concatenate((xp.broadcast_to(peek[:, None, :], (N, T, P)), xs), axis=2), Wx, b
-        bias = parallel.matmul(peek, Wx[:P])
+        bias = parallel.matmul(products(xp), peek, Wx[:P])
         bias += b
         return xs, Wx[P:], bias
 
@@ -106,10 +107,11 @@ class _TimeRNN:
             self.dpeek = dxs[:, :, :P].sum(axis=1)
             return dxs[:, :, P:], grads
         Wx = self.params[0]
-        self.dpeek = parallel.matmul(db, Wx[:P].T)
         xp = get_array_module(dxs)
+        mm = products(xp)
+        self.dpeek = parallel.matmul(mm, db, Wx[:P].T)
         dWx_all = xp.empty_like(Wx)
-        parallel.matmul(peek.T, db, out=dWx_all[:P])
+        parallel.matmul(mm, peek.T, db, out=dWx_all[:P])
         dWx_all[P:] = dWx
         return dxs, (dWx_all, dWh, db.sum(axis=0))
 

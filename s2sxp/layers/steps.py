@@ -8,6 +8,7 @@ the embedding part of every step's cell input with one GEMM and the loop over th
 from .. import parallel
 from ..backend import get_array_module
 from ..kernels import gru, lstm
+from ..precision import products
 
 
 class Recurrence:
@@ -32,7 +33,7 @@ class LSTMPart:
 
     def start(self, Wh, scale, T, N, H, xp):
         dt = Wh.dtype
-        self.Wh_s = Wh * scale
+        self.Wh_s = products(xp).operand(Wh * scale)
         self.c = xp.empty((T + 1, N, H), dtype=dt)         # c[t]: the memory cell after t steps
         self.c[0] = 0
         self.tanh_c = xp.empty((T, N, H), dtype=dt)
@@ -45,7 +46,7 @@ class LSTMPart:
         c_prev = self.zero[rows] if self.reset else self.c[t, rows]
         rec, tmp = scratch
         if not self.reset:                                  # a zero state adds nothing to g
-            xp.matmul(q, self.Wh_s, out=rec)
+            products(xp).matmul(q, self.Wh_s, out=rec)
             g += rec
         lstm.step_forward(xp, g, c_prev, self.c[t + 1, rows], self.tanh_c[t, rows], h, tmp)
 
@@ -59,7 +60,7 @@ class LSTMPart:
         self.alpha[H:2 * H] = 0
         self.beta[H:2 * H] = 1
         # a row-major copy of the transposed weight, as in kernels/lstm.py's backward
-        self.Wh_T = None if self.reset else xp.ascontiguousarray(Wh.T)
+        self.Wh_T = None if self.reset else products(xp).operand(xp.ascontiguousarray(Wh.T))
 
     def back_scratch(self, n, H, GH, dt, xp):
         return xp.empty((n, GH), dtype=dt), xp.empty((n, H), dtype=dt)
@@ -70,7 +71,7 @@ class LSTMPart:
                            (self.alpha, self.beta), scratch)
 
     def weight_grad(self, xp, cols, dA2, hs2, dWh):
-        xp.matmul(hs2.T, dA2[:, cols], out=dWh[:, cols])
+        products(xp).matmul(hs2.T, dA2[:, cols], out=dWh[:, cols])
 
 
 class GRUPart:
@@ -81,7 +82,9 @@ class GRUPart:
         self.reset = reset
 
     def start(self, Wh, scale, T, N, H, xp):
-        self.Wh_s = (Wh[:, :2 * H] * scale[:2 * H], Wh[:, 2 * H:] * scale[2 * H:])
+        mm = products(xp)
+        self.Wh_s = (mm.operand(Wh[:, :2 * H] * scale[:2 * H]),
+                     mm.operand(Wh[:, 2 * H:] * scale[2 * H:]))
         self.rh = xp.empty((T, N, H), dtype=Wh.dtype)      # r ⊙ h_prev
 
     def scratch(self, n, H, GH, dt, xp):
@@ -98,8 +101,9 @@ class GRUPart:
 
     def start_back(self, Wh, H, xp):
         if not self.reset:                                  # see kernels/gru.py
-            self.Wh_zr_T = xp.ascontiguousarray(Wh[:, :2 * H].T)
-            self.Wh_h_T = xp.ascontiguousarray(Wh[:, 2 * H:].T)
+            mm = products(xp)
+            self.Wh_zr_T = mm.operand(xp.ascontiguousarray(Wh[:, :2 * H].T))
+            self.Wh_h_T = mm.operand(xp.ascontiguousarray(Wh[:, 2 * H:].T))
 
     def back_scratch(self, n, H, GH, dt, xp):
         return tuple(xp.empty((n, H), dtype=dt) for _ in range(3))
@@ -120,7 +124,7 @@ class GRUPart:
                              (slice(max(cols.start, 2 * H), cols.stop),
                               self.rh.reshape(T_N, H))):
             if part.start < part.stop:
-                xp.matmul(inputs.T, dA2[:, part], out=dWh[:, part])
+                products(xp).matmul(inputs.T, dA2[:, part], out=dWh[:, part])
 
 
 class FusedSteps:
@@ -135,9 +139,11 @@ class FusedSteps:
         N, T, D = E.shape
         self.E_tm = E.transpose(1, 0, 2).reshape(T * N, D)
         gx = xp.empty((T * N, self.We_s.shape[1]), dtype=self.We_s.dtype)
+        mm = products(xp)
+        We_s = mm.operand(self.We_s)
 
         def block(rows):
-            xp.matmul(self.E_tm[rows], self.We_s, out=gx[rows])
+            mm.matmul(self.E_tm[rows], We_s, out=gx[rows])
             gx[rows] += self.b_s
 
         parallel.for_blocks(xp, T * N, block)
