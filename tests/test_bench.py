@@ -4,12 +4,13 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import numpy
 import pytest
 
 from benchmarks import epoch_cost, gemms, padded_epoch, twins
-from s2sxp import corpus, models
+from s2sxp import corpus, models, precision
 
 BOOK = gemms.Sizes(N=128, T_enc=29, T_dec=10, V=59, D=16, H=256)
 QUICK_ARGS = ["--quick", "--devices", "cpu", "--iterations", "2", "--warmup", "0",
@@ -77,9 +78,10 @@ def test_gemm_labels_show_the_stored_layout():
     ("seq2seq-gru", "seq2seq", "gru"), ("attention-gru", "attention", "gru")])
 def test_gemm_list_accounts_for_the_products_the_fused_models_compute(xp32, monkeypatch, name,
                                                                        kind, cell):
-    """The FLOPs of every xp.matmul in one forward and backward, plus Bahdanau's scores gradient
-    (an outer product done elementwise), match the GEMM list to 3%: kernels may fold a bias into
-    a GEMM as one more row."""
+    """The FLOPs of every xp.matmul and every product of the precision in force
+    (s2sxp.precision) in one forward and backward, plus Bahdanau's scores gradient (an outer
+    product done elementwise), match the GEMM list to 3%: kernels may fold a bias into a GEMM as
+    one more row."""
     s = gemms.Sizes(N=64, T_enc=29, T_dec=10, V=59, D=16, H=64)
     xp = xp32
     done = []
@@ -94,6 +96,9 @@ def test_gemm_list_accounts_for_the_products_the_fused_models_compute(xp32, monk
     rng = numpy.random.default_rng(0)
     xs, ts = rng.integers(0, s.V, (s.N, s.T_enc)), rng.integers(0, s.V, (s.N, s.T_dec + 1))
     monkeypatch.setattr(xp, "matmul", counting)
+    monkeypatch.setattr(precision, "_chosen", ["fp32"])
+    monkeypatch.setattr(precision, "_float32_products",
+                        lambda xp: types.SimpleNamespace(matmul=counting, operand=lambda w: w))
     model.forward(xs, ts)
     model.backward()
     monkeypatch.undo()

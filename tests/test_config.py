@@ -12,7 +12,7 @@ from s2sxp.config import TrainConfig, default_text
 from s2sxp.settings import SettingError, flag, settings_of
 
 #: The flags of train and compare that are not settings of the run: where, and how.
-NOT_SETTINGS = {"help", "out", "resume", "overwrite", "backend", "models", "config"}
+NOT_SETTINGS = {"help", "out", "resume", "overwrite", "backend", "precision", "models", "config"}
 
 
 def _parser(add):
