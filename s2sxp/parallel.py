@@ -16,7 +16,8 @@ beat one per layer.
 
 ``S2S_THREADS`` sets the number of shares: ``1`` turns the split off. Unset, decoding
 (:func:`decoding`: a model's generate and beam search) splits over the cores this process may use,
-and training does not split: its GEMMs run on BLAS's own threads. A multi-threaded BLAS call leaves
+and training does not split, unless its products are bf16 (:func:`split_training`): its GEMMs run
+on BLAS's own threads. A multi-threaded BLAS call leaves
 OpenBLAS's threads spinning for a while, and a split that starts while they spin shares its cores
 with them, which makes a split training iteration slower than an unsplit one wherever other BLAS
 work runs between iterations (benchmarks/results/design-notes.md). Decoding, many small steps each
@@ -49,10 +50,10 @@ _OPENBLAS_SYMBOLS = [  # (set, get): NumPy 2.x wheels (scipy-openblas), then pla
 
 def threads():
     """The number of threads a batch may be split over: ``S2S_THREADS``; unset, the usable cores
-    while :func:`decoding`, else 1."""
+    while :func:`decoding` or where training splits (:func:`split_training`), else 1."""
     value = os.environ.get("S2S_THREADS", "").strip()
     if not value:
-        return usable_cores() if getattr(_local, "decoding", False) else 1
+        return usable_cores() if getattr(_local, "decoding", False) or _host.split else 1
     try:
         n = int(value)
     except ValueError:
@@ -71,6 +72,14 @@ def usable_cores():
     except AttributeError:
         cores = os.cpu_count() or 1
     return max(1, cores // _host.processes)
+
+
+def split_training(on):
+    """Let training split its batches over the cores when ``S2S_THREADS`` is unset (bf16
+    products, s2sxp.precision, turn it on: a product of a share on one core of oneDNN's loses
+    less to the small per-step GEMMs than one product on all cores, and oneDNN's threads do not
+    spin between products as OpenBLAS's do; benchmarks/results/precision/)."""
+    _host.split = bool(on)
 
 
 def share_cores(processes):
@@ -159,7 +168,8 @@ def _pool(workers):
 
 
 _local = threading.local()       # in_part: this thread runs a share of run_parts
-_host = types.SimpleNamespace(processes=1)     # the processes sharing this host's cores
+# the processes sharing this host's cores; whether training splits its batches
+_host = types.SimpleNamespace(processes=1, split=False)
 
 
 def _splits(xp):

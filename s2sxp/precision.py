@@ -32,7 +32,7 @@ import threading
 import numpy
 
 from . import backend
-from .parallel import blas_thread_count
+from .parallel import blas_thread_count, split_training
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -72,6 +72,7 @@ def use(name: str | None) -> str:
             print(f"s2sxp: --precision bf16 {why}; running float32", file=sys.stderr)
             name = "fp32"
     _chosen[:] = [name]
+    split_training(name == "bf16")
     return name
 
 
@@ -197,9 +198,12 @@ def _bf16_products():
 
 # --- oneDNN through its C API -----------------------------------------------------------------
 
-_F32, _BF16 = 3, 2                           # dnnl_data_type_t
+_BF16, _F32, _U8 = 2, 3, 6                    # dnnl_data_type_t
 _ARG_SRC, _ARG_DST, _ARG_WEIGHTS = 1, 17, 33  # also reorder's FROM and TO
+_ARG_SCRATCHPAD = 80
 _CPU, _IN_ORDER = 1, 1                       # dnnl_engine_kind_t, dnnl_stream_flags_t
+_SCRATCHPAD_USER = 1                         # dnnl_scratchpad_mode_t
+_QUERY_SCRATCHPAD_MD = 136                   # dnnl_query_t
 _MAX_DIMS = 12                               # DNNL_MAX_NDIMS
 _RUNTIME = -2 ** 63                          # DNNL_RUNTIME_DIM_VAL: a size given at execution
 
@@ -249,9 +253,11 @@ class _OneDNN:
     """The few calls of oneDNN's C API that bf16 products need: a CPU engine, reorders from
     float32 to bf16 and matmul primitives, each made once for its shape and layout and kept, and
     one stream per thread. A primitive's memory objects are kept per thread and pointed at each
-    call's arrays. oneDNN runs a primitive on OpenMP threads: as many as BLAS may use in the
-    calling thread (:func:`s2sxp.parallel.blas_thread_count`), so that a share of a batch split
-    over the cores runs its products on its own core."""
+    call's arrays, its scratch memory among them (the library's own is one for the process, which
+    primitives running at once in several threads would share). oneDNN runs a primitive on OpenMP
+    threads: as many as BLAS may use in the calling thread
+    (:func:`s2sxp.parallel.blas_thread_count`), so that a share of a batch split over the cores
+    runs its products on its own core."""
 
     def __init__(self, lib):
         self.lib = lib
@@ -262,9 +268,17 @@ class _OneDNN:
         self.engine = ctypes.c_void_p()
         self._check(lib.dnnl_engine_create(ctypes.byref(self.engine), _CPU, 0), "engine")
         self.omp_set_num_threads = ctypes.CDLL("libgomp.so.1").omp_set_num_threads
-        self._kept = {}                    # key -> (primitive, memory descs)
+        lib.dnnl_primitive_desc_query_md.restype = ctypes.c_void_p
+        lib.dnnl_primitive_desc_query_md.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+        lib.dnnl_memory_desc_get_size.restype = ctypes.c_size_t
+        lib.dnnl_memory_desc_get_size.argtypes = [ctypes.c_void_p]
+        self.attr = ctypes.c_void_p()
+        self._check(lib.dnnl_primitive_attr_create(ctypes.byref(self.attr)), "attributes")
+        self._check(lib.dnnl_primitive_attr_set_scratchpad_mode(self.attr, _SCRATCHPAD_USER),
+                    "scratchpad mode")
+        self._kept = {}                    # key -> (primitive, mds, scratch md, scratch bytes)
         self._lock = threading.Lock()
-        self._local = threading.local()    # stream, omp threads, memories: key -> (mems, args)
+        self._local = threading.local()    # stream, omp, scratch, memories: key -> (mems, args)
 
     @staticmethod
     def _check(status, what):
@@ -278,9 +292,9 @@ class _OneDNN:
         return md
 
     def _primitive(self, key, build):
-        """(primitive, mds, kept) for ``key``: the one kept, else one made from ``build()``, which
-        returns (a call filling a primitive descriptor, the memory descriptors), and kept while
-        fewer than KEPT are."""
+        """(primitive, mds, scratch md, scratch bytes, kept) for ``key``: the one kept, else one
+        made from ``build()``, which returns (a call filling a primitive descriptor, the memory
+        descriptors), and kept while fewer than KEPT are."""
         found = self._kept.get(key)
         if found is not None:
             return (*found, True)
@@ -288,23 +302,35 @@ class _OneDNN:
         pd, prim = ctypes.c_void_p(), ctypes.c_void_p()
         self._check(make_pd(ctypes.byref(pd)), f"primitive for {key}")
         try:
+            scratch_bytes = self.lib.dnnl_memory_desc_get_size(
+                self.lib.dnnl_primitive_desc_query_md(pd, _QUERY_SCRATCHPAD_MD, 0))
             self._check(self.lib.dnnl_primitive_create(ctypes.byref(prim), pd), "primitive")
         finally:
             self.lib.dnnl_primitive_desc_destroy(pd)
+        scratch = self._md((scratch_bytes,), (1,), _U8) if scratch_bytes else None
+        made = (prim, mds, scratch, scratch_bytes)
         with self._lock:
             if key in self._kept:               # another thread made it meanwhile
-                self.lib.dnnl_primitive_destroy(prim)
+                self._let_go(made)
                 return (*self._kept[key], True)
             if len(self._kept) < KEPT:
-                self._kept[key] = (prim, mds)
-                return prim, mds, True
-        return prim, mds, False
+                self._kept[key] = made
+                return (*made, True)
+        return (*made, False)
+
+    def _let_go(self, made):
+        prim, mds, scratch = made[:3]
+        self.lib.dnnl_primitive_destroy(prim)
+        for md in (*mds, scratch):
+            if md is not None:
+                self.lib.dnnl_memory_desc_destroy(md)
 
     def _thread(self):
         """This thread's stream and memories, its OpenMP threads set to BLAS's."""
         local = self._local
         if not hasattr(local, "stream"):
             local.stream, local.memories, local.omp = ctypes.c_void_p(), {}, None
+            local.scratch = numpy.empty(0, numpy.uint8)
             self._check(self.lib.dnnl_stream_create(ctypes.byref(local.stream), self.engine,
                                                     _IN_ORDER), "stream")
         threads = blas_thread_count()
@@ -326,12 +352,17 @@ class _OneDNN:
         """Execute the primitive ``made`` (``_primitive``'s answer) on ``arrays``, the
         arguments ``ids``, in this thread; ``call_mds``: this call's own memory descriptors (a
         primitive with a size given at execution), made here and let go after."""
-        prim, mds, kept = made
+        prim, mds, scratch, scratch_bytes, kept = made
         local = self._thread()
+        if scratch is not None:
+            if local.scratch.size < scratch_bytes:
+                local.scratch = numpy.empty(scratch_bytes, numpy.uint8)
+            arrays, ids = (*arrays, local.scratch), (*ids, _ARG_SCRATCHPAD)
         own = call_mds is not None or not kept
         memories = None if own else local.memories.get(key)
         if memories is None:
-            memories = self._memories(call_mds or mds, ids)
+            memories = self._memories([*(call_mds or mds)] + [scratch] * (scratch is not None),
+                                      ids)
             if not own:
                 local.memories[key] = memories
         for memory, array in zip(memories[0], arrays):
@@ -346,9 +377,7 @@ class _OneDNN:
                 for md in call_mds or ():
                     self.lib.dnnl_memory_desc_destroy(md)
             if not kept:
-                self.lib.dnnl_primitive_destroy(prim)
-                for md in mds:
-                    self.lib.dnnl_memory_desc_destroy(md)
+                self._let_go(made)
 
     def to_bf16(self, x):
         """x (float32, any strides) rounded to bf16: a C-ordered uint16 array of its shape."""
@@ -365,7 +394,7 @@ class _OneDNN:
         src = self._md(shape, strides, _F32)
         dst = self._md(shape, _contiguous(shape), _BF16)
         return (lambda pd: self.lib.dnnl_reorder_primitive_desc_create(
-            pd, src, self.engine, dst, self.engine, None)), (src, dst)
+            pd, src, self.engine, dst, self.engine, self.attr)), (src, dst)
 
     def matmul(self, a, b, out):
         """out (float32) = a·b for bf16 a (..., m, k) and b (..., k, n), batch dimensions
@@ -394,7 +423,7 @@ class _OneDNN:
         src, weights = self._md(*a, _BF16), self._md(*b, _BF16)
         dst = self._md(*out, _F32)
         return (lambda pd: self.lib.dnnl_matmul_primitive_desc_create(
-            pd, self.engine, src, weights, None, dst, None)), (src, weights, dst)
+            pd, self.engine, src, weights, None, dst, self.attr)), (src, weights, dst)
 
 
 def _elements(x):

@@ -1,11 +1,13 @@
 """bf16 products: each GEMM within bf16's bound of float32's; every model's loss and gradients
 those of float32 arithmetic with the GEMM operands rounded to bf16 (the specification), and close
 to float32's; training that learns; the fallback where bf16 cannot run."""
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy
 import pytest
 
 import s2sxp
-from s2sxp import backend, cli, datasets, models, precision
+from s2sxp import backend, cli, datasets, models, parallel, precision
 
 
 def round_bf16(x):
@@ -113,6 +115,24 @@ def test_products_past_the_primitives_kept_are_made_for_the_call_and_agree(bf16,
     for _ in range(3):
         numpy.testing.assert_array_equal(bf16.matmul(a, w), kept)
     assert precision._onednn()._kept == {}
+
+
+def test_products_in_several_threads_at_once_are_each_their_own(bf16):
+    """Each thread's products use scratch memory of their own (oneDNN's, by default, is one for
+    the process)."""
+    rng = numpy.random.default_rng(4)
+    w = bf16.operand(rng.standard_normal((256, 768), dtype=numpy.float32))
+    inputs = [rng.standard_normal((64 + i, 256), dtype=numpy.float32) for i in range(2)]
+    wanted = [bf16.matmul(a, w) for a in inputs]
+
+    def products(a):
+        with parallel.blas_threads(1):
+            return [bf16.matmul(a, w) for _ in range(100)]
+
+    with ThreadPoolExecutor(2) as pool:
+        for got, want in zip(pool.map(products, inputs), wanted):
+            for c in got:
+                numpy.testing.assert_array_equal(c, want)
 
 
 def test_float64_arrays_keep_float64_products(bf16):
@@ -235,6 +255,7 @@ def test_an_unknown_precision_is_refused():
 def test_train_with_precision_bf16_says_which_products_ran(capsys, tmp_path, monkeypatch):
     """bf16 products where they can run, else the one line saying why and float32."""
     monkeypatch.setattr(precision, "_chosen", [])
+    monkeypatch.setattr(parallel._host, "split", False)
     backend.use("numpy", dtype="float32")
     code = cli.main(["train", "--epochs", "1", "--out", str(tmp_path), "--precision", "bf16",
                      "--examples", "200", "--wordvec-size", "4", "--hidden-size", "8",
@@ -247,3 +268,14 @@ def test_train_with_precision_bf16_says_which_products_ran(capsys, tmp_path, mon
     else:
         assert f"s2sxp: --precision bf16 {why}; running float32\n" in err
         assert "backend numpy float32;" in out
+
+
+def test_bf16_products_split_training_over_the_cores_and_fp32_does_not(monkeypatch):
+    monkeypatch.delenv("S2S_THREADS", raising=False)
+    monkeypatch.setattr(parallel._host, "split", False)
+    monkeypatch.setattr(precision, "_chosen", [])
+    monkeypatch.setattr(precision, "unavailable", lambda: None)
+    assert precision.use("bf16") == "bf16"
+    assert parallel.threads() == parallel.usable_cores()
+    assert precision.use("fp32") == "fp32"
+    assert parallel.threads() == 1
