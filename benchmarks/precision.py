@@ -1,20 +1,29 @@
 """bf16 products against float32 on this CPU: the Bahdanau models' training steps on the shared
 corpus and on its longest quarter of sentences, the book's three models' iterations on the date
 data, greedy and beam-5 decoding of the corpus's test sentences, and each step beside its GEMM
-floor at both precisions.
+floor at both precisions (the time its GEMMs alone take).
 
     python -m benchmarks.precision                       # everything, about 15 minutes
-    python -m benchmarks.precision --parts steps --iterations 10
+    python -m benchmarks.precision --parts book --iterations 10
 
-Each comparison holds two models built from one seed, one trained or decoding in float32 and one
-in bf16, on the same batches, in turns (which goes first alternates); medians of the wall time.
-The floor of a step is the time its GEMMs alone take at the rates this machine reaches at their
-shapes (benchmarks/gemms.py), float32 through NumPy's BLAS and bf16 through oneDNN. Needs the
-``bf16`` extra and a CPU with bf16 instructions. Writes DATE-precision.json and .md into --out
-(default benchmarks/results/precision/).
+Each precision runs in a process of its own, as a user's run does: in one process, a float32
+step's BLAS threads, still spinning when a bf16 step starts, take the cores the bf16 step splits
+its batch over. For each case the two processes take turns, ``--rounds`` times each (which goes
+first alternates), each building the model from one seed and timing ``--iterations`` steps on the
+same batches after ``--warmup``; medians of all the steps of a precision. The floor of a step is
+the time its GEMMs alone take at the rates this machine reaches at their shapes
+(benchmarks/gemms.py: float32 through NumPy's BLAS, bf16 through oneDNN), measured in the same
+process. Decoding: one model trained ``--train-steps`` steps in float32, saved, and decoded by both.
+Needs the ``bf16`` extra and a CPU with bf16 instructions. Writes DATE-precision.json and .md into
+--out (default benchmarks/results/precision/).
 """
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy
@@ -27,6 +36,7 @@ from s2sxp import Adam, backend, clip_grads, datasets, models, precision
 from s2sxp.batches import Sequences
 
 PARTS = ("steps", "book", "decoding")
+PRECISIONS = ("fp32", "bf16")
 
 
 def _step(model, optimizer, xs, ts):
@@ -37,48 +47,132 @@ def _step(model, optimizer, xs, ts):
     return float(loss)
 
 
-def in_turns(run, inputs, warmup):
-    """{precision: [seconds]} of ``run(precision, input)`` for every input, the precisions in
-    turns, the first ``warmup`` inputs untimed."""
-    times = {"fp32": [], "bf16": []}
-    for i, item in enumerate(inputs):
-        for p in (("fp32", "bf16") if i % 2 == 0 else ("bf16", "fp32")):
-            precision.use(p)
-            start = time.perf_counter()
-            run(p, item)
-            if i >= warmup:
-                times[p].append(time.perf_counter() - start)
-    precision.use("fp32")
-    return times
-
-
-def _summary(times):
-    fp32, bf16 = statistics.median(times["fp32"]), statistics.median(times["bf16"])
-    return {"fp32_s": fp32, "bf16_s": bf16, "ratio": bf16 / fp32, "samples": len(times["fp32"])}
-
-
-def _floors(products, sizes_of):
-    """Seconds of a step's GEMMs at this machine's float32 and bf16 rates."""
-    sizes = sizes_of()
-    fp32 = gemms.gemm_bound(products(sizes), gemms.gemm_throughput(products(sizes), lambda: None))
-    precision.use("bf16")
-    try:
-        bf16 = gemms.gemm_bound(products(sizes),
-                                gemms.gemm_throughput(products(sizes), lambda: None))
-    finally:
-        precision.use("fp32")
-    return {"gemm_gflop": sum(g.flops for g in products(sizes)) / 1e9,
-            "floor_fp32_s": fp32, "floor_bf16_s": bf16}
-
-
 def longest_quarter(data):
     """The training split cut to the quarter of its pairs with the longest targets."""
     lengths = data.t_train.lengths
-    rows = numpy.argsort(-lengths, kind="stable")[:len(lengths) // 4]
-    rows.sort()
+    rows = numpy.sort(numpy.argsort(-lengths, kind="stable")[:len(lengths) // 4])
     data.x_train, data.t_train = [Sequences([s.seqs[i] for i in rows], s.pad_id)
                                   for s in (data.x_train, data.t_train)]
     return data
+
+
+def _timed_steps(model, inputs, warmup):
+    optimizer = Adam(lr=1e-3)
+    times = []
+    for i, (xs, ts) in enumerate(inputs):
+        start = time.perf_counter()
+        _step(model, optimizer, xs, ts)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def _floor(products, sizes):
+    """The GEMM FLOPs of a step and the seconds they take at this machine's rates; the
+    embeddings' gradients, which the layers form by adding rows rather than by a product, left
+    out."""
+    products = [g for g in products if "embedding: dW" not in g.what]
+    rates = gemms.gemm_throughput(products, lambda: None)
+    return {"gemm_gflop": sum(g.flops for g in products) / 1e9,
+            "floor_s": gemms.gemm_bound(products, rates)}
+
+
+def _bidirectional(s, cell):
+    """The Bahdanau step's GEMMs with a second encoder direction: the encoder RNN's counted
+    twice."""
+    one = gemms.bahdanau_gemms(s, cell)
+    return one + [g for g in one if g.what.startswith("encoder") and "embedding" not in g.what]
+
+
+def measure(case):
+    """In a worker process: the seconds of each timed step (or decoding) of ``case`` at its
+    precision, and the GEMM floor of a step."""
+    backend.use("numpy", dtype="float32")
+    if precision.use(case["precision"]) != case["precision"]:
+        raise SystemExit(2)
+    if case["part"] == "steps":
+        data = corpus_data()
+        if case["data"] == "longest quarter":
+            data = longest_quarter(data)
+        model = models.build("bahdanau", len(data.vocab), 256, 256, cell=case["cell"], seed=0,
+                             pad_id=data.vocab.pad_id, source_vocab_size=len(data.source_vocab),
+                             bidirectional=True)
+        inputs = list(batches(data, case["batch"], case["warmup"] + case["iterations"]))
+        times = _timed_steps(model, inputs, case["warmup"])
+        T_enc, T_dec = [int(numpy.median(s.lengths)) for s in (data.x_train, data.t_train)]
+        sizes = gemms.Sizes(N=case["batch"], T_enc=T_enc, T_dec=T_dec, V=len(data.vocab), D=256,
+                            H=256)
+        return {"times": times, **_floor(_bidirectional(sizes, case["cell"]), sizes)}
+    if case["part"] == "book":
+        (x, t), _, vocab = datasets.load("date")
+        B = case["batch"]
+        model = models.build(case["kind"], len(vocab), 16, 256, cell="lstm", seed=0)
+        inputs = [(x[i * B:(i + 1) * B], t[i * B:(i + 1) * B])
+                  for i in range(case["warmup"] + case["iterations"])]
+        times = _timed_steps(model, inputs, case["warmup"])
+        sizes = gemms.Sizes(N=B, T_enc=x.shape[1], T_dec=t.shape[1] - 1, V=len(vocab), D=16,
+                            H=256)
+        return {"times": times, **_floor(gemms.gemms(case["kind"], "lstm", sizes), sizes)}
+    from s2sxp.decoding import DecodeOptions, decode
+    data, test = _decoding_data()
+    model = _decoding_model(data)
+    model.load_params(case["params"])
+    options = DecodeOptions(case["beam"], max_length=data.max_output_length)
+    times, ids = [], None
+    for i in range(1 + case["repeats"]):
+        start = time.perf_counter()
+        ids = decode(model, test.x, data.vocab.bos_id, data.vocab.eos_id, options).ids
+        if i:
+            times.append(time.perf_counter() - start)
+    return {"times": times, "ids": [list(map(int, row)) for row in ids]}
+
+
+def _decoding_data():
+    from s2sxp.config import TrainConfig
+    from s2sxp.data import load_data
+
+    data = corpus_data()
+    test = load_data(TrainConfig(
+        model="bahdanau", cell="lstm", data=os.path.join(CORPUS, "train.tsv"),
+        test=os.path.join(CORPUS, "test.tsv"), tokens="spm", vocab_size=4000, source_column=2,
+        seed=0).resolved(), vocab=data.vocab, source_vocab=data.source_vocab).test_set
+    return data, test
+
+
+def _decoding_model(data):
+    return models.build("bahdanau", len(data.vocab), 256, 256, cell="gru", seed=0,
+                        pad_id=data.vocab.pad_id, source_vocab_size=len(data.source_vocab),
+                        bidirectional=True)
+
+
+def in_turns(case, rounds):
+    """{precision: what ``measure`` returned, its times joined over the rounds}: the two
+    precisions' worker processes in turns."""
+    found = {p: None for p in PRECISIONS}
+    for r in range(rounds):
+        for p in (PRECISIONS if r % 2 == 0 else PRECISIONS[::-1]):
+            done = subprocess.run([sys.executable, "-m", "benchmarks.precision", "--worker",
+                                   json.dumps(dict(case, precision=p))],
+                                  capture_output=True, text=True, timeout=3600)
+            if done.returncode:
+                raise RuntimeError(f"the {p} worker of {case} failed:\n{done.stderr}")
+            got = json.loads(done.stdout.splitlines()[-1])
+            if found[p] is None:
+                found[p] = got
+            else:
+                found[p]["times"] += got["times"]
+    return found
+
+
+def _row(case, found):
+    fp32, bf16 = (statistics.median(found[p]["times"]) for p in PRECISIONS)
+    row = {k: v for k, v in case.items() if k not in ("warmup", "iterations", "params")}
+    row.update(fp32_s=fp32, bf16_s=bf16, ratio=bf16 / fp32,
+               samples=len(found["fp32"]["times"]))
+    if "floor_s" in found["fp32"]:
+        row.update(gemm_gflop=found["fp32"]["gemm_gflop"],
+                   floor_fp32_s=found["fp32"]["floor_s"], floor_bf16_s=found["bf16"]["floor_s"])
+    return row
 
 
 def steps(args):
@@ -86,60 +180,25 @@ def steps(args):
     each batch size, on the whole corpus and on its longest quarter."""
     rows = []
     for which in ("all", "longest quarter"):
-        data = corpus_data() if which == "all" else longest_quarter(corpus_data())
-        V, S = len(data.vocab), len(data.source_vocab)
         for cell in ("gru", "lstm"):
-            for batch_size in args.batch_sizes:
-                built = {p: models.build("bahdanau", V, 256, 256, cell=cell, seed=0,
-                                         pad_id=data.vocab.pad_id, source_vocab_size=S,
-                                         bidirectional=True) for p in ("fp32", "bf16")}
-                optimizers = {p: Adam(lr=1e-3) for p in built}
-                inputs = list(batches(data, batch_size, args.warmup + args.iterations))
-                times = in_turns(lambda p, b: _step(built[p], optimizers[p], *b), inputs,
-                                 args.warmup)
-                xs, ts = inputs[-1]
-                T_enc, T_dec = [int(numpy.median(a.lengths)) for a in (data.x_train,
-                                                                       data.t_train)]
-
-                def sizes(N=batch_size, T_enc=T_enc, T_dec=T_dec, V=V):
-                    return gemms.Sizes(N=N, T_enc=T_enc, T_dec=T_dec, V=V, D=256, H=256)
-
-                row = {"data": which, "model": f"bahdanau-{cell}", "batch": batch_size,
-                       **_summary(times),
-                       **_floors(lambda s, cell=cell: _bidirectional(s, cell), sizes)}
-                say(f"{which} {row['model']} batch {batch_size}: bf16/fp32 {row['ratio']:.3f}")
-                rows.append(row)
+            for batch in args.batch_sizes:
+                case = {"part": "steps", "data": which, "model": f"bahdanau-{cell}",
+                        "cell": cell, "batch": batch, "warmup": args.warmup,
+                        "iterations": args.iterations}
+                rows.append(_row(case, in_turns(case, args.rounds)))
+                say(f"{which} bahdanau-{cell} batch {batch}: bf16/fp32 {rows[-1]['ratio']:.3f}")
     return rows
-
-
-def _bidirectional(s, cell):
-    """The Bahdanau step's GEMMs with a second encoder direction: the encoder's counted twice."""
-    one = gemms.bahdanau_gemms(s, cell)
-    return one + [g for g in one if g.what.startswith("encoder")]
 
 
 def book(args):
     """One iteration of each of the book's models (LSTM, the book's sizes: embedding 16,
     hidden 256, batch 128) on the date data."""
-    (x, t), _, vocab = datasets.load("date")
     rows = []
-    B = 128
     for kind in ("seq2seq", "peeky", "attention"):
-        built = {p: models.build(kind, len(vocab), 16, 256, cell="lstm", seed=0)
-                 for p in ("fp32", "bf16")}
-        optimizers = {p: Adam(lr=1e-3) for p in built}
-        inputs = [(x[i * B:(i + 1) * B], t[i * B:(i + 1) * B])
-                  for i in range(args.warmup + args.iterations)]
-        times = in_turns(lambda p, b: _step(built[p], optimizers[p], *b), inputs, args.warmup)
-        T_enc, T_dec = x.shape[1], t.shape[1] - 1
-
-        def sizes(V=len(vocab)):
-            return gemms.Sizes(N=B, T_enc=T_enc, T_dec=T_dec, V=V, D=16, H=256)
-
-        row = {"data": "date", "model": f"{kind}-lstm", "batch": B, **_summary(times),
-               **_floors(lambda s, kind=kind: gemms.gemms(kind, "lstm", s), sizes)}
-        say(f"date {row['model']}: bf16/fp32 {row['ratio']:.3f}")
-        rows.append(row)
+        case = {"part": "book", "data": "date", "model": f"{kind}-lstm", "kind": kind,
+                "batch": 128, "warmup": args.warmup, "iterations": args.iterations}
+        rows.append(_row(case, in_turns(case, args.rounds)))
+        say(f"date {kind}-lstm: bf16/fp32 {rows[-1]['ratio']:.3f}")
     return rows
 
 
@@ -147,46 +206,35 @@ def decoding(args):
     """Greedy and beam-5 decoding of the corpus's 1,000 test sentences by the Bahdanau GRU
     (bidirectional, 256) after ``--train-steps`` steps of training in float32, the same weights
     in both precisions."""
-    import os
-
-    from s2sxp.config import TrainConfig
-    from s2sxp.data import load_data
-    from s2sxp.decoding import DecodeOptions, decode
-
-    data = corpus_data()
-    test = load_data(TrainConfig(
-        model="bahdanau", cell="gru", data=os.path.join(CORPUS, "train.tsv"),
-        test=os.path.join(CORPUS, "test.tsv"), tokens="spm", vocab_size=4000, source_column=2,
-        seed=0).resolved(), vocab=data.vocab, source_vocab=data.source_vocab).test_set
-    model = models.build("bahdanau", len(data.vocab), 256, 256, cell="gru", seed=0,
-                         pad_id=data.vocab.pad_id, source_vocab_size=len(data.source_vocab),
-                         bidirectional=True)
+    data, _ = _decoding_data()
+    model = _decoding_model(data)
     optimizer = Adam(lr=1e-3)
     for xs, ts in batches(data, 64, args.train_steps):
         _step(model, optimizer, xs, ts)
     rows = []
-    for beam in (1, 5):
-        options = DecodeOptions(beam, max_length=data.max_output_length)
-        outputs = {}
-
-        def run(p, _, options=options):
-            outputs[p] = decode(model, test.x, data.vocab.bos_id, data.vocab.eos_id, options).ids
-
-        times = in_turns(run, range(1 + args.decode_repeats), 1)
-        same = sum(numpy.array_equal(a, b) for a, b in zip(outputs["fp32"], outputs["bf16"]))
-        row = {"data": "test", "model": "bahdanau-gru", "beam": beam, **_summary(times),
-               "sentences": len(test.x), "same_output": same / len(test.x)}
-        row["speedup"] = 1 / row["ratio"]
-        say(f"decoding beam {beam}: bf16 {row['speedup']:.2f}x as fast")
-        rows.append(row)
+    with tempfile.TemporaryDirectory() as folder:
+        params = os.path.join(folder, "params.pkl")
+        model.save_params(params)
+        for beam in (1, 5):
+            case = {"part": "decoding", "model": "bahdanau-gru", "beam": beam,
+                    "repeats": args.decode_repeats, "params": params}
+            found = in_turns(case, args.rounds)
+            row = _row(case, found)
+            pairs = list(zip(found["fp32"]["ids"], found["bf16"]["ids"]))
+            row.update(sentences=len(pairs), speedup=1 / row["ratio"],
+                       same_output=sum(a == b for a, b in pairs) / len(pairs))
+            say(f"decoding beam {beam}: bf16 {row['speedup']:.2f}x as fast")
+            rows.append(row)
     return rows
 
 
 def report(record):
+    s = record["settings"]
     lines = [f"# bf16 against float32 ({record['date']})", "",
-             f"CPU: {record['machine']['cpu']}; oneDNN bf16 products; "
-             f"{record['settings']['iterations']} timed steps after "
-             f"{record['settings']['warmup']}, precisions in turns, medians.", ""]
+             f"CPU: {record['machine']['cpu']['model']}, {record['machine']['cpu']['cores']} "
+             f"cores; each precision in a process of its own, {s['rounds']} rounds each in "
+             f"turns, {s['iterations']} timed steps a round after {s['warmup']}; medians. "
+             "Floor: the step's GEMMs alone at this machine's rates for their shapes.", ""]
     if record.get("steps") or record.get("book"):
         lines += ["| data | model | batch | fp32 ms | bf16 ms | bf16/fp32 | GEMM GFLOP | "
                   "fp32/floor | bf16/floor |", "|---|---|---|---|---|---|---|---|---|"]
@@ -212,21 +260,28 @@ def main(argv=None):
     p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     p.add_argument("--batch-sizes", type=lambda s: [int(b) for b in s.split(",")],
                    default=[64, 128])
-    p.add_argument("--iterations", type=int, default=12)
+    p.add_argument("--iterations", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--train-steps", type=int, default=300,
                    help="float32 training before the decoding part (default %(default)s)")
     p.add_argument("--decode-repeats", type=int, default=2)
     p.add_argument("--out", default=results_folder("precision"))
     p.add_argument("--tag", default="")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.worker:
+        print(json.dumps(measure(json.loads(args.worker))))
+        return 0
     backend.use("numpy", dtype="float32")
-    if precision.use("bf16") != "bf16":
+    why = precision.unavailable()
+    if why:
+        say(f"python -m benchmarks.precision: bf16 {why}")
         return 2
-    precision.use("fp32")
     record = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine_info(),
               "source": source_info(),
-              "settings": {k: v for k, v in vars(args).items() if k not in ("out", "tag")}}
+              "settings": {k: v for k, v in vars(args).items()
+                           if k not in ("out", "tag", "worker")}}
     for part in args.parts:
         record[part] = globals()[part](args)
     write_record(record_stem(args.out, "precision", args.tag), record, report(record))
