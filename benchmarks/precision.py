@@ -31,20 +31,12 @@ import numpy
 from benchmarks import gemms
 from benchmarks.harness import (machine_info, record_stem, results_folder, say, source_info,
                                 write_record)
-from benchmarks.joeynmt_step import CORPUS, batches, corpus_data
-from s2sxp import Adam, backend, clip_grads, datasets, models, precision
+from benchmarks.joeynmt_step import CORPUS, batches, corpus_data, ours_step
+from s2sxp import Adam, backend, datasets, models, precision
 from s2sxp.batches import Sequences
 
 PARTS = ("steps", "book", "decoding")
 PRECISIONS = ("fp32", "bf16")
-
-
-def _step(model, optimizer, xs, ts):
-    loss = model.forward(xs, ts)
-    model.backward()
-    clip_grads([model.flat_grads], 5.0)
-    optimizer.step(model)
-    return float(loss)
 
 
 def longest_quarter(data):
@@ -61,7 +53,7 @@ def _timed_steps(model, inputs, warmup):
     times = []
     for i, (xs, ts) in enumerate(inputs):
         start = time.perf_counter()
-        _step(model, optimizer, xs, ts)
+        ours_step(model, optimizer, xs, ts)
         if i >= warmup:
             times.append(time.perf_counter() - start)
     return times
@@ -210,7 +202,7 @@ def decoding(args):
     model = _decoding_model(data)
     optimizer = Adam(lr=1e-3)
     for xs, ts in batches(data, 64, args.train_steps):
-        _step(model, optimizer, xs, ts)
+        ours_step(model, optimizer, xs, ts)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         params = os.path.join(folder, "params.pkl")

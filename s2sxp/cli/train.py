@@ -9,7 +9,7 @@ import sys
 
 import numpy
 
-from .. import backend, distributed, models
+from .. import distributed, models
 from ..budget import PLAN_AFTER, SHARE
 from ..compare import Comparison, compare_folder
 from ..config import TrainConfig, read_settings

@@ -191,7 +191,7 @@ def step_backward(xp, g, c_prev, tanh_c, dh, dc, da, Wh_T, slopes, scratch):
         dc *= f                                              # dc_prev
         da *= deriv
     if Wh_T is not None:
-        products(xp).matmul(da, Wh_T, out=dh)                          # dh_prev
+        products(xp).matmul(da, Wh_T, out=dh)                # dh_prev
 
 
 def _sigmoid(xp, x):
