@@ -126,13 +126,15 @@ def test_products_in_several_threads_at_once_are_each_their_own(bf16):
     wanted = [bf16.matmul(a, w) for a in inputs]
 
     def products(a):
-        with parallel.blas_threads(1):
-            return [bf16.matmul(a, w) for _ in range(100)]
+        return [bf16.matmul(a, w) for _ in range(100)]
 
-    with ThreadPoolExecutor(2) as pool:
+    # one thread each, as in a split batch; BLAS's setting is one for the process, set here once
+    before = parallel.blas_thread_count()
+    with parallel.blas_threads(1), ThreadPoolExecutor(2) as pool:
         for got, want in zip(pool.map(products, inputs), wanted):
             for c in got:
                 numpy.testing.assert_array_equal(c, want)
+    assert parallel.blas_thread_count() == before
 
 
 def test_float64_arrays_keep_float64_products(bf16):
