@@ -16,8 +16,9 @@ beat one per layer.
 
 ``S2S_THREADS`` sets the number of shares: ``1`` turns the split off. Unset, decoding
 (:func:`decoding`: a model's generate and beam search) splits over the cores this process may use,
-and training does not split, unless its products are bf16 (:func:`split_training`): its GEMMs run
-on BLAS's own threads. A multi-threaded BLAS call leaves
+and training does not split, unless its products are bf16 (:func:`split_training`) or it runs
+under :func:`training_split`, as ``s2sxp train`` does: its GEMMs run on BLAS's own threads. A
+multi-threaded BLAS call leaves
 OpenBLAS's threads spinning for a while, and a split that starts while they spin shares its cores
 with them, which makes a split training iteration slower than an unsplit one wherever other BLAS
 work runs between iterations (benchmarks/results/design-notes.md). Decoding, many small steps each
@@ -80,6 +81,20 @@ def split_training(on):
     less to the small per-step GEMMs than one product on all cores, and oneDNN's threads do not
     spin between products as OpenBLAS's do; benchmarks/results/precision/)."""
     _host.split = bool(on)
+
+
+@contextlib.contextmanager
+def training_split():
+    """Training in the body splits its batches over the cores where ``S2S_THREADS`` is unset;
+    after it, as before. ``s2sxp train`` trains so: its process runs no other BLAS work between
+    iterations, and split, the elementwise passes run on every core, not BLAS's products alone
+    (benchmarks/results/design-notes.md)."""
+    outer = _host.split
+    _host.split = True
+    try:
+        yield
+    finally:
+        _host.split = outer
 
 
 def share_cores(processes):

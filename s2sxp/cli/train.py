@@ -9,7 +9,7 @@ import sys
 
 import numpy
 
-from .. import distributed, models
+from .. import distributed, models, parallel
 from ..budget import PLAN_AFTER, SHARE
 from ..compare import Comparison, compare_folder
 from ..config import TrainConfig, read_settings
@@ -218,7 +218,8 @@ def train(args):
             print(f"s2sxp train: replacing the run in {folder} (--overwrite)")
         print("s2sxp train: starting")
     try:
-        return _train(run)
+        with parallel.training_split():
+            return _train(run)
     finally:
         run.close()
 
