@@ -42,8 +42,9 @@ BF16_UNIT = 2.0 ** -8
 FP32_UNIT = 2.0 ** -24
 
 
-class PrecisionError(RuntimeError):
-    """A precision was asked for that is not one of PRECISIONS."""
+class PrecisionError(ValueError):
+    """A precision was asked for that is not one of PRECISIONS (a user's mistake: the command
+    line answers it in one line)."""
 
 
 def error_bound(a, b):

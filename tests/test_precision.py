@@ -281,3 +281,13 @@ def test_bf16_products_split_training_over_the_cores_and_fp32_does_not(monkeypat
     assert parallel.threads() == parallel.usable_cores()
     assert precision.use("fp32") == "fp32"
     assert parallel.threads() == 1
+
+
+def test_an_unknown_precision_in_the_environment_is_one_line_and_exit_2(capsys, monkeypatch):
+    monkeypatch.setattr(precision, "_chosen", [])
+    monkeypatch.setenv("S2S_PRECISION", "fp16")
+    code = cli.main(["translate", "--run", "no-such-run", "hello"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "s2sxp translate: error: unknown precision 'fp16'; choose one of fp32, bf16"]
