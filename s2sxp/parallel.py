@@ -90,11 +90,11 @@ def training_split():
     iterations, and split, the elementwise passes run on every core, not BLAS's products alone
     (benchmarks/results/design-notes.md)."""
     outer = _host.split
-    _host.split = True
+    split_training(True)
     try:
         yield
     finally:
-        _host.split = outer
+        split_training(outer)
 
 
 def share_cores(processes):
